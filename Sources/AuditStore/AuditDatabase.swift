@@ -1,0 +1,167 @@
+import Foundation
+import GRDB
+import Logging
+import SamtalerumCore
+
+/// The audit store: the only owner of `DATA/audit.sqlite`. One instance per data directory and
+/// process; the read-write instance holds a process lock so there is never a second writer.
+public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
+    public static let databaseFileName = "audit.sqlite"
+    public static let headFileName = "audit.head"
+    public static let lockFileName = "audit.lock"
+    public static let keysDirectoryName = "keys"
+
+    let pool: DatabasePool
+    let keys: AuditKeys
+    let mode: AuditAccessMode
+    let dataDirectory: URL
+    let checkpointInterval: Int64
+    let logger: Logger
+    private let lock: ProcessLock?
+
+    var headURL: URL { dataDirectory.appendingPathComponent(Self.headFileName) }
+
+    /// Opens (creating on first start) the store, its keys and schema. In `.readWrite` mode it
+    /// also closes sessions a crash left open, at their last known time.
+    public static func open(
+        dataDirectory: URL,
+        mode: AuditAccessMode = .readWrite,
+        clock: WallClock = .system,
+        checkpointInterval: Int = 64,
+        logger: Logger = Logger(label: "samtalerum.audit")
+    ) throws -> AuditDatabase {
+        let db = try AuditDatabase(dataDirectory: dataDirectory, mode: mode,
+                                   checkpointInterval: checkpointInterval, logger: logger)
+        if mode == .readWrite {
+            try db.reconcileHead()
+            let closed = try db.recoverSync(now: clock.now())
+            if closed > 0 { logger.notice("closed sessions left open by a crash", metadata: ["count": "\(closed)"]) }
+        }
+        return db
+    }
+
+    private init(dataDirectory: URL, mode: AuditAccessMode, checkpointInterval: Int, logger: Logger) throws {
+        self.dataDirectory = dataDirectory
+        self.mode = mode
+        self.checkpointInterval = Int64(max(1, checkpointInterval))
+        self.logger = logger
+        let fm = FileManager.default
+        try fm.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        let dbPath = dataDirectory.appendingPathComponent(Self.databaseFileName).path
+        if mode == .readWrite {
+            lock = try ProcessLock(path: dataDirectory.appendingPathComponent(Self.lockFileName).path,
+                                   describing: dbPath)
+        } else {
+            lock = nil
+        }
+        let hasHistory = [dbPath, dbPath + "-wal"].contains { path in
+            ((try? fm.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.intValue ?? 0 > 0
+        }
+        if mode == .readWrite, !fm.fileExists(atPath: dbPath) {
+            // SQLite gives -wal and -shm the main file's mode, so 0600 here covers all three.
+            try AuditKeys.writeNew(URL(fileURLWithPath: dbPath), bytes: Data(), mode: 0o600)
+        }
+        keys = try AuditKeys.loadOrCreate(in: dataDirectory.appendingPathComponent(Self.keysDirectoryName),
+                                          create: mode == .readWrite && !hasHistory)
+
+        var config = Configuration()
+        config.label = "audit"
+        config.readonly = mode == .readOnly
+        config.prepareDatabase { db in
+            // FULL: a commit survives power loss, not only a process crash. Only the writer
+            // commits, but readers get the same setting so nothing depends on which connection runs.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: dbPath, configuration: config)
+        if mode == .readWrite {
+            try Schema.migrator.migrate(pool)
+        }
+    }
+
+    // MARK: AuditRecorder
+
+    /// Returns only after the transaction holding `event` has committed (WAL + fsync).
+    public func record(_ event: AuditEvent) async throws {
+        try await record(contentsOf: [event])
+    }
+
+    /// Several events in one transaction: all are durable or none is.
+    public func record(contentsOf events: [AuditEvent]) async throws {
+        guard mode == .readWrite else { throw AuditStoreError.readOnly }
+        try await appendCommitted { db in
+            for event in events { try self.apply(event, db) }
+        }
+    }
+
+    // MARK: MeetingDirectory
+
+    public func meeting(id: MeetingID) async throws -> Meeting? {
+        let row = try await pool.read { db in try MeetingRow.fetchOne(db, key: id.rawValue) }
+        guard let row else { return nil }
+        return try meeting(from: row)
+    }
+
+    func meeting(from row: MeetingRow) throws -> Meeting {
+        Meeting(id: MeetingID(rawValue: row.id),
+                workerRef: SubjectRef(rawValue: try keys.open(row.workerSealed, pseudonym: row.workerPseudonym)),
+                citizenRef: SubjectRef(rawValue: try keys.open(row.citizenSealed, pseudonym: row.citizenPseudonym)),
+                createdAt: Date(auditMilliseconds: row.createdAt),
+                inviteExpiresAt: Date(auditMilliseconds: row.inviteExpiresAt))
+    }
+
+    func store(_ ref: SubjectRef) throws -> StoredRef {
+        let bytes = SubjectRefBytes(ref.rawValue)
+        let pseudonym = keys.pseudonym(bytes)
+        return StoredRef(pseudonym: pseudonym, sealed: try keys.seal(bytes, pseudonym: pseudonym))
+    }
+
+    func pseudonym(_ ref: SubjectRef) -> Data { keys.pseudonym(SubjectRefBytes(ref.rawValue)) }
+
+    func reveal(pseudonym: Data?, sealed: Data?) throws -> SubjectRef? {
+        guard let pseudonym, let sealed else { return nil }
+        return SubjectRef(rawValue: try keys.open(sealed, pseudonym: pseudonym))
+    }
+
+    // MARK: Crash recovery
+
+    /// Closes every session still open, at its last known time, with `server_restart`.
+    /// Idempotent; `open` runs it in `.readWrite` mode. Returns the number of sessions closed.
+    @discardableResult
+    public func recoverAfterCrash(now: Date) async throws -> Int {
+        guard mode == .readWrite else { throw AuditStoreError.readOnly }
+        return try await appendCommitted { db in try self.closeOpenSessions(db, now: now) }
+    }
+
+    func recoverSync(now: Date) throws -> Int {
+        try appendCommittedSync { db in try self.closeOpenSessions(db, now: now) }
+    }
+
+    private func closeOpenSessions(_ db: Database, now: Date) throws -> Int {
+        let open = try SessionRow.filter(sql: "endedAt IS NULL").order(sql: "startedAt").fetchAll(db)
+        for row in open {
+            try endSession(db, id: row.id, meeting: row.meetingId, reason: .serverRestart,
+                           at: row.lastEventAt, extra: ["recoveredAt": now.auditMilliseconds])
+        }
+        return open.count
+    }
+}
+
+/// An exclusive `flock` on `DATA/audit.lock`, released by the kernel when the process dies,
+/// so a SIGKILLed server never leaves a stale lock behind.
+final class ProcessLock: Sendable {
+    private let fd: Int32
+
+    init(path: String, describing database: String) throws {
+        let fd = Foundation.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw AuditStoreError.io("open \(path)", errno) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            close(fd)
+            if code == EWOULDBLOCK { throw AuditStoreError.databaseInUse(database) }
+            throw AuditStoreError.io("lock \(path)", code)
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import GRDB
+
+extension AuditDatabase {
+    /// A consistent single-file copy (SQLite online backup from one read snapshot), switched to
+    /// rollback-journal mode, integrity-checked, chain-verified, fsynced, then renamed into place.
+    /// Keys are not copied: back `DATA/keys/` up separately and keep it apart from this file.
+    public func backup(to destination: URL) async throws -> BackupReport {
+        let fm = FileManager.default
+        guard !fm.fileExists(atPath: destination.path) else {
+            throw AuditStoreError.backupFailed("\(destination.path) already exists")
+        }
+        let partial = destination.appendingPathExtension("partial")
+        try? fm.removeItem(at: partial)
+        do {
+            let copy = try DatabaseQueue(path: partial.path)
+            try pool.backup(to: copy)
+            try await copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+            let integrity = try await copy.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+            guard integrity == ["ok"] else {
+                throw AuditStoreError.backupFailed("integrity_check: \(integrity.prefix(3).joined(separator: "; "))")
+            }
+            let verification = try await Self.verify(reader: copy, keys: keys, head: nil, conflicts: [])
+            if let problem = verification.problem {
+                throw AuditStoreError.backupFailed("copied chain does not verify: \(problem)")
+            }
+            try copy.close()
+            try Self.fsyncFile(partial)
+            guard rename(partial.path, destination.path) == 0 else {
+                throw AuditStoreError.io("rename \(partial.path)", errno)
+            }
+            try AuditKeys.syncDirectory(destination.deletingLastPathComponent())
+            let size = (try fm.attributesOfItem(atPath: destination.path)[.size] as? NSNumber)?.int64Value ?? 0
+            return BackupReport(path: destination.path, bytes: size, verification: verification)
+        } catch {
+            try? fm.removeItem(at: partial)
+            throw error
+        }
+    }
+
+    static func fsyncFile(_ url: URL) throws {
+        let fd = Foundation.open(url.path, O_RDONLY)
+        guard fd >= 0 else { throw AuditStoreError.io("open \(url.path)", errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw AuditStoreError.io("fsync \(url.path)", errno) }
+    }
+}

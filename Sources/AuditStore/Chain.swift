@@ -1,0 +1,202 @@
+import Crypto
+import Foundation
+import GRDB
+import SamtalerumCore
+
+/// The hash chain: each record stores SHA-256(previous hash || canonical bytes of itself).
+/// Sealed references are outside the hash (their AEAD tag binds them to the hashed pseudonym),
+/// so the sealing key can be rotated without rewriting history.
+enum Chain {
+    static let genesis = Data(repeating: 0, count: 32)
+
+    static func canonicalBytes(_ row: EventRow) -> Data {
+        var out = Data("samtalerum.audit.v1".utf8)
+        out.appendBigEndian(UInt64(bitPattern: row.seq))
+        out.appendBigEndian(UInt64(bitPattern: row.at))
+        out.appendField(Data(row.kind.utf8))
+        out.appendField(row.meetingId.map { Data($0.utf8) })
+        out.appendField(row.sessionId.map { Data($0.utf8) })
+        out.appendField(row.actorPseudonym)
+        out.appendField(row.subjectPseudonym)
+        out.appendField(Data(row.detail.utf8))
+        return out
+    }
+
+    static func hash(previous: Data, row: EventRow) -> Data {
+        var hasher = SHA256()
+        hasher.update(data: previous)
+        hasher.update(data: canonicalBytes(row))
+        return Data(hasher.finalize())
+    }
+
+    static func checkpointMessage(seq: Int64, hash: Data, signedAt: Int64) -> Data {
+        var out = Data("samtalerum.checkpoint.v1".utf8)
+        out.appendBigEndian(UInt64(bitPattern: seq))
+        out.appendBigEndian(UInt64(bitPattern: signedAt))
+        out.append(hash)
+        return out
+    }
+
+    static func detailJSON(_ detail: [String: any Sendable]) throws -> String {
+        let data = try JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A signed copy of the newest (seq, hash), kept in `DATA/audit.head` outside SQLite so that
+/// deleting the newest records *and* their checkpoints is still noticed.
+struct SignedHead: Equatable {
+    var checkpoint: CheckpointRow
+
+    static let size = 8 + 8 + 32 + 64
+
+    var bytes: Data {
+        var out = Data()
+        out.appendBigEndian(UInt64(bitPattern: checkpoint.seq))
+        out.appendBigEndian(UInt64(bitPattern: checkpoint.signedAt))
+        out.append(checkpoint.hash)
+        out.append(checkpoint.signature)
+        return out
+    }
+
+    init(checkpoint: CheckpointRow) { self.checkpoint = checkpoint }
+
+    init?(bytes: Data) {
+        let b = Data(bytes)
+        guard b.count == Self.size else { return nil }
+        let seq = Int64(bitPattern: b.readBigEndian(at: 0))
+        let signedAt = Int64(bitPattern: b.readBigEndian(at: 8))
+        checkpoint = CheckpointRow(seq: seq, hash: b.subdata(in: 16..<48), signedAt: signedAt,
+                                   signature: b.subdata(in: 48..<112))
+    }
+}
+
+extension AuditDatabase {
+    /// Runs `body` in one immediate transaction, then publishes the signed head. Everything that
+    /// appends to the chain goes through here (or its sync twin) on the single writer.
+    @discardableResult
+    func appendCommitted<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.writeWithoutTransaction { db in try self.commitThenPublish(db, body) }
+    }
+
+    @discardableResult
+    func appendCommittedSync<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.writeWithoutTransaction { db in try self.commitThenPublish(db, body) }
+    }
+
+    private func commitThenPublish<T>(_ db: Database, _ body: (Database) throws -> T) throws -> T {
+        var result: T?
+        try db.inTransaction(.immediate) {
+            result = try body(db)
+            return .commit
+        }
+        // After the commit, still on the writer: the head file can lag the database (crash
+        // here) but never run ahead of it. A failure is logged, not thrown: the records are durable.
+        do {
+            if let head = try lastRecord(db) { try publishHead(seq: head.seq, hash: head.hash, at: head.at) }
+        } catch {
+            logger.error("could not write the signed head file", metadata: ["error": "\(error)"])
+        }
+        guard let result else { throw AuditStoreError.backupFailed("transaction produced no result") }
+        return result
+    }
+
+    func lastRecord(_ db: Database) throws -> (seq: Int64, hash: Data, at: Int64)? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT seq, hash, at FROM audit_event ORDER BY seq DESC LIMIT 1")
+        else { return nil }
+        return (row["seq"], row["hash"], row["at"])
+    }
+
+    /// The newest record, or after a purge of everything the anchor checkpoint, or genesis.
+    func chainTip(_ db: Database) throws -> (seq: Int64, hash: Data) {
+        if let last = try lastRecord(db) { return (last.seq, last.hash) }
+        if let anchor = try CheckpointRow.order(sql: "seq DESC").fetchOne(db) { return (anchor.seq, anchor.hash) }
+        return (0, Chain.genesis)
+    }
+
+    @discardableResult
+    func appendEvent(_ db: Database, kind: String, at: Int64, meeting: String?, session: String?,
+                     actor: StoredRef?, subject: StoredRef?, detail: [String: any Sendable]) throws -> EventRow {
+        let tip = try chainTip(db)
+        var row = EventRow(seq: tip.seq + 1, at: at, kind: kind, meetingId: meeting, sessionId: session,
+                           actorPseudonym: actor?.pseudonym, actorSealed: actor?.sealed,
+                           subjectPseudonym: subject?.pseudonym, subjectSealed: subject?.sealed,
+                           detail: try Chain.detailJSON(detail), prevHash: tip.hash, hash: Data())
+        row.hash = Chain.hash(previous: tip.hash, row: row)
+        try row.insert(db)
+        if row.seq % checkpointInterval == 0 {
+            try insertCheckpoint(db, seq: row.seq, hash: row.hash, at: at)
+        }
+        return row
+    }
+
+    func signedCheckpoint(seq: Int64, hash: Data, at: Int64) throws -> CheckpointRow {
+        let signature = try keys.signingKey.signature(for: Chain.checkpointMessage(seq: seq, hash: hash, signedAt: at))
+        return CheckpointRow(seq: seq, hash: hash, signedAt: at, signature: Data(signature))
+    }
+
+    func insertCheckpoint(_ db: Database, seq: Int64, hash: Data, at: Int64) throws {
+        try signedCheckpoint(seq: seq, hash: hash, at: at).insert(db, onConflict: .ignore)
+    }
+
+    func isValid(_ checkpoint: CheckpointRow) -> Bool {
+        keys.signingKey.publicKey.isValidSignature(
+            checkpoint.signature,
+            for: Chain.checkpointMessage(seq: checkpoint.seq, hash: checkpoint.hash, signedAt: checkpoint.signedAt))
+    }
+
+    private func publishHead(seq: Int64, hash: Data, at: Int64) throws {
+        let head = SignedHead(checkpoint: try signedCheckpoint(seq: seq, hash: hash, at: at))
+        let tmp = dataDirectory.appendingPathComponent(Self.headFileName + ".tmp")
+        try head.bytes.write(to: tmp)
+        guard rename(tmp.path, headURL.path) == 0 else { throw AuditStoreError.io("rename \(tmp.path)", errno) }
+    }
+
+    func readHead() -> SignedHead? {
+        guard let data = try? Data(contentsOf: headURL) else { return nil }
+        return SignedHead(bytes: data)
+    }
+
+    /// Head files set aside because they contradicted the database; verify fails while any exists.
+    func conflictHeadFiles() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory.path)) ?? []
+        return names.filter { $0.hasPrefix(Self.headFileName + ".conflict-") }.sorted()
+    }
+
+    /// At start: a head ahead of (or different from) the database means records were removed
+    /// while the server was down. Keep that head as evidence, then carry on from the database.
+    func reconcileHead() throws {
+        try appendCommittedSync { db in
+            guard let head = self.readHead() else { return }
+            let stored = try Data.fetchOne(db, sql: "SELECT hash FROM audit_event WHERE seq = ?", arguments: [head.checkpoint.seq])
+            let first = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM audit_event")
+            let purged = first.map { head.checkpoint.seq < $0 } ?? false
+            if stored == head.checkpoint.hash || purged { return }
+            let aside = self.dataDirectory.appendingPathComponent(
+                "\(Self.headFileName).conflict-\(Int(Date().timeIntervalSince1970))")
+            _ = rename(self.headURL.path, aside.path)
+            self.logger.critical("audit head does not match the database; records may have been removed",
+                                 metadata: ["head": "\(head.checkpoint.seq)", "evidence": "\(aside.lastPathComponent)"])
+        }
+    }
+}
+
+extension Data {
+    mutating func appendBigEndian(_ value: UInt64) {
+        Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
+    }
+
+    /// 0xFF marks NULL; otherwise a 4-byte length then the bytes, so no two field lists collide.
+    mutating func appendField(_ value: Data?) {
+        guard let value else { append(0xFF); return }
+        append(0x00)
+        Swift.withUnsafeBytes(of: UInt32(value.count).bigEndian) { append(contentsOf: $0) }
+        append(value)
+    }
+
+    func readBigEndian(at offset: Int) -> UInt64 {
+        var value: UInt64 = 0
+        for i in 0..<8 { value = value << 8 | UInt64(self[startIndex + offset + i]) }
+        return value
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import GRDB
+import SamtalerumCore
+
+/// Turns call-side events into chain records plus the meeting/session tables auditors query.
+extension AuditDatabase {
+    func apply(_ event: AuditEvent, _ db: Database) throws {
+        switch event {
+        case .meetingCreated(let m):
+            let worker = try store(m.workerRef)
+            let citizen = try store(m.citizenRef)
+            try MeetingRow(id: m.id.rawValue, workerPseudonym: worker.pseudonym, workerSealed: worker.sealed,
+                           citizenPseudonym: citizen.pseudonym, citizenSealed: citizen.sealed,
+                           createdAt: m.createdAt.auditMilliseconds,
+                           inviteExpiresAt: m.inviteExpiresAt.auditMilliseconds).insert(db)
+            try appendEvent(db, kind: "meeting_created", at: m.createdAt.auditMilliseconds, meeting: m.id.rawValue,
+                            session: nil, actor: worker, subject: citizen,
+                            detail: ["inviteExpiresAt": m.inviteExpiresAt.auditMilliseconds])
+
+        case .inviteIssued(let meeting, let by, let expiresAt, let at):
+            // A re-issued invite moves the expiry the directory reports.
+            try db.execute(sql: "UPDATE meeting SET inviteExpiresAt = ? WHERE id = ?",
+                           arguments: [expiresAt.auditMilliseconds, meeting.rawValue])
+            try appendEvent(db, kind: "invite_issued", at: at.auditMilliseconds, meeting: meeting.rawValue,
+                            session: nil, actor: try store(by), subject: try citizen(of: meeting.rawValue, db),
+                            detail: ["expiresAt": expiresAt.auditMilliseconds])
+
+        case .participantJoined(let meeting, let participant, let at):
+            try participantEvent(db, kind: "participant_joined", meeting: meeting, participant: participant, at: at,
+                                 detail: [:])
+
+        case .participantLeft(let meeting, let participant, let reason, let at):
+            try participantEvent(db, kind: "participant_left", meeting: meeting, participant: participant, at: at,
+                                 detail: ["reason": reason.rawValue])
+
+        case .participantReconnected(let meeting, let participant, let at):
+            try participantEvent(db, kind: "participant_reconnected", meeting: meeting, participant: participant,
+                                 at: at, detail: [:])
+
+        case .participantAdmitted(let meeting, let participant, let by, let at):
+            try touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
+            try appendEvent(db, kind: "participant_admitted", at: at.auditMilliseconds, meeting: meeting.rawValue,
+                            session: nil, actor: try store(by), subject: try store(participant.ref),
+                            detail: ["role": participant.role.rawValue])
+
+        case .sessionStarted(let session, let meeting, let participants, let at):
+            try startSession(db, session: session, meeting: meeting, participants: participants, at: at)
+
+        case .sessionEnded(let session, let meeting, let reason, let at):
+            try endSession(db, id: session.rawValue, meeting: meeting.rawValue, reason: reason,
+                           at: at.auditMilliseconds, extra: [:])
+
+        case .qualitySummary(let session, let meeting, let summary, let at):
+            try db.execute(sql: "UPDATE session SET lastEventAt = MAX(lastEventAt, ?) WHERE id = ? AND endedAt IS NULL",
+                           arguments: [at.auditMilliseconds, session.rawValue])
+            var detail: [String: any Sendable] = ["reconnects": summary.reconnects]
+            if let rtt = summary.medianRoundTripMilliseconds { detail["medianRoundTripMilliseconds"] = rtt }
+            if let loss = summary.packetLossPermille { detail["packetLossPermille"] = loss }
+            if let relayed = summary.relayed { detail["relayed"] = relayed }
+            try appendEvent(db, kind: "quality_summary", at: at.auditMilliseconds, meeting: meeting.rawValue,
+                            session: session.rawValue, actor: nil, subject: try citizen(of: meeting.rawValue, db),
+                            detail: detail)
+        }
+    }
+
+    private func participantEvent(_ db: Database, kind: String, meeting: MeetingID, participant: Participant,
+                                  at: Date, detail: [String: any Sendable]) throws {
+        try touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
+        var detail = detail
+        detail["role"] = participant.role.rawValue
+        try appendEvent(db, kind: kind, at: at.auditMilliseconds, meeting: meeting.rawValue, session: nil,
+                        actor: try store(participant.ref), subject: try citizen(of: meeting.rawValue, db),
+                        detail: detail)
+    }
+
+    /// Keeps "last known time" current so a crash closes the session near when it really ended.
+    private func touchOpenSessions(_ db: Database, meeting: String, at: Int64) throws {
+        try db.execute(sql: "UPDATE session SET lastEventAt = MAX(lastEventAt, ?) WHERE meetingId = ? AND endedAt IS NULL",
+                       arguments: [at, meeting])
+    }
+
+    private func startSession(_ db: Database, session: SessionID, meeting: MeetingID,
+                              participants: [Participant], at: Date) throws {
+        let meetingRow = try MeetingRow.fetchOne(db, key: meeting.rawValue)
+        let stored = try participants.map { ($0.role, try store($0.ref)) }
+        let worker = meetingRow.map { StoredRef(pseudonym: $0.workerPseudonym, sealed: $0.workerSealed) }
+            ?? stored.first { $0.0 == .worker }?.1
+        let citizen = meetingRow.map { StoredRef(pseudonym: $0.citizenPseudonym, sealed: $0.citizenSealed) }
+            ?? stored.first { $0.0 == .citizen }?.1
+        let ms = at.auditMilliseconds
+        try SessionRow(id: session.rawValue, meetingId: meeting.rawValue, workerPseudonym: worker?.pseudonym,
+                       citizenPseudonym: citizen?.pseudonym, startedAt: ms, endedAt: nil, endReason: nil,
+                       lastEventAt: ms).insert(db)
+        for (role, ref) in stored {
+            try ParticipantRow(sessionId: session.rawValue, role: role.rawValue, refPseudonym: ref.pseudonym,
+                               refSealed: ref.sealed).insert(db, onConflict: .ignore)
+        }
+        let listed: [[String: String]] = stored.map { ["role": $0.0.rawValue, "ref": $0.1.pseudonym.hex] }
+        try appendEvent(db, kind: "session_started", at: ms, meeting: meeting.rawValue, session: session.rawValue,
+                        actor: worker, subject: citizen, detail: ["participants": listed])
+    }
+
+    /// Ends a session once; a second end for the same session is still chained but changes nothing.
+    func endSession(_ db: Database, id: String, meeting: String, reason: EndReason, at: Int64,
+                    extra: [String: any Sendable]) throws {
+        var detail = extra
+        detail["reason"] = reason.rawValue
+        if var row = try SessionRow.fetchOne(db, key: id), row.endedAt == nil {
+            row.endedAt = at
+            row.endReason = reason.rawValue
+            row.lastEventAt = max(row.lastEventAt, at)
+            try row.update(db)
+            detail["durationSeconds"] = Self.durationSeconds(start: row.startedAt, end: at)
+        }
+        let meetingRow = try MeetingRow.fetchOne(db, key: meeting)
+        try appendEvent(db, kind: "session_ended", at: at, meeting: meeting, session: id,
+                        actor: meetingRow.map { StoredRef(pseudonym: $0.workerPseudonym, sealed: $0.workerSealed) },
+                        subject: meetingRow.map { StoredRef(pseudonym: $0.citizenPseudonym, sealed: $0.citizenSealed) },
+                        detail: detail)
+    }
+
+    func citizen(of meeting: String, _ db: Database) throws -> StoredRef? {
+        try MeetingRow.fetchOne(db, key: meeting).map { StoredRef(pseudonym: $0.citizenPseudonym, sealed: $0.citizenSealed) }
+    }
+
+    static func durationSeconds(start: Int64, end: Int64) -> Int {
+        Int(max(0, end - start) / 1000)
+    }
+}

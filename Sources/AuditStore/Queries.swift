@@ -1,0 +1,130 @@
+import Foundation
+import GRDB
+import SamtalerumCore
+
+/// Auditor look-ups. Each one is chained (who, when, pseudonymised criteria, purpose, count)
+/// before its results are handed back, so no one reads the trail without leaving a trace in it.
+extension AuditDatabase {
+    public func sessions(matching query: SessionQuery, access: AuditorAccess) async throws -> [SessionSummary] {
+        let purpose = try Self.validPurpose(access.purpose)
+        guard (1...SessionQuery.maxLimit).contains(query.limit) else {
+            throw AuditStoreError.invalidQuery("limit must be 1…\(SessionQuery.maxLimit)")
+        }
+        if let from = query.from, let to = query.to, from >= to {
+            throw AuditStoreError.invalidQuery("from must be before to")
+        }
+        let subject = query.subject.map(pseudonym)
+        let worker = query.worker.map(pseudonym)
+        let rows = try await pool.read { db in try Self.fetchSessions(db, subject: subject, worker: worker, query: query) }
+        let summaries = try rows.map(summary)
+
+        var criteria: [String: any Sendable] = ["limit": query.limit]
+        if let subject { criteria["subject"] = subject.hex }
+        if let worker { criteria["worker"] = worker.hex }
+        if let from = query.from { criteria["from"] = from.auditMilliseconds }
+        if let to = query.to { criteria["to"] = to.auditMilliseconds }
+        let detail: [String: any Sendable] = ["criteria": criteria, "purpose": purpose, "resultCount": summaries.count]
+        let actor = try store(access.auditor)
+        let subjectRef = try query.subject.map(store)
+        try await appendCommitted { db in
+            try self.appendEvent(db, kind: "auditor_query", at: access.at.auditMilliseconds, meeting: nil, session: nil,
+                                 actor: actor, subject: subjectRef, detail: detail)
+        }
+        return summaries
+    }
+
+    /// Art. 15: everything the store holds about one citizen reference, plus when and why it was
+    /// looked at. The export itself is chained as a look-up, after collecting earlier ones.
+    public func export(subject: SubjectRef, access: AuditorAccess) async throws -> SubjectExport {
+        let purpose = try Self.validPurpose(access.purpose)
+        let p = pseudonym(subject)
+        let (meetings, sessions, lookups) = try await pool.read { db in
+            (try MeetingRow.filter(sql: "citizenPseudonym = ?", arguments: [p]).order(sql: "createdAt, id").fetchAll(db),
+             try SessionRow.filter(sql: "citizenPseudonym = ?", arguments: [p]).order(sql: "startedAt, id").fetchAll(db),
+             try EventRow.filter(sql: "subjectPseudonym = ? AND kind IN ('auditor_query', 'subject_export')", arguments: [p])
+                .order(sql: "seq").fetchAll(db))
+        }
+        var byMeeting: [String: [SubjectExport.ExportedSession]] = [:]
+        for s in sessions {
+            byMeeting[s.meetingId, default: []].append(SubjectExport.ExportedSession(
+                session: SessionID(rawValue: s.id), startedAt: Date(auditMilliseconds: s.startedAt),
+                endedAt: s.endedAt.map(Date.init(auditMilliseconds:)),
+                durationSeconds: s.endedAt.map { Self.durationSeconds(start: s.startedAt, end: $0) },
+                endReason: s.endReason.map(EndReason.init(rawValue:))))
+        }
+        let result = SubjectExport(
+            subject: subject, generatedAt: access.at,
+            meetings: meetings.map { m in
+                SubjectExport.ExportedMeeting(meeting: MeetingID(rawValue: m.id), createdAt: Date(auditMilliseconds: m.createdAt),
+                                              inviteExpiresAt: Date(auditMilliseconds: m.inviteExpiresAt),
+                                              sessions: byMeeting[m.id] ?? [])
+            },
+            lookups: lookups.map { e in
+                SubjectExport.Lookup(at: Date(auditMilliseconds: e.at), kind: e.kind, purpose: Self.purpose(inDetail: e.detail))
+            })
+        let actor = try store(access.auditor)
+        let subjectRef = try store(subject)
+        let count = result.meetings.count
+        try await appendCommitted { db in
+            try self.appendEvent(db, kind: "subject_export", at: access.at.auditMilliseconds, meeting: nil, session: nil,
+                                 actor: actor, subject: subjectRef,
+                                 detail: ["purpose": purpose, "resultCount": count])
+        }
+        return result
+    }
+
+    private struct SessionJoinRow: FetchableRecord, Decodable {
+        var id: String
+        var meetingId: String
+        var startedAt: Int64
+        var endedAt: Int64?
+        var endReason: String?
+        var workerPseudonym: Data?
+        var workerSealed: Data?
+        var citizenPseudonym: Data?
+        var citizenSealed: Data?
+    }
+
+    private static func fetchSessions(_ db: Database, subject: Data?, worker: Data?, query: SessionQuery) throws -> [SessionJoinRow] {
+        var clauses: [String] = []
+        var arguments: StatementArguments = []
+        if let subject { clauses.append("s.citizenPseudonym = ?"); arguments += [subject] }
+        if let worker { clauses.append("s.workerPseudonym = ?"); arguments += [worker] }
+        if let from = query.from { clauses.append("s.startedAt >= ?"); arguments += [from.auditMilliseconds] }
+        if let to = query.to { clauses.append("s.startedAt < ?"); arguments += [to.auditMilliseconds] }
+        arguments += [query.limit]
+        let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        return try SessionJoinRow.fetchAll(db, sql: """
+            SELECT s.id, s.meetingId, s.startedAt, s.endedAt, s.endReason,
+                   m.workerPseudonym, m.workerSealed, m.citizenPseudonym, m.citizenSealed
+            FROM session s LEFT JOIN meeting m ON m.id = s.meetingId
+            \(filter)
+            ORDER BY s.startedAt, s.id
+            LIMIT ?
+            """, arguments: arguments)
+    }
+
+    private func summary(_ row: SessionJoinRow) throws -> SessionSummary {
+        SessionSummary(meeting: MeetingID(rawValue: row.meetingId), session: SessionID(rawValue: row.id),
+                       startedAt: Date(auditMilliseconds: row.startedAt),
+                       endedAt: row.endedAt.map(Date.init(auditMilliseconds:)),
+                       durationSeconds: row.endedAt.map { Self.durationSeconds(start: row.startedAt, end: $0) },
+                       endReason: row.endReason.map(EndReason.init(rawValue:)),
+                       workerRef: try reveal(pseudonym: row.workerPseudonym, sealed: row.workerSealed),
+                       citizenRef: try reveal(pseudonym: row.citizenPseudonym, sealed: row.citizenSealed))
+    }
+
+    static func validPurpose(_ raw: String) throws -> String {
+        let purpose = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !purpose.isEmpty else { throw AuditStoreError.purposeRequired }
+        guard purpose.count <= AuditorAccess.maxPurposeLength,
+              purpose.unicodeScalars.allSatisfy({ !CharacterSet.controlCharacters.contains($0) })
+        else { throw AuditStoreError.invalidQuery("purpose must be one line of at most \(AuditorAccess.maxPurposeLength) characters") }
+        return purpose
+    }
+
+    private static func purpose(inDetail detail: String) -> String {
+        let object = try? JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [String: Any]
+        return object?["purpose"] as? String ?? ""
+    }
+}

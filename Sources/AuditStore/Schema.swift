@@ -1,0 +1,148 @@
+import Foundation
+import GRDB
+
+/// Migrations are frozen SQL strings: once shipped, never edited, only appended to, so every
+/// database ever created reaches the same schema.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-audit") { db in
+            try db.execute(sql: """
+                CREATE TABLE meeting (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    workerPseudonym BLOB NOT NULL,
+                    workerSealed BLOB NOT NULL,
+                    citizenPseudonym BLOB NOT NULL,
+                    citizenSealed BLOB NOT NULL,
+                    createdAt INTEGER NOT NULL,
+                    inviteExpiresAt INTEGER NOT NULL
+                );
+                CREATE INDEX meeting_by_citizen ON meeting(citizenPseudonym, createdAt);
+                CREATE INDEX meeting_by_created ON meeting(createdAt);
+
+                CREATE TABLE session (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    meetingId TEXT NOT NULL,
+                    workerPseudonym BLOB,
+                    citizenPseudonym BLOB,
+                    startedAt INTEGER NOT NULL,
+                    endedAt INTEGER,
+                    endReason TEXT,
+                    lastEventAt INTEGER NOT NULL
+                );
+                CREATE INDEX session_by_citizen ON session(citizenPseudonym, startedAt);
+                CREATE INDEX session_by_worker ON session(workerPseudonym, startedAt);
+                CREATE INDEX session_by_start ON session(startedAt);
+                CREATE INDEX session_by_meeting ON session(meetingId);
+                CREATE INDEX session_open ON session(meetingId) WHERE endedAt IS NULL;
+                CREATE INDEX session_by_end ON session(endedAt);
+
+                CREATE TABLE participant (
+                    sessionId TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    refPseudonym BLOB NOT NULL,
+                    refSealed BLOB NOT NULL,
+                    PRIMARY KEY (sessionId, role, refPseudonym)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE audit_event (
+                    seq INTEGER PRIMARY KEY NOT NULL,
+                    at INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    meetingId TEXT,
+                    sessionId TEXT,
+                    actorPseudonym BLOB,
+                    actorSealed BLOB,
+                    subjectPseudonym BLOB,
+                    subjectSealed BLOB,
+                    detail TEXT NOT NULL,
+                    prevHash BLOB NOT NULL,
+                    hash BLOB NOT NULL
+                );
+                CREATE INDEX audit_event_by_subject ON audit_event(subjectPseudonym, kind);
+                CREATE INDEX audit_event_by_at ON audit_event(at);
+
+                CREATE TABLE checkpoint (
+                    seq INTEGER PRIMARY KEY NOT NULL,
+                    hash BLOB NOT NULL,
+                    signedAt INTEGER NOT NULL,
+                    signature BLOB NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+}
+
+struct MeetingRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "meeting"
+    var id: String
+    var workerPseudonym: Data
+    var workerSealed: Data
+    var citizenPseudonym: Data
+    var citizenSealed: Data
+    var createdAt: Int64
+    var inviteExpiresAt: Int64
+}
+
+struct SessionRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "session"
+    var id: String
+    var meetingId: String
+    var workerPseudonym: Data?
+    var citizenPseudonym: Data?
+    var startedAt: Int64
+    var endedAt: Int64?
+    var endReason: String?
+    /// The last moment the store heard of this session: its end time if the server crashes.
+    var lastEventAt: Int64
+}
+
+struct ParticipantRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "participant"
+    var sessionId: String
+    var role: String
+    var refPseudonym: Data
+    var refSealed: Data
+}
+
+struct EventRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "audit_event"
+    var seq: Int64
+    var at: Int64
+    var kind: String
+    var meetingId: String?
+    var sessionId: String?
+    var actorPseudonym: Data?
+    var actorSealed: Data?
+    var subjectPseudonym: Data?
+    var subjectSealed: Data?
+    /// JSON with sorted keys; metadata only (roles, reasons, counts, pseudonyms in hex).
+    var detail: String
+    var prevHash: Data
+    var hash: Data
+}
+
+struct CheckpointRow: Codable, Equatable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "checkpoint"
+    var seq: Int64
+    var hash: Data
+    var signedAt: Int64
+    var signature: Data
+}
+
+/// A reference as stored: the lookup pseudonym plus the sealed original.
+struct StoredRef: Sendable {
+    var pseudonym: Data
+    var sealed: Data
+}
+
+extension Date {
+    /// Times are whole milliseconds in the database so hashes are reproducible.
+    var auditMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    init(auditMilliseconds ms: Int64) { self.init(timeIntervalSince1970: Double(ms) / 1000) }
+}
+
+extension Data {
+    var hex: String { map { String(format: "%02x", $0) }.joined() }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import GRDB
+
+extension AuditDatabase {
+    /// Walks the whole chain: contiguous sequence numbers, links, hashes, sealed references,
+    /// signed checkpoints, the purge anchor and the signed head file. Stops at the first problem.
+    public func verify() async throws -> VerificationReport {
+        try await Self.verify(reader: pool, keys: keys, head: readHead(), conflicts: conflictHeadFiles())
+    }
+
+    static func verify(reader: any DatabaseReader, keys: AuditKeys, head: SignedHead?,
+                       conflicts: [String]) async throws -> VerificationReport {
+        // The head is read before the snapshot: the writer publishes it after committing, so
+        // anything it names is already inside the snapshot taken next.
+        try await reader.read { db in
+            var report = VerificationReport(recordsChecked: 0, checkpointsChecked: 0)
+            func fail(_ record: Int64, _ reason: String) -> VerificationReport {
+                report.problem = ChainProblem(record: record, reason: reason)
+                return report
+            }
+            let publicKey = keys.signingKey.publicKey
+            func signed(_ c: CheckpointRow) -> Bool {
+                publicKey.isValidSignature(c.signature, for: Chain.checkpointMessage(seq: c.seq, hash: c.hash, signedAt: c.signedAt))
+            }
+            var checkpoints: [Int64: CheckpointRow] = [:]
+            for c in try CheckpointRow.order(sql: "seq").fetchAll(db) {
+                guard signed(c) else { return fail(c.seq, "checkpoint signature is invalid (checkpoint table edited)") }
+                checkpoints[c.seq] = c
+            }
+            if let conflict = conflicts.first {
+                let seq = head?.checkpoint.seq ?? 0
+                return fail(seq, "a previous start found the head file ahead of the database (\(conflict)); records were removed")
+            }
+
+            let cursor = try EventRow.order(sql: "seq").fetchCursor(db)
+            var expectedSeq: Int64 = 0
+            var previousHash = Chain.genesis
+            while let row = try cursor.next() {
+                if report.firstRecord == nil {
+                    report.firstRecord = row.seq
+                    if row.seq > 1 {
+                        // Records before this one were purged: a signed anchor must hold their last hash.
+                        guard let anchor = checkpoints[row.seq - 1] else {
+                            return fail(1, "records 1…\(row.seq - 1) are missing and no signed purge anchor covers them")
+                        }
+                        previousHash = anchor.hash
+                    }
+                    expectedSeq = row.seq
+                }
+                guard row.seq == expectedSeq else {
+                    return fail(expectedSeq, "missing (deleted); the next record present is \(row.seq)")
+                }
+                guard row.prevHash == previousHash else {
+                    return fail(row.seq, "does not link to record \(row.seq - 1) (edited, reordered or the record before it was replaced)")
+                }
+                guard Chain.hash(previous: previousHash, row: row) == row.hash else {
+                    return fail(row.seq, "contents do not match its hash (edited)")
+                }
+                if let problem = sealedProblem(row, keys: keys) { return fail(row.seq, problem) }
+                if let checkpoint = checkpoints[row.seq] {
+                    guard checkpoint.hash == row.hash else {
+                        return fail(row.seq, "differs from its signed checkpoint (chain rewritten up to here)")
+                    }
+                    report.checkpointsChecked += 1
+                }
+                previousHash = row.hash
+                expectedSeq += 1
+                report.recordsChecked += 1
+                report.lastRecord = row.seq
+            }
+            let last = report.lastRecord ?? 0
+            if let beyond = checkpoints.keys.filter({ $0 > last }).min() {
+                return fail(last + 1, "missing (deleted); a signed checkpoint exists for record \(beyond)")
+            }
+            if let head {
+                guard signed(head.checkpoint) else { return fail(head.checkpoint.seq, "head file signature is invalid") }
+                if head.checkpoint.seq > last {
+                    return fail(last + 1, "missing (deleted); the signed head file names record \(head.checkpoint.seq)")
+                }
+                if let first = report.firstRecord, head.checkpoint.seq >= first {
+                    let stored = try Data.fetchOne(db, sql: "SELECT hash FROM audit_event WHERE seq = ?",
+                                                   arguments: [head.checkpoint.seq])
+                    guard stored == head.checkpoint.hash else {
+                        return fail(head.checkpoint.seq, "differs from the signed head file (chain rewritten)")
+                    }
+                }
+            }
+            return report
+        }
+    }
+
+    /// A sealed reference that no longer opens under its hashed pseudonym was edited or swapped.
+    private static func sealedProblem(_ row: EventRow, keys: AuditKeys) -> String? {
+        for (pseudonym, sealed, name) in [(row.actorPseudonym, row.actorSealed, "actor"),
+                                          (row.subjectPseudonym, row.subjectSealed, "subject")] {
+            guard let pseudonym, let sealed else {
+                if (pseudonym == nil) != (sealed == nil) { return "\(name) reference is incomplete (edited)" }
+                continue
+            }
+            guard let opened = try? keys.open(sealed, pseudonym: pseudonym),
+                  keys.pseudonym(SubjectRefBytes(opened)) == pseudonym
+            else { return "sealed \(name) reference does not match its pseudonym (edited)" }
+        }
+        return nil
+    }
+}

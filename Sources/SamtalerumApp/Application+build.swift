@@ -1,0 +1,101 @@
+import AuditStore
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import HummingbirdWebSocket
+import Identity
+import Logging
+import SamtalerumCore
+import ServiceLifecycle
+import Signalling
+import SignallingProtocol
+
+/// Assembles the whole server: HTTPS + WSS on one port, the audit store, and the services.
+public func buildApplication(
+    configuration: AppConfiguration,
+    clock: WallClock = .system,
+    onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+) async throws -> some ApplicationProtocol {
+    var logger = Logger(label: "samtalerum")
+    logger.logLevel = configuration.logLevel
+
+    let dataDirectory = configuration.dataDirectory
+    try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true,
+                                            attributes: [.posixPermissions: 0o700])
+    let tls = try TLSMaterial.load(configuration)
+    let audit = try AuditDatabase.open(dataDirectory: dataDirectory, clock: clock, logger: logger)
+    let authority = try await TokenAuthority(
+        dataDirectory: dataDirectory, external: try configuration.externalIdentityProvider(), clock: clock)
+
+    let registry = RoomRegistry(directory: audit, recorder: audit, iceServers: { _, _ in [] }, clock: clock, logger: logger)
+    let endpoint = SignallingEndpoint(
+        registry: registry, authority: authority,
+        settings: EndpointSettings(helloTimeout: .milliseconds(Int(configuration.signalling.helloTimeoutSeconds * 1000)),
+                                   pingInterval: configuration.signalling.pingIntervalSeconds),
+        logger: logger)
+
+    let router = Router()
+    router.add(middleware: WebAssetsMiddleware(web: try WebAssets.bundled()))
+    let authenticator = BearerAuthenticator(authority: authority)
+    router.addRoutes(MeetingsController(
+        authenticator: authenticator, authority: authority, recorder: audit,
+        publicBaseURL: configuration.publicBaseURL,
+        inviteTTL: TimeInterval(configuration.signalling.inviteTTLSeconds), clock: clock
+    ).routes, atPath: "/api")
+    router.addRoutes(HealthController(registry: registry).routes, atPath: "/health")
+    router.addRoutes(AuditController(authenticator: authenticator, store: audit, clock: clock).routes, atPath: "/api/audit")
+
+    let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
+    SignallingRoute.install(on: webSocketRouter, endpoint: endpoint)
+
+    let webSocket = WebSocketServerConfiguration(
+        maxFrameSize: SignallingRoute.maxMessageBytes,
+        autoPing: .enabled(timePeriod: .seconds(configuration.signalling.pingIntervalSeconds)))
+    let app = Application(
+        router: router,
+        server: try .tls(
+            .http1WebSocketUpgrade(webSocketRouter: webSocketRouter, configuration: .init(ws: webSocket)),
+            tlsConfiguration: tls.serverConfiguration),
+        configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port),
+                             serverName: "Samtalerum"),
+        services: [SignallingShutdownService(registry: registry)],
+        onServerRunning: { channel in
+            await onServerRunning(channel.localAddress?.port ?? configuration.server.port)
+        },
+        logger: logger)
+    return app
+}
+
+extension AppConfiguration {
+    func externalIdentityProvider() throws -> ExternalIdentityProvider? {
+        guard !identity.externalIssuer.isEmpty else { return nil }
+        guard !identity.externalJWKSFile.isEmpty, !identity.externalAudience.isEmpty else {
+            throw ConfigurationError.invalid("identity.externalIssuer needs externalAudience and externalJWKSFile")
+        }
+        let jwks: String
+        do { jwks = try String(contentsOfFile: identity.externalJWKSFile, encoding: .utf8) } catch {
+            throw ConfigurationError.unreadable(identity.externalJWKSFile, error.localizedDescription)
+        }
+        var mapping: [String: Role] = [:]
+        for (external, local) in identity.externalRoleMapping {
+            let role = Role(rawValue: local)
+            guard Role.staff.contains(role) else {
+                throw ConfigurationError.invalid("identity.externalRoleMapping maps '\(external)' to unknown role '\(local)'")
+            }
+            mapping[external] = role
+        }
+        return ExternalIdentityProvider(issuer: identity.externalIssuer, audience: identity.externalAudience,
+                                        jwksJSON: jwks, roleMapping: mapping)
+    }
+}
+
+/// On an orderly stop, sessions end as `server_shutdown` and clients hear 1001 before the
+/// HTTP server goes away.
+struct SignallingShutdownService: Service {
+    let registry: RoomRegistry
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await registry.shutdown()
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+
+/// Everything `samtalerum serve` can be told. Defaults are the embedded development setup:
+/// loopback only, self-signed certificate and SQLite file in the data directory.
+/// Config/samtalerum.yaml documents every key; precedence is defaults < file < environment < flags.
+public struct AppConfiguration: Sendable, Equatable, Codable {
+    public var server = Server()
+    public var signalling = Signalling()
+    public var identity = Identity()
+    public var turn = TURN()
+    public var audit = Audit()
+    public var logging = Logging()
+
+    public init() {}
+
+    public struct Server: Sendable, Equatable, Codable {
+        public var host = "127.0.0.1"
+        public var port = 8443
+        /// The address citizens and workers use (links in invites). Empty: https://host:port.
+        public var publicURL = ""
+        public var dataDir = "./data"
+        /// PEM files; both empty means a self-signed development certificate in dataDir/tls.
+        public var tlsCertificate = ""
+        public var tlsPrivateKey = ""
+        /// 0 disables the plain-HTTP listener; otherwise it only redirects to HTTPS.
+        public var httpRedirectPort = 0
+    }
+
+    public struct Signalling: Sendable, Equatable, Codable {
+        public var helloTimeoutSeconds = 5.0
+        public var pingIntervalSeconds = 15
+        public var inviteTTLSeconds = 7 * 24 * 3600
+    }
+
+    public struct Identity: Sendable, Equatable, Codable {
+        public var externalIssuer = ""
+        public var externalAudience = ""
+        public var externalJWKSFile = ""
+        public var externalRoleMapping: [String: String] = [:]
+    }
+
+    public struct TURN: Sendable, Equatable, Codable {
+        public var enabled = true
+        /// Listen address of the relay; empty: the server's host.
+        public var listenHost = ""
+        public var port = 3478
+        public var tlsPort = 5349
+        /// Host name or address put into turn:/turns:/stun: URIs; empty: the listen address.
+        public var publicHost = ""
+        /// Address relayed media leaves from; empty: the listen address.
+        public var relayAddress = ""
+        public var relayPortMin = 49152
+        public var relayPortMax = 65535
+        public var realm = "samtalerum"
+        public var credentialTTLSeconds = 4 * 3600
+        public var maxAllocationsPerUser = 8
+        public var maxAllocations = 10_000
+        public var maxBytesPerSecondPerAllocation = 5_000_000
+        /// UNSAFE outside tests: lets the relay reach 127.0.0.0/8 and ::1.
+        public var allowLoopbackPeers = false
+    }
+
+    public struct Audit: Sendable, Equatable, Codable {
+        public var retentionDays = 180
+    }
+
+    public struct Logging: Sendable, Equatable, Codable {
+        public var level = "info"
+        /// Off by default (GDPR): client addresses appear in logs only when debugging.
+        public var logIPAddresses = false
+    }
+
+    public var dataDirectory: URL { URL(fileURLWithPath: server.dataDir, isDirectory: true).standardizedFileURL }
+
+    public var publicBaseURL: String {
+        if !server.publicURL.isEmpty { return server.publicURL.hasSuffix("/") ? String(server.publicURL.dropLast()) : server.publicURL }
+        let host = server.host.contains(":") ? "[\(server.host)]" : server.host
+        return "https://\(host):\(server.port)"
+    }
+
+    public var logLevel: Logger.Level { Logger.Level(rawValue: logging.level) ?? .info }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Yams
+
+public enum ConfigurationError: Error, CustomStringConvertible, Equatable {
+    case unknownKey(String)
+    case notAMapping(String)
+    case unreadable(String, String)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .unknownKey(let key): "unknown configuration key '\(key)' (see Config/samtalerum.yaml)"
+        case .notAMapping(let key): "configuration key '\(key)' must be a section of keys"
+        case .unreadable(let path, let why): "cannot read configuration \(path): \(why)"
+        case .invalid(let why): "invalid configuration: \(why)"
+        }
+    }
+}
+
+/// Layers defaults, a YAML file and `SAMTALERUM_SECTION_KEY` environment variables. Works on the
+/// YAML tree so a typo in a key is an error instead of a silently ignored setting.
+public enum ConfigurationLoader {
+    public static let environmentPrefix = "SAMTALERUM_"
+    /// Names the config file when `--config` is not given.
+    public static let configFileVariable = "SAMTALERUM_CONFIG"
+
+    public static func load(file: URL?, environment: [String: String]) throws -> AppConfiguration {
+        var tree = try defaultsTree()
+        if let file {
+            let text: String
+            do { text = try String(contentsOf: file, encoding: .utf8) } catch {
+                throw ConfigurationError.unreadable(file.path, error.localizedDescription)
+            }
+            let overlay: Node?
+            do { overlay = try Yams.compose(yaml: text) } catch {
+                throw ConfigurationError.unreadable(file.path, "\(error)")
+            }
+            if let overlay { tree = try merge(overlay, onto: tree, path: "") }
+        }
+        tree = try applyEnvironment(environment, to: tree)
+        do {
+            return try YAMLDecoder().decode(AppConfiguration.self, from: tree)
+        } catch let error as DecodingError {
+            throw ConfigurationError.invalid(describe(error))
+        }
+    }
+
+    /// `server.dataDir` ↔ `SAMTALERUM_SERVER_DATA_DIR`.
+    public static func environmentName(section: String, key: String) -> String {
+        var snake = ""
+        for character in key {
+            if character.isUppercase, !snake.isEmpty, snake.last != "_" { snake.append("_") }
+            snake.append(contentsOf: character.uppercased())
+        }
+        return environmentPrefix + section.uppercased() + "_" + snake
+    }
+
+    static func defaultsTree() throws -> Node {
+        let yaml = try YAMLEncoder().encode(AppConfiguration())
+        guard let node = try Yams.compose(yaml: yaml) else { throw ConfigurationError.invalid("no defaults") }
+        return node
+    }
+
+    static func merge(_ overlay: Node, onto base: Node, path: String) throws -> Node {
+        guard let overlayMapping = overlay.mapping else { return overlay }
+        guard var merged = base.mapping else { throw ConfigurationError.notAMapping(path) }
+        let isFreeForm = base.mapping?.isEmpty == true && !path.isEmpty
+        for (key, value) in overlayMapping {
+            guard let name = key.string else { throw ConfigurationError.unknownKey(path + "?") }
+            let keyPath = path.isEmpty ? name : path + "." + name
+            if let existing = merged[name] {
+                merged[name] = try existing.mapping != nil && existing.mapping?.isEmpty == false
+                    ? merge(value, onto: existing, path: keyPath) : value
+            } else if isFreeForm {
+                merged[name] = value
+            } else {
+                throw ConfigurationError.unknownKey(keyPath)
+            }
+        }
+        return .mapping(merged)
+    }
+
+    static func applyEnvironment(_ environment: [String: String], to tree: Node) throws -> Node {
+        var tree = tree
+        guard let sections = tree.mapping else { return tree }
+        for (sectionKey, section) in sections {
+            guard let sectionName = sectionKey.string, var keys = section.mapping else { continue }
+            for (key, current) in keys {
+                guard let name = key.string,
+                      let value = environment[environmentName(section: sectionName, key: name)] else { continue }
+                // Mappings (e.g. a role mapping) are given as YAML flow syntax: {"A": worker}.
+                if current.mapping != nil {
+                    guard let parsed = try Yams.compose(yaml: value), parsed.mapping != nil else {
+                        throw ConfigurationError.notAMapping(sectionName + "." + name)
+                    }
+                    keys[name] = parsed
+                } else {
+                    keys[name] = Node(value)
+                }
+            }
+            tree[sectionName] = .mapping(keys)
+        }
+        return tree
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            "'\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type"
+        case .keyNotFound(let key, _):
+            "missing '\(key.stringValue)'"
+        @unknown default:
+            "\(error)"
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Crypto
+import Foundation
+import HummingbirdTLS
+import NIOSSL
+import SwiftASN1
+import X509
+
+/// The server's certificate and key: the configured PEM files, or a self-signed development
+/// certificate created in the data directory at first start (production uses a real one, made
+/// with the `openssl` CLI or the municipality's CA; see Docs/DEPLOYMENT.md).
+public struct TLSMaterial: Sendable {
+    public var certificateChain: [NIOSSLCertificate]
+    public var privateKey: NIOSSLPrivateKey
+    public var isSelfSigned: Bool
+
+    public static func load(_ configuration: AppConfiguration) throws -> TLSMaterial {
+        let server = configuration.server
+        if !server.tlsCertificate.isEmpty || !server.tlsPrivateKey.isEmpty {
+            guard !server.tlsCertificate.isEmpty, !server.tlsPrivateKey.isEmpty else {
+                throw ConfigurationError.invalid("server.tlsCertificate and server.tlsPrivateKey go together")
+            }
+            return TLSMaterial(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(server.tlsCertificate),
+                privateKey: try NIOSSLPrivateKey(file: server.tlsPrivateKey, format: .pem),
+                isSelfSigned: false)
+        }
+        let directory = configuration.dataDirectory.appending(path: "tls")
+        let (certificatePEM, keyPEM) = try DevelopmentCertificate.loadOrCreate(in: directory, host: server.host)
+        return TLSMaterial(
+            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8)),
+            privateKey: try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem),
+            isSelfSigned: true)
+    }
+
+    /// TLS 1.2 and newer only; used for HTTPS/WSS and for TURN over TLS alike.
+    public var serverConfiguration: TLSConfiguration {
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        tls.minimumTLSVersion = .tlsv12
+        return tls
+    }
+}
+
+enum DevelopmentCertificate {
+    static let validity: TimeInterval = 365 * 24 * 3600
+
+    static func loadOrCreate(in directory: URL, host: String) throws -> (certificate: String, key: String) {
+        let certificateURL = directory.appending(path: "dev-cert.pem")
+        let keyURL = directory.appending(path: "dev-key.pem")
+        if let certificate = try? String(contentsOf: certificateURL, encoding: .utf8),
+           let key = try? String(contentsOf: keyURL, encoding: .utf8),
+           let parsed = try? Certificate(pemEncoded: certificate),
+           parsed.notValidAfter > Date().addingTimeInterval(24 * 3600) {
+            return (certificate, key)
+        }
+        let (certificate, key) = try make(host: host, now: Date())
+        let fm = FileManager.default
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        guard fm.createFile(atPath: keyURL.path, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600]),
+              fm.createFile(atPath: certificateURL.path, contents: Data(certificate.utf8), attributes: [.posixPermissions: 0o644])
+        else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: directory.path]) }
+        return (certificate, key)
+    }
+
+    static func make(host: String, now: Date) throws -> (certificate: String, key: String) {
+        let key = P256.Signing.PrivateKey()
+        let certificateKey = Certificate.PrivateKey(key)
+        let name = try DistinguishedName {
+            OrganizationName("Samtalerum development")
+            CommonName("Samtalerum dev certificate")
+        }
+        var names: [GeneralName] = [.dnsName("localhost"), ipName("127.0.0.1"), ipName("::1")].compactMap { $0 }
+        if let extra = ipName(host) ?? (host.isEmpty || host == "0.0.0.0" || host == "::" ? nil : GeneralName.dnsName(host)),
+           !names.contains(extra) {
+            names.append(extra)
+        }
+        let extensions = try Certificate.Extensions {
+            Critical(BasicConstraints.notCertificateAuthority)
+            Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+            try ExtendedKeyUsage([.serverAuth])
+            SubjectAlternativeNames(names)
+        }
+        let certificate = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(),
+            publicKey: certificateKey.publicKey,
+            notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(validity),
+            issuer: name, subject: name, extensions: extensions, issuerPrivateKey: certificateKey)
+        return (try certificate.serializeAsPEM().pemString, key.pemRepresentation)
+    }
+
+    /// An IP SAN, so browsers accept the certificate for https://127.0.0.1 and https://[::1].
+    static func ipName(_ text: String) -> GeneralName? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            return .ipAddress(ASN1OctetString(contentBytes: withUnsafeBytes(of: &v4) { ArraySlice($0) }))
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 {
+            return .ipAddress(ASN1OctetString(contentBytes: withUnsafeBytes(of: &v6) { ArraySlice($0) }))
+        }
+        return nil
+    }
+}

@@ -1,0 +1,58 @@
+// The citizen's page: opened from the invite link (`/join#invite=TOKEN`). The invite is
+// checked with the server as soon as the page opens, so a bad link is explained before the
+// citizen has to do anything; then one button joins the call.
+
+import { Call } from './call.js';
+import { exposeTestHook, mountCallView } from './call-view.js';
+import { applyTexts, byId, fragmentParams, showView, text } from './dom.js';
+
+const INVITE_PROBLEMS = new Set(['token-invalid', 'not-invited', 'meeting-not-found', 'unsupported-version']);
+
+function errorText(code) {
+  if (INVITE_PROBLEMS.has(code)) return text('errors.inviteInvalid');
+  if (code === 'meeting-ended' || code === 'token-expired') return text('errors.meetingEnded');
+  if (code === 'room-full') return text('errors.roomFull');
+  if (code === 'connection-lost' || code === 'closed') return text('errors.connectionLost');
+  return text('errors.server');
+}
+
+function showInvalid(message) {
+  byId('invite-error').textContent = message;
+  showView('invalid-view');
+}
+
+function start() {
+  applyTexts();
+  document.title = text('appName');
+  const invite = fragmentParams().get('invite');
+  let call = null;
+  exposeTestHook(() => call);
+  if (!invite) {
+    showInvalid(text('join.missing'));
+    return;
+  }
+
+  call = new Call({ token: invite });
+  const joinButton = byId('join-button');
+  const welcomeStatus = byId('welcome-status');
+  showView('welcome-view');
+  welcomeStatus.textContent = text('status.checking');
+
+  let joined = false;
+  call.connect().then(
+    () => { welcomeStatus.textContent = ''; },
+    (err) => {
+      // After the citizen pressed Deltag, the call screen shows the error itself.
+      if (!joined) showInvalid(errorText(err.code));
+    },
+  );
+
+  joinButton.addEventListener('click', () => {
+    joined = true;
+    showView('call-view');
+    mountCallView(byId('call-container'), call, errorText);
+    call.join();
+  });
+}
+
+start();

@@ -1,0 +1,77 @@
+import Foundation
+
+/// A meeting as the rest of the system needs to know it. The citizen reference is the worker's
+/// case reference; the audit store keeps it pseudonymised/encrypted at rest.
+public struct Meeting: Sendable, Equatable {
+    public var id: MeetingID
+    public var workerRef: SubjectRef
+    public var citizenRef: SubjectRef
+    public var createdAt: Date
+    public var inviteExpiresAt: Date
+
+    public init(id: MeetingID, workerRef: SubjectRef, citizenRef: SubjectRef, createdAt: Date, inviteExpiresAt: Date) {
+        self.id = id
+        self.workerRef = workerRef
+        self.citizenRef = citizenRef
+        self.createdAt = createdAt
+        self.inviteExpiresAt = inviteExpiresAt
+    }
+}
+
+public struct Participant: Sendable, Equatable, Codable {
+    public var role: Role
+    public var ref: SubjectRef
+    public init(role: Role, ref: SubjectRef) {
+        self.role = role
+        self.ref = ref
+    }
+}
+
+/// Everything the call side tells the audit trail. Metadata only: never media, chat, names or
+/// network addresses. Each case is one durable record; callers await `record` before answering
+/// the client, so an acknowledged action is always on disk.
+public enum AuditEvent: Sendable, Equatable {
+    case meetingCreated(Meeting)
+    case inviteIssued(meeting: MeetingID, by: SubjectRef, expiresAt: Date, at: Date)
+    case participantJoined(meeting: MeetingID, participant: Participant, at: Date)
+    case participantLeft(meeting: MeetingID, participant: Participant, reason: EndReason, at: Date)
+    case sessionStarted(session: SessionID, meeting: MeetingID, participants: [Participant], at: Date)
+    case sessionEnded(session: SessionID, meeting: MeetingID, reason: EndReason, at: Date)
+    /// The same participant came back (resume) without the session ending.
+    case participantReconnected(meeting: MeetingID, participant: Participant, at: Date)
+    /// The worker let a waiting participant into the room.
+    case participantAdmitted(meeting: MeetingID, participant: Participant, by: SubjectRef, at: Date)
+    /// End-of-session connection quality, numbers only.
+    case qualitySummary(session: SessionID, meeting: MeetingID, summary: QualitySummary, at: Date)
+}
+
+/// Aggregate call quality for one session; nil when not measured. No addresses, no media.
+public struct QualitySummary: Sendable, Equatable, Codable {
+    public var medianRoundTripMilliseconds: Int?
+    public var packetLossPermille: Int?
+    public var relayed: Bool?
+    public var reconnects: Int
+    public init(medianRoundTripMilliseconds: Int? = nil, packetLossPermille: Int? = nil, relayed: Bool? = nil, reconnects: Int = 0) {
+        self.medianRoundTripMilliseconds = medianRoundTripMilliseconds
+        self.packetLossPermille = packetLossPermille
+        self.relayed = relayed
+        self.reconnects = reconnects
+    }
+}
+
+/// The durable side of a call: implemented by the audit store, faked nowhere in production.
+public protocol AuditRecorder: Sendable {
+    func record(_ event: AuditEvent) async throws
+}
+
+/// Looks up meetings so signalling can decide who may enter a room.
+public protocol MeetingDirectory: Sendable {
+    func meeting(id: MeetingID) async throws -> Meeting?
+}
+
+/// Injected wall clock so state machines and tests never read the real time themselves.
+public struct WallClock: Sendable {
+    public let now: @Sendable () -> Date
+    public init(now: @escaping @Sendable () -> Date) { self.now = now }
+    public static let system = WallClock { Date() }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import Identity
+import Logging
+import SamtalerumCore
+import SignallingProtocol
+
+/// A frame as the transport hands it over; the protocol only speaks text.
+public enum InboundFrame: Sendable, Equatable {
+    case text(String)
+    case binary
+}
+
+/// The transport side of one connection (a WebSocket in production and in tests).
+public protocol FrameWriter: Sendable {
+    func send(_ text: String) async throws
+    func close(_ code: CloseCode, reason: String) async throws
+}
+
+public struct EndpointSettings: Sendable {
+    public var helloTimeout: Duration
+    public var pingInterval: Int
+    /// Messages queued for one client before it counts as a slow consumer.
+    public var outboxLimit: Int
+
+    public init(helloTimeout: Duration = .seconds(5), pingInterval: Int = 15, outboxLimit: Int = 512) {
+        self.helloTimeout = helloTimeout
+        self.pingInterval = pingInterval
+        self.outboxLimit = outboxLimit
+    }
+}
+
+/// Runs the protocol for one connection: authentication, the room, relaying, and clean-up.
+public struct SignallingEndpoint: Sendable {
+    let registry: RoomRegistry
+    let authority: TokenAuthority
+    let settings: EndpointSettings
+    let logger: Logger
+
+    public init(registry: RoomRegistry, authority: TokenAuthority, settings: EndpointSettings,
+                logger: Logger = Logger(label: "samtalerum.signalling")) {
+        self.registry = registry
+        self.authority = authority
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Returns when the connection is over. Errors thrown by `inbound` are rethrown after the
+    /// room was told, so the transport can close with its own code (e.g. 1009).
+    public func run<Inbound: AsyncSequence>(
+        inbound: Inbound, writer: some FrameWriter, classifyFailure: @escaping @Sendable (any Error) -> EndReason
+    ) async throws where Inbound.Element == InboundFrame {
+        let endpoint = EndpointID.random()
+        let (queue, outbox) = AsyncStream.makeStream(of: Outgoing.self, bufferingPolicy: .bufferingOldest(settings.outboxLimit))
+        await registry.connect(endpoint, outbox: outbox)
+        let helloDeadline = Task { [settings] in
+            try await Task.sleep(for: settings.helloTimeout)
+            outbox.yield(.close(.policyViolation, reason: "hello-timeout"))
+        }
+        defer { helloDeadline.cancel() }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await Self.drain(queue, into: writer) }
+            var session = EndpointState(endpoint: endpoint, outbox: outbox)
+            do {
+                for try await frame in inbound {
+                    await handle(frame, state: &session)
+                    if session.authenticated { helloDeadline.cancel() }
+                    if session.closing { break }
+                }
+                await registry.disconnect(endpoint, reason: .connectionLost)
+                outbox.finish()
+            } catch {
+                await registry.disconnect(endpoint, reason: classifyFailure(error))
+                outbox.finish()
+                throw error
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// The one writer of this connection: messages in order, then at most one close.
+    static func drain(_ queue: AsyncStream<Outgoing>, into writer: some FrameWriter) async {
+        for await item in queue {
+            switch item {
+            case .message(let message):
+                do { try await writer.send(message.encoded()) } catch { return }
+            case .close(let code, let reason):
+                try? await writer.close(code, reason: reason)
+                return
+            }
+        }
+    }
+
+    struct EndpointState {
+        let endpoint: EndpointID
+        let outbox: Outbox
+        var credential: Credential?
+        var closing = false
+
+        var authenticated: Bool { credential != nil }
+
+        mutating func fail(_ code: SignallingErrorCode, _ message: String, inReplyTo: MessageType?) {
+            outbox.yield(.message(.error(ErrorMessage(code: code, message: message, inReplyTo: inReplyTo))))
+            if code.isFatal {
+                outbox.yield(.close(code.closeCode, reason: code.rawValue))
+                closing = true
+            }
+        }
+    }
+
+    /// The whole client protocol is this one switch.
+    func handle(_ frame: InboundFrame, state: inout EndpointState) async {
+        guard case .text(let text) = frame else {
+            return state.fail(.unsupportedFrame, "binary frames are not part of the protocol", inReplyTo: nil)
+        }
+        let message: ClientMessage
+        do {
+            message = try ClientMessage.decode(text)
+        } catch {
+            let reply = error.errorMessage
+            return state.fail(reply.code, reply.message, inReplyTo: reply.inReplyTo)
+        }
+        if case .hello = message {} else if !state.authenticated {
+            return state.fail(.notAuthenticated, "send hello first", inReplyTo: message.type)
+        }
+        switch message {
+        case .hello(let hello):
+            await authenticate(hello, state: &state)
+        case .join(let join):
+            do {
+                guard let credential = state.credential else { return }
+                try await registry.join(state.endpoint, credential: credential, request: join)
+            } catch {
+                state.fail(error, Self.explanation(error), inReplyTo: .join)
+            }
+        case .offer, .answer, .candidate:
+            do { try await registry.relay(from: state.endpoint, message) } catch {
+                state.fail(error, Self.explanation(error), inReplyTo: message.type)
+            }
+        case .leave:
+            await registry.disconnect(state.endpoint, reason: .hangup)
+            state.outbox.yield(.close(.normal, reason: "bye"))
+            state.closing = true
+        case .ping(let ping):
+            state.outbox.yield(.message(.pong(ping)))
+        }
+    }
+
+    private func authenticate(_ hello: Hello, state: inout EndpointState) async {
+        guard !state.authenticated else {
+            return state.fail(.alreadyAuthenticated, "hello was already accepted", inReplyTo: .hello)
+        }
+        guard ProtocolVersion.supported.contains(hello.v) else {
+            return state.fail(.unsupportedVersion, "this server speaks version \(ProtocolVersion.current)", inReplyTo: .hello)
+        }
+        let credential: Credential
+        do {
+            credential = try await authority.verifyCredential(hello.token)
+        } catch .expired {
+            return state.fail(.tokenExpired, "the token or invite has expired", inReplyTo: .hello)
+        } catch {
+            return state.fail(.tokenInvalid, "the token is not valid here", inReplyTo: .hello)
+        }
+        let welcome: Welcome
+        switch credential {
+        case .invite(let invite):
+            welcome = Welcome(role: .citizen, meetingId: invite.meetingId, endpointId: state.endpoint, pingInterval: settings.pingInterval)
+        case .staff(let staff):
+            guard staff.role.isCallParticipant else {
+                return state.fail(.roleNotAllowed, "role \(staff.role) does not take part in calls", inReplyTo: .hello)
+            }
+            welcome = Welcome(role: staff.role, meetingId: nil, endpointId: state.endpoint, pingInterval: settings.pingInterval)
+        }
+        state.credential = credential
+        state.outbox.yield(.message(.welcome(welcome)))
+    }
+
+    static func explanation(_ code: SignallingErrorCode) -> String {
+        switch code {
+        case .roomFull: "that role is already present in this meeting"
+        case .notInvited: "this token does not give access to that meeting"
+        case .meetingNotFound: "no such meeting"
+        case .meetingEnded: "the meeting's invite has expired"
+        case .notJoined: "join a meeting first"
+        case .alreadyJoined: "already in a meeting"
+        case .noPeer: "nobody else is in the room yet"
+        case .roleNotAllowed: "this role does not take part in calls"
+        case .invalidMessage: "join needs a meetingId"
+        default: "the request could not be served"
+        }
+    }
+}

@@ -1,0 +1,201 @@
+import NIOCore
+import STUN
+
+/// The client-to-peer half of the data path, shared by the UDP and stream listeners: ChannelData
+/// is routed from its 4-byte header alone, its payload forwarded as a slice of the received
+/// buffer, and relay sockets are flushed once per read batch.
+struct ChannelDataForwarder {
+    private var unflushed: [any Channel] = []
+    private var packets = 0
+    private var bytes = 0
+
+    /// `frame` starts at a ChannelData header; stream frames may carry trailing padding.
+    mutating func forward(_ frame: inout ByteBuffer, from tuple: FiveTuple, core: RelayCore) {
+        guard let number = frame.readInteger(as: UInt16.self), let length = frame.readInteger(as: UInt16.self),
+              let payload = frame.readSlice(length: Int(length)),
+              let (relay, peer) = core.channelDataToPeer(from: tuple, channel: number, bytes: Int(length), now: .now)
+        else { return }
+        relay.write(AddressedEnvelope(remoteAddress: peer.socketAddress, data: payload), promise: nil)
+        if unflushed.last !== relay, !unflushed.contains(where: { $0 === relay }) { unflushed.append(relay) }
+        packets += 1
+        bytes += Int(length)
+    }
+
+    mutating func flush(metrics: TURNMetrics) {
+        for channel in unflushed { channel.flush() }
+        unflushed.removeAll(keepingCapacity: true)
+        metrics.relayed(toPeer: true, packets: packets, bytes: bytes)
+        packets = 0
+        bytes = 0
+    }
+}
+
+/// The UDP listener (port 3478): every datagram is one STUN message or ChannelData.
+final class DatagramListenerHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    private let core: RelayCore
+    private var server: TransportAddress?
+    private var forwarder = ChannelDataForwarder()
+
+    init(core: RelayCore) { self.core = core }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        if server == nil { server = context.channel.localAddress.flatMap(TransportAddress.init) }
+        guard let server, let client = TransportAddress(envelope.remoteAddress),
+              let first = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt8.self)
+        else { return }
+        let tuple = FiveTuple(client: client, server: server, transport: .udp)
+        switch PacketKind(firstByte: first) {
+        case .channelData:
+            var frame = envelope.data
+            forwarder.forward(&frame, from: tuple, core: core)
+        case .stun:
+            let sink = ClientSink(channel: context.channel, remote: envelope.remoteAddress)
+            core.receiveSTUN(envelope.data, from: tuple, sink: sink, eventLoop: context.eventLoop)
+        case .other:
+            return
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        forwarder.flush(metrics: core.metrics)
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // ICMP unreachable from one client surfaces as a read error; the listener must stay up.
+        core.logger.debug("UDP listener error", metadata: ["error": "\(error)"])
+    }
+}
+
+/// Splits a TCP/TLS byte stream into STUN messages and (4-padded) ChannelData frames.
+struct StreamFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    struct NotTURN: Error {}
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let start = buffer.readerIndex
+        guard let first = buffer.getInteger(at: start, as: UInt8.self),
+              let length = buffer.getInteger(at: start + 2, as: UInt16.self)
+        else { return .needMoreData }
+        let frameLength: Int
+        switch PacketKind(firstByte: first) {
+        case .stun: frameLength = STUNMessage.headerLength + Int(length)
+        case .channelData: frameLength = 4 + (Int(length) + 3) & ~3
+        case .other: throw NotTURN()
+        }
+        guard let frame = buffer.readSlice(length: frameLength) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(frame))
+        return .continue
+    }
+}
+
+/// One TCP or TLS client connection; its allocation ends when the connection does.
+final class StreamConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let core: RelayCore
+    private let transport: ClientTransport
+    private var tuple: FiveTuple?
+    private var forwarder = ChannelDataForwarder()
+
+    init(core: RelayCore, transport: ClientTransport) {
+        self.core = core
+        self.transport = transport
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let remote = context.channel.remoteAddress.flatMap(TransportAddress.init),
+           let local = context.channel.localAddress.flatMap(TransportAddress.init) {
+            tuple = FiveTuple(client: remote, server: local, transport: transport)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        guard let tuple, let first = frame.getInteger(at: frame.readerIndex, as: UInt8.self) else { return }
+        if PacketKind(firstByte: first) == .channelData {
+            forwarder.forward(&frame, from: tuple, core: core)
+        } else {
+            core.receiveSTUN(frame, from: tuple, sink: ClientSink(channel: context.channel, remote: nil), eventLoop: context.eventLoop)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        forwarder.flush(metrics: core.metrics)
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let tuple { core.clientDisconnected(tuple, eventLoop: context.eventLoop) }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        core.logger.debug("TURN stream closed on error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}
+
+/// A relayed transport address: datagrams from permitted peers go back to the client as
+/// ChannelData when a channel is bound, else as a Data indication.
+final class RelayHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    private let core: RelayCore
+    private let sink: ClientSink
+    private var relay: TransportAddress?
+    private var packets = 0
+    private var bytes = 0
+
+    init(core: RelayCore, sink: ClientSink) {
+        self.core = core
+        self.sink = sink
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        if relay == nil { relay = context.channel.localAddress.flatMap(TransportAddress.init) }
+        let payload = envelope.data
+        let count = payload.readableBytes
+        guard let relay, let peer = TransportAddress(envelope.remoteAddress), count <= 65_000 else { return }
+        switch core.peerData(relay: relay, peer: peer, bytes: count, now: .now) {
+        case .drop:
+            return
+        case .channelData(let number):
+            let padding = sink.isStream ? (4 - count % 4) % 4 : 0
+            var out = context.channel.allocator.buffer(capacity: 4 + count + padding)
+            out.writeInteger(number)
+            out.writeInteger(UInt16(count))
+            out.writeImmutableBuffer(payload)
+            out.writeRepeatingByte(0, count: padding)
+            sink.write(out)
+        case .dataIndication:
+            var message = STUNMessage(method: .data, class: .indication)
+            message.appendXORAddress(.xorPeerAddress, peer.stunAddress)
+            message.appendData(payload.readableBytesView)
+            sink.write(ByteBuffer(bytes: message.serialize()))
+        }
+        packets += 1
+        bytes += count
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if packets > 0 {
+            sink.channel.flush()
+            core.metrics.relayed(toPeer: false, packets: packets, bytes: bytes)
+            packets = 0
+            bytes = 0
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A peer's ICMP port-unreachable must not end the allocation.
+        core.logger.debug("relay socket error", metadata: ["error": "\(error)"])
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import STUN
+import Synchronization
+
+/// Where bytes for one client go: a datagram to its address on the UDP listener, or its stream.
+struct ClientSink: Sendable {
+    let channel: any Channel
+    /// Nil for TCP/TLS: the connection itself is the client.
+    let remote: SocketAddress?
+
+    var isStream: Bool { remote == nil }
+
+    func write(_ buffer: ByteBuffer) {
+        if let remote {
+            channel.write(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
+        } else {
+            channel.write(buffer, promise: nil)
+        }
+    }
+
+    func writeAndFlush(_ buffer: ByteBuffer) {
+        write(buffer)
+        channel.flush()
+    }
+}
+
+/// What happens to a datagram a peer sent to a relayed address.
+enum PeerDelivery {
+    case drop
+    case channelData(UInt16)
+    case dataIndication
+}
+
+/// The state shared by every listener and relay socket: the pure handler behind a lock, plus
+/// the relay sockets it refers to. Actions the handler returns are performed outside the lock.
+final class RelayCore: Sendable {
+    private struct State {
+        var handler: TURNRequestHandler
+        var relays: [TransportAddress: any Channel] = [:]
+    }
+
+    let configuration: TURNConfiguration
+    let logger: Logger
+    let metrics: TURNMetrics
+    private let state: Mutex<State>
+
+    init(configuration: TURNConfiguration, policy: PeerPolicy, logger: Logger, metrics: TURNMetrics) {
+        self.configuration = configuration
+        self.logger = logger
+        self.metrics = metrics
+        self.state = Mutex(State(handler: TURNRequestHandler(configuration: configuration, policy: policy)))
+    }
+
+    /// For logs: addresses are personal data and appear only with `logIPAddresses`.
+    func redact(_ address: some CustomStringConvertible) -> String {
+        configuration.logIPAddresses ? address.description : "<redacted>"
+    }
+
+    // MARK: - Control path
+
+    func receiveSTUN(_ bytes: ByteBuffer, from tuple: FiveTuple, sink: ClientSink, eventLoop: any EventLoop) {
+        guard let message = try? STUNMessage(bytes: bytes.readableBytesView) else { return }
+        let now = ContinuousClock.now, date = Date()
+        let actions = state.withLock { $0.handler.handle(message, from: tuple, now: now, date: date) }
+        if configuration.logIPAddresses {
+            logger.debug("STUN \(message.type) from \(tuple)")
+        }
+        perform(actions, sink: sink, eventLoop: eventLoop)
+    }
+
+    func perform(_ actions: [TURNAction], sink: ClientSink?, eventLoop: any EventLoop) {
+        for action in actions {
+            switch action {
+            case .respond(let bytes):
+                sink?.writeAndFlush(ByteBuffer(bytes: bytes))
+            case .openRelay(let request):
+                guard let sink else { continue }
+                openRelay(request, sink: sink, eventLoop: eventLoop)
+            case .sendToPeer(let relay, let peer, let data):
+                guard let channel = state.withLock({ $0.relays[relay] }) else { continue }
+                channel.writeAndFlush(AddressedEnvelope(remoteAddress: peer.socketAddress, data: ByteBuffer(bytes: data)), promise: nil)
+            case .closeRelay(let relay):
+                let channel = state.withLock { $0.relays.removeValue(forKey: relay) }
+                channel?.close(promise: nil)
+                metrics.allocationClosed()
+                logger.debug("allocation closed", metadata: ["relay": "\(redact(relay))"])
+            }
+        }
+    }
+
+    private func openRelay(_ request: PendingAllocation, sink: ClientSink, eventLoop: any EventLoop) {
+        let host = request.family == .ipv4 ? configuration.relayIPv4 : configuration.relayIPv6
+        bindRelay(host: host ?? "", request: request, sink: sink, eventLoop: eventLoop, attemptsLeft: 16)
+            .whenComplete { result in
+                let now = ContinuousClock.now, date = Date()
+                switch result {
+                case .success(let (channel, relay)):
+                    let response = self.state.withLock { state in
+                        state.relays[relay] = channel
+                        return state.handler.completeAllocation(request, relay: relay, now: now, date: date)
+                    }
+                    self.metrics.allocationOpened()
+                    self.logger.debug("allocation created", metadata: [
+                        "credential": "\(request.credentialID)", "transport": "\(request.fiveTuple.transport)",
+                        "relay": "\(self.redact(relay))",
+                    ])
+                    sink.writeAndFlush(ByteBuffer(bytes: response))
+                case .failure(let error):
+                    self.logger.warning("no relay port could be bound", metadata: ["error": "\(error)"])
+                    let response = self.state.withLock { $0.handler.failAllocation(request) }
+                    sink.writeAndFlush(ByteBuffer(bytes: response))
+                }
+            }
+    }
+
+    /// Binds on the client's own event loop so relay and client writes never hop threads.
+    private func bindRelay(
+        host: String, request: PendingAllocation, sink: ClientSink, eventLoop: any EventLoop, attemptsLeft: Int
+    ) -> EventLoopFuture<(any Channel, TransportAddress)> {
+        let range = configuration.relayPortRange
+        var port = Int.random(in: range)
+        if request.evenPort { port &= ~1; if port < range.lowerBound { port += 2 } }
+        return DatagramBootstrap(group: eventLoop)
+            .channelOption(.datagramVectorReadMessageCount, value: configuration.datagramVectorReadCount)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: configuration.datagramVectorReadCount * 2048))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(RelayHandler(core: self, sink: sink))
+                }
+            }
+            .bind(host: host, port: port)
+            .flatMapThrowing { channel -> (any Channel, TransportAddress) in
+                guard let local = channel.localAddress, let relay = TransportAddress(local) else {
+                    channel.close(promise: nil)
+                    throw ChannelError.unknownLocalAddress
+                }
+                return (channel, relay)
+            }
+            .flatMapError { error in
+                guard attemptsLeft > 1 else { return eventLoop.makeFailedFuture(error) }
+                return self.bindRelay(host: host, request: request, sink: sink, eventLoop: eventLoop, attemptsLeft: attemptsLeft - 1)
+            }
+    }
+
+    // MARK: - Data path
+
+    /// A ChannelData message from the client: the relay socket and peer to send it to, or nil to drop.
+    func channelDataToPeer(from tuple: FiveTuple, channel: UInt16, bytes: Int, now: Instant) -> (any Channel, TransportAddress)? {
+        state.withLock { state in
+            guard let route = state.handler.channelDataToPeer(from: tuple, channel: channel, bytes: bytes, now: now),
+                  let relay = state.relays[route.relay]
+            else { return nil }
+            return (relay, route.peer)
+        }
+    }
+
+    func peerData(relay: TransportAddress, peer: TransportAddress, bytes: Int, now: Instant) -> PeerDelivery {
+        state.withLock { state in
+            guard let route = state.handler.peerDataToClient(relay: relay, peer: peer, bytes: bytes, now: now) else {
+                return .drop
+            }
+            return route.channel.map(PeerDelivery.channelData) ?? .dataIndication
+        }
+    }
+
+    // MARK: - Lifecycle
+
+    func expire(eventLoop: any EventLoop) {
+        let now = ContinuousClock.now
+        let actions = state.withLock { $0.handler.expire(now: now) }
+        perform(actions, sink: nil, eventLoop: eventLoop)
+    }
+
+    func clientDisconnected(_ tuple: FiveTuple, eventLoop: any EventLoop) {
+        let actions = state.withLock { $0.handler.clientDisconnected(tuple) }
+        perform(actions, sink: nil, eventLoop: eventLoop)
+    }
+
+    func statistics() -> [AllocationStatistics] {
+        state.withLock { $0.handler.table.statistics() }
+    }
+
+    /// Closes every relay socket; used at shutdown.
+    func closeAllRelays() -> [any Channel] {
+        state.withLock { state in
+            let channels = Array(state.relays.values)
+            state.relays.removeAll()
+            return channels
+        }
+    }
+}

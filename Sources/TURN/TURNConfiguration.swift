@@ -1,0 +1,62 @@
+import NIOSSL
+
+/// Everything the relay needs; the app fills it from its own config file and CLI flags.
+public struct TURNConfiguration: Sendable {
+    /// Address the UDP, TCP and TLS listeners bind to.
+    public var listenHost: String = "0.0.0.0"
+    /// UDP and TCP listener port (the same number for both). 0 picks a free port; see
+    /// `TURNRelayService.boundPorts` for the result.
+    public var port: Int = 3478
+    /// TLS listener port; 443 also works (run as root or with CAP_NET_BIND_SERVICE) and gets
+    /// through firewalls that only pass HTTPS. Ignored without `tlsContext`.
+    public var tlsPort: Int = 5349
+    /// Enables the TLS listener.
+    public var tlsContext: NIOSSLContext?
+    public var enableUDP = true
+    public var enableTCP = true
+
+    /// IPv4 address relay sockets bind to and advertise in XOR-RELAYED-ADDRESS. It must be an
+    /// address peers can reach: the public address, or 127.0.0.1 in tests.
+    public var relayIPv4: String? = "127.0.0.1"
+    /// IPv6 relay address; nil answers REQUESTED-ADDRESS-FAMILY IPv6 with 440.
+    public var relayIPv6: String?
+    /// Relay ports are drawn at random from this range, both ends included.
+    public var relayPortRange: ClosedRange<Int> = 49152...65535
+
+    public var realm: String = "samtalerum"
+    /// Shared secret for REST credentials (`TURNCredentials.issue`), as coturn's static-auth-secret.
+    public var authSecret: String
+
+    public var defaultAllocationLifetime: Duration = .seconds(600)
+    public var maxAllocationLifetime: Duration = .seconds(3600)
+    public var permissionLifetime: Duration = .seconds(300)
+    public var channelLifetime: Duration = .seconds(600)
+    /// How long a NONCE stays valid before the client gets 438 and retries.
+    public var nonceLifetime: Duration = .seconds(600)
+
+    /// 486 above this many allocations per credential id.
+    public var maxAllocationsPerUser: Int = 8
+    /// 508 above this many allocations in total.
+    public var maxAllocations: Int = 2000
+    /// Per allocation and direction, in bytes per second; nil for no cap.
+    public var maxBandwidthBytesPerSecond: Int? = 2_500_000
+    /// 401 replies per client IP per second (burst of 5): unauthenticated probes can't make
+    /// the server an amplifier or keep it busy signing errors.
+    public var unauthenticatedRepliesPerSecond: Double = 2
+
+    /// UNSAFE outside tests: lets clients relay to 127.0.0.0/8 and ::1 on this host.
+    public var allowLoopbackPeers = false
+    /// Ranges allowed even though the default deny list covers them (e.g. an internal media network).
+    public var allowedPeerRanges: [IPRange] = []
+    /// Extra ranges to deny.
+    public var deniedPeerRanges: [IPRange] = []
+
+    /// Client and peer addresses are personal data: keep them out of logs unless debugging.
+    public var logIPAddresses = false
+    /// How many datagrams one UDP read may return (recvmmsg).
+    public var datagramVectorReadCount = 32
+
+    public init(authSecret: String) {
+        self.authSecret = authSecret
+    }
+}

@@ -1,0 +1,140 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+import STUN
+
+/// The TURN/STUN server: UDP and TCP listeners on one port, TLS on another, and the relay
+/// sockets they create. Runs until graceful shutdown.
+public final class TURNRelayService: Service, Sendable {
+    /// The ports actually bound (useful when the configuration asked for port 0).
+    public struct BoundPorts: Hashable, Sendable {
+        public var udp: Int?
+        public var tcp: Int?
+        public var tls: Int?
+    }
+
+    public struct StartupError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    private let configuration: TURNConfiguration
+    private let group: any EventLoopGroup
+    private let core: RelayCore
+    private let ready: EventLoopPromise<BoundPorts>
+
+    public init(
+        configuration: TURNConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "samtalerum.turn")
+    ) {
+        self.configuration = configuration
+        self.group = group
+        var own = Set<IPAddress>()
+        for text in [configuration.listenHost, configuration.relayIPv4, configuration.relayIPv6] {
+            if let text, let ip = IPAddress(text) { own.insert(ip) }
+        }
+        let policy = PeerPolicy(
+            allowLoopback: configuration.allowLoopbackPeers, allowed: configuration.allowedPeerRanges,
+            denied: configuration.deniedPeerRanges, ownAddresses: own)
+        self.core = RelayCore(configuration: configuration, policy: policy, logger: logger, metrics: TURNMetrics())
+        self.ready = group.next().makePromise(of: BoundPorts.self)
+    }
+
+    /// Waits until the listeners are bound; throws if binding failed.
+    public func boundPorts() async throws -> BoundPorts {
+        try await ready.futureResult.get()
+    }
+
+    /// A consistent snapshot of every live allocation's counters.
+    public func statistics() -> [AllocationStatistics] {
+        core.statistics()
+    }
+
+    public func run() async throws {
+        let listeners: [any Channel]
+        let ports: BoundPorts
+        do {
+            (listeners, ports) = try await bindListeners()
+        } catch {
+            ready.fail(error)
+            throw error
+        }
+        ready.succeed(ports)
+        core.logger.info("TURN relay listening", metadata: [
+            "udp": "\(ports.udp.map(String.init) ?? "-")", "tcp": "\(ports.tcp.map(String.init) ?? "-")",
+            "tls": "\(ports.tls.map(String.init) ?? "-")",
+        ])
+
+        let core = self.core
+        let loop = group.next()
+        // Expiry runs once a second; lifetimes are minutes, so that is precise enough.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                core.expire(eventLoop: loop)
+            }
+        }
+
+        for channel in listeners { try? await channel.close() }
+        for channel in core.closeAllRelays() { try? await channel.close() }
+        core.logger.info("TURN relay stopped")
+    }
+
+    private func bindListeners() async throws -> ([any Channel], BoundPorts) {
+        var channels: [any Channel] = []
+        var ports = BoundPorts()
+        let core = self.core
+        do {
+            if configuration.enableUDP {
+                let udp = try await DatagramBootstrap(group: group)
+                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .channelOption(.datagramVectorReadMessageCount, value: configuration.datagramVectorReadCount)
+                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(
+                        capacity: configuration.datagramVectorReadCount * 4096))
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(DatagramListenerHandler(core: core))
+                        }
+                    }
+                    .bind(host: configuration.listenHost, port: configuration.port).get()
+                channels.append(udp)
+                ports.udp = udp.localAddress?.port
+            }
+            // TCP shares the UDP port number, as clients expect (turn:host:3478?transport=tcp).
+            if configuration.enableTCP {
+                let port = ports.udp ?? configuration.port
+                let tcp = try await streamBootstrap(tls: nil).bind(host: configuration.listenHost, port: port).get()
+                channels.append(tcp)
+                ports.tcp = tcp.localAddress?.port
+            }
+            if let context = configuration.tlsContext {
+                let tls = try await streamBootstrap(tls: context)
+                    .bind(host: configuration.listenHost, port: configuration.tlsPort).get()
+                channels.append(tls)
+                ports.tls = tls.localAddress?.port
+            }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            throw StartupError(description: "TURN listener bind failed on \(configuration.listenHost): \(error)")
+        }
+        return (channels, ports)
+    }
+
+    private func streamBootstrap(tls: NIOSSLContext?) -> ServerBootstrap {
+        let core = self.core
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try sync.addHandler(ByteToMessageHandler(StreamFrameDecoder()))
+                    try sync.addHandler(StreamConnectionHandler(core: core, transport: tls == nil ? .tcp : .tls))
+                }
+            }
+    }
+}

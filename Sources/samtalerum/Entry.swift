@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct SamtalerumCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "samtalerum",
+        abstract: "Secure video meetings between support workers and the citizens they support.",
+        subcommands: [ServeCommand.self, TokenCommand.self, AuditCommand.self, TurnCommand.self])
+}

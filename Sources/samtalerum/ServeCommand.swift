@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import SamtalerumApp
+
+/// Options shared by every command that touches a data directory.
+struct DataDirectoryOption: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Data directory (database, keys, certificates).")
+    var dataDir: String?
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run the HTTPS/WSS server and the TURN relay.")
+
+    @Option(help: "YAML configuration file (see Config/samtalerum.yaml). Also SAMTALERUM_CONFIG.")
+    var config: String?
+    @OptionGroup var data: DataDirectoryOption
+    @Option(help: "Listen address for HTTPS/WSS.") var host: String?
+    @Option(help: "Listen port for HTTPS/WSS.") var port: Int?
+    @Option(name: .customLong("public-url"), help: "Base URL people use to reach this server (for invite links).")
+    var publicURL: String?
+    @Option(name: .customLong("turn-port"), help: "TURN/STUN port over UDP and TCP (0 picks a free port).")
+    var turnPort: Int?
+    @Option(name: .customLong("turns-port"), help: "TURN over TLS port.")
+    var turnsPort: Int?
+    @Flag(name: .customLong("no-turn"), help: "Do not run the built-in TURN relay.")
+    var noTurn = false
+    @Flag(name: .customLong("turn-allow-loopback-peers"), help: "UNSAFE, tests only: let the relay reach loopback peers.")
+    var turnAllowLoopbackPeers = false
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+
+    func run() async throws {
+        let configuration = try resolvedConfiguration(environment: ProcessInfo.processInfo.environment)
+        let app = try await buildApplication(configuration: configuration) { port in
+            var announced = configuration
+            announced.server.port = port
+            print("Samtalerum is listening on \(announced.publicBaseURL)/  (worker page: \(announced.publicBaseURL)/worker)")
+            print("data directory: \(configuration.dataDirectory.path)")
+        }
+        try await app.runService()
+    }
+
+    func resolvedConfiguration(environment: [String: String]) throws -> AppConfiguration {
+        let file = (config ?? environment[ConfigurationLoader.configFileVariable]).map { URL(fileURLWithPath: $0) }
+        var configuration = try ConfigurationLoader.load(file: file, environment: environment)
+        if let dataDir = data.dataDir { configuration.server.dataDir = dataDir }
+        if let host { configuration.server.host = host }
+        if let port { configuration.server.port = port }
+        if let publicURL { configuration.server.publicURL = publicURL }
+        if let turnPort { configuration.turn.port = turnPort }
+        if let turnsPort { configuration.turn.tlsPort = turnsPort }
+        if noTurn { configuration.turn.enabled = false }
+        if turnAllowLoopbackPeers { configuration.turn.allowLoopbackPeers = true }
+        if let logLevel { configuration.logging.level = logLevel }
+        return configuration
+    }
+}

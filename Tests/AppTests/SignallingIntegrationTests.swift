@@ -1,0 +1,191 @@
+import AuditStore
+import Foundation
+import SamtalerumCore
+import SignallingProtocol
+import Testing
+
+/// The live server over real TLS WebSockets on loopback.
+@Suite(.timeLimit(.minutes(2))) struct SignallingIntegrationTests {
+    @Test func workerAndCitizenArePairedRelayedAndTheSessionIsRecorded() async throws {
+        let (meetingID, directory) = try await TestServer.run { server in
+            let meeting = try await server.createMeeting(worker: "w-100")
+            let worker = WebSocketPeer(port: server.port)
+            worker.send(.hello(Hello(token: try await server.token(.worker, subject: "w-100"))))
+            guard case .welcome(let welcome) = try await worker.next() else { throw TestFailure("no welcome") }
+            #expect(welcome.role == .worker)
+            worker.send(.join(Join(meetingId: MeetingID(rawValue: meeting.meetingId))))
+            guard case .joined(let joined) = try await worker.next() else { throw TestFailure("no joined") }
+            #expect(joined.peers.isEmpty)
+
+            let citizen = WebSocketPeer(port: server.port)
+            citizen.send(.hello(Hello(token: meeting.invite)))
+            guard case .welcome(let citizenWelcome) = try await citizen.next() else { throw TestFailure("no welcome") }
+            #expect(citizenWelcome.role == .citizen)
+            #expect(citizenWelcome.meetingId?.rawValue == meeting.meetingId)
+            citizen.send(.join(Join(meetingId: nil)))
+            guard case .joined(let citizenJoined) = try await citizen.next() else { throw TestFailure("no joined") }
+            #expect(citizenJoined.peers == [PeerInfo(role: .worker)])
+
+            guard case .peerJoined(let toWorker) = try await worker.next(),
+                  case .peerJoined(let toCitizen) = try await citizen.next() else { throw TestFailure("no peer-joined") }
+            #expect(toWorker.initiator && !toCitizen.initiator)
+            #expect(toWorker.sessionId == toCitizen.sessionId)
+
+            worker.send(.offer(SessionDescription(sdp: "v=0 offer")))
+            #expect(try await citizen.next() == .offer(RelayedDescription(sdp: "v=0 offer", from: .worker)))
+            citizen.send(.answer(SessionDescription(sdp: "v=0 answer")))
+            #expect(try await worker.next() == .answer(RelayedDescription(sdp: "v=0 answer", from: .citizen)))
+            let candidate = IceCandidate(candidate: "candidate:1 1 udp 2122260223 192.0.2.4 51234 typ host", sdpMid: "0", sdpMLineIndex: 0)
+            citizen.send(.candidate(CandidateMessage(candidate: candidate)))
+            #expect(try await worker.next() == .candidate(RelayedCandidate(candidate: candidate, from: .citizen)))
+
+            worker.send(.ping(Ping(id: 9)))
+            #expect(try await worker.next() == .pong(Ping(id: 9)))
+
+            try await Task.sleep(for: .milliseconds(1100))
+            citizen.send(.leave)
+            #expect(try await citizen.closeCode() == 1000)
+            #expect(try await worker.next() == .peerLeft(PeerLeft(role: .citizen, reason: .hangup)))
+            worker.send(.leave)
+            #expect(try await worker.closeCode() == 1000)
+            return meeting.meetingId
+        }
+        defer { withTemporaryDirectoryRemoved(directory) }
+
+        let audit = try await openAuditAfterShutdown(directory)
+        let sessions = try await audit.sessions(
+            matching: SessionQuery(), access: AuditorAccess(auditor: SubjectRef(rawValue: "test"), purpose: "integration test", at: Date()))
+        let session = try #require(sessions.first)
+        #expect(sessions.count == 1)
+        #expect(session.meeting.rawValue == meetingID)
+        #expect(session.endReason == .hangup)
+        #expect((session.durationSeconds ?? 0) >= 1)
+        #expect(session.workerRef == SubjectRef(rawValue: "w-100"))
+        #expect(session.citizenRef == SubjectRef(rawValue: "sag-2024-0042"))
+    }
+
+    @Test func silenceAfterConnectingIsClosedAsAPolicyViolation() async throws {
+        let (_, directory) = try await TestServer.run { server in
+            let idle = WebSocketPeer(port: server.port)
+            let code = try await idle.closeCode(within: 5)
+            #expect(code == 1008)
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+
+    @Test func theRoomIsClosedToASecondCitizenAnotherWorkerAndForgedInvites() async throws {
+        let (_, directory) = try await TestServer.run { server in
+            let meeting = try await server.createMeeting(worker: "w-1")
+            let first = WebSocketPeer(port: server.port)
+            first.send(.hello(Hello(token: meeting.invite)))
+            _ = try await first.next()
+            first.send(.join(Join(meetingId: nil)))
+            guard case .joined = try await first.next() else { throw TestFailure("first citizen not joined") }
+
+            let second = WebSocketPeer(port: server.port)
+            second.send(.hello(Hello(token: meeting.invite)))
+            _ = try await second.next()
+            second.send(.join(Join(meetingId: nil)))
+            guard case .error(let full) = try await second.next() else { throw TestFailure("second citizen admitted") }
+            #expect(full.code == .roomFull && full.fatal)
+            #expect(try await second.closeCode() == 1008)
+
+            let intruder = WebSocketPeer(port: server.port)
+            intruder.send(.hello(Hello(token: try await server.token(.worker, subject: "w-2"))))
+            _ = try await intruder.next()
+            intruder.send(.join(Join(meetingId: MeetingID(rawValue: meeting.meetingId))))
+            guard case .error(let notInvited) = try await intruder.next() else { throw TestFailure("other worker admitted") }
+            #expect(notInvited.code == .notInvited)
+            #expect(try await intruder.closeCode() == 1008)
+
+            var forged = meeting.invite
+            forged.removeLast(3)
+            forged += "AAA"
+            let forger = WebSocketPeer(port: server.port)
+            forger.send(.hello(Hello(token: forged)))
+            guard case .error(let invalid) = try await forger.next() else { throw TestFailure("forged invite accepted") }
+            #expect(invalid.code == .tokenInvalid)
+            #expect(try await forger.closeCode() == 1008)
+
+            let ops = WebSocketPeer(port: server.port)
+            ops.send(.hello(Hello(token: try await server.token(.ops, subject: "ops-1"))))
+            guard case .error(let notAllowed) = try await ops.next() else { throw TestFailure("ops joined a call") }
+            #expect(notAllowed.code == .roleNotAllowed)
+
+            // The citizen who belongs there noticed nothing.
+            first.send(.ping(Ping(id: 1)))
+            #expect(try await first.next() == .pong(Ping(id: 1)))
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+
+    @Test func anExpiredInviteIsRefused() async throws {
+        let (_, directory) = try await TestServer.run(adjust: { $0.signalling.inviteTTLSeconds = 1 }) { server in
+            let meeting = try await server.createMeeting(worker: "w-1")
+            try await Task.sleep(for: .milliseconds(2100))
+            let late = WebSocketPeer(port: server.port)
+            late.send(.hello(Hello(token: meeting.invite)))
+            guard case .error(let expired) = try await late.next() else { throw TestFailure("expired invite accepted") }
+            #expect(expired.code == .tokenExpired)
+            #expect(try await late.closeCode() == 1008)
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+
+    @Test func badInputGetsAnErrorAndTheConnectionStays() async throws {
+        let (_, directory) = try await TestServer.run { server in
+            let peer = WebSocketPeer(port: server.port)
+            peer.sendRaw("{not json")
+            guard case .error(let invalid) = try await peer.next() else { throw TestFailure("no error") }
+            #expect(invalid.code == .invalidJSON && !invalid.fatal)
+            peer.send(.ping(Ping(id: 1)))
+            guard case .error(let early) = try await peer.next() else { throw TestFailure("no error") }
+            #expect(early.code == .notAuthenticated)
+            peer.send(.hello(Hello(token: try await server.token(.worker, subject: "w-1"))))
+            guard case .welcome = try await peer.next() else { throw TestFailure("no welcome") }
+            peer.sendRaw(#"{"type":"teleport"}"#)
+            guard case .error(let unknown) = try await peer.next() else { throw TestFailure("no error") }
+            #expect(unknown.code == .unknownType)
+            peer.sendRaw(#"{"type":"offer"}"#)
+            guard case .error(let missing) = try await peer.next() else { throw TestFailure("no error") }
+            #expect(missing.code == .invalidMessage && missing.inReplyTo == .offer)
+            peer.send(.offer(SessionDescription(sdp: "x")))
+            guard case .error(let notJoined) = try await peer.next() else { throw TestFailure("no error") }
+            #expect(notJoined.code == .notJoined)
+            peer.send(.ping(Ping(id: 2)))
+            #expect(try await peer.next() == .pong(Ping(id: 2)))
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+
+    @Test func anOversizedMessageClosesOnlyThatEndpointWith1009() async throws {
+        let (_, directory) = try await TestServer.run { server in
+            let meeting = try await server.createMeeting(worker: "w-1")
+            let worker = WebSocketPeer(port: server.port)
+            worker.send(.hello(Hello(token: try await server.token(.worker, subject: "w-1"))))
+            _ = try await worker.next()
+            worker.send(.join(Join(meetingId: MeetingID(rawValue: meeting.meetingId))))
+            _ = try await worker.next()
+            let citizen = WebSocketPeer(port: server.port)
+            citizen.send(.hello(Hello(token: meeting.invite)))
+            _ = try await citizen.next()
+            citizen.send(.join(Join(meetingId: nil)))
+            _ = try await citizen.next()
+            _ = try await citizen.next()
+            _ = try await worker.next()
+
+            // A bystander in another meeting must be untouched.
+            let other = try await server.createMeeting(worker: "w-9", citizenRef: "sag-other")
+            let bystander = WebSocketPeer(port: server.port)
+            bystander.send(.hello(Hello(token: other.invite)))
+            _ = try await bystander.next()
+
+            citizen.send(.offer(SessionDescription(sdp: String(repeating: "a", count: 70_000))))
+            #expect(try await citizen.closeCode() == 1009)
+            #expect(try await worker.next() == .peerLeft(PeerLeft(role: .citizen, reason: .protocolError)))
+            bystander.send(.ping(Ping(id: 3)))
+            #expect(try await bystander.next() == .pong(Ping(id: 3)))
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+}

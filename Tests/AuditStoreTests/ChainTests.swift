@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+@testable import AuditStore
+import SamtalerumCore
+
+@Suite struct ChainTests {
+    /// Ten sessions' worth of records (70), closed so tampering happens with no writer open.
+    private func populatedStore() async throws -> TempDataDir {
+        let dir = try TempDataDir()
+        let store = try AuditDatabase.open(dataDirectory: dir.url, checkpointInterval: 16)
+        for i in 0..<10 {
+            try await store.record(contentsOf: meetingEvents(start: t0.addingTimeInterval(Double(i) * 3600)))
+        }
+        #expect(try await store.verify().isIntact)
+        return dir
+    }
+
+    @Test func intactChainVerifies() async throws {
+        let dir = try await populatedStore()
+        let report = try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify()
+        #expect(report.isIntact)
+        #expect(report.recordsChecked == 70)
+        #expect(report.checkpointsChecked == 4)
+        #expect(report.firstRecord == 1 && report.lastRecord == 70)
+    }
+
+    struct Tampering: Sendable, CustomTestStringConvertible {
+        var name: String
+        var sql: String
+        var firstBad: Int64
+        var testDescription: String { name }
+    }
+
+    static let tamperings: [Tampering] = [
+        Tampering(name: "edit detail", sql: "UPDATE audit_event SET detail = '{\"reason\":\"protocol_error\"}' WHERE seq = 23", firstBad: 23),
+        Tampering(name: "edit time", sql: "UPDATE audit_event SET at = at + 1000 WHERE seq = 5", firstBad: 5),
+        Tampering(name: "swap sealed subject", sql: """
+            UPDATE audit_event SET subjectSealed = (SELECT actorSealed FROM audit_event WHERE seq = 38) WHERE seq = 41
+            """, firstBad: 41),
+        Tampering(name: "delete one", sql: "DELETE FROM audit_event WHERE seq = 37", firstBad: 37),
+        Tampering(name: "delete the newest", sql: "DELETE FROM audit_event WHERE seq >= 69", firstBad: 69),
+        Tampering(name: "delete the oldest", sql: "DELETE FROM audit_event WHERE seq <= 3", firstBad: 1),
+        Tampering(name: "reorder two", sql: """
+            UPDATE audit_event SET seq = -1 WHERE seq = 11;
+            UPDATE audit_event SET seq = 11 WHERE seq = 12;
+            UPDATE audit_event SET seq = 12 WHERE seq = -1;
+            """, firstBad: 11),
+        Tampering(name: "forge a checkpoint", sql: "UPDATE checkpoint SET hash = zeroblob(32) WHERE seq = 32", firstBad: 32),
+    ]
+
+    @Test(arguments: tamperings)
+    func tamperingIsFoundAtTheFirstBadRecord(_ tampering: Tampering) async throws {
+        let dir = try await populatedStore()
+        try dir.rawSQL(tampering.sql)
+        let report = try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify()
+        let problem = try #require(report.problem)
+        #expect(problem.record == tampering.firstBad, "\(problem)")
+    }
+
+    @Test func aRewrittenTailIsCaughtByTheSignedHeadEvenAfterRestart() async throws {
+        let dir = try await populatedStore()
+        try dir.rawSQL("DELETE FROM audit_event WHERE seq >= 65; DELETE FROM checkpoint WHERE seq >= 64")
+        // The server restarts and goes on recording; the evidence must survive that.
+        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        try await store.record(contentsOf: meetingEvents())
+        let problem = try #require(try await store.verify().problem)
+        #expect(problem.reason.contains("head file"))
+    }
+
+    @Test func purgeKeepsTheChainVerifiableAndIsItselfRecorded() async throws {
+        let dir = try TempDataDir()
+        let store = try AuditDatabase.open(dataDirectory: dir.url, checkpointInterval: 5)
+        let old = t0, recent = t0.addingTimeInterval(200 * 86_400)
+        for i in 0..<3 { try await store.record(contentsOf: meetingEvents(start: old.addingTimeInterval(Double(i) * 60))) }
+        try await store.record(contentsOf: meetingEvents(start: recent))
+        let now = recent.addingTimeInterval(3600)
+        let report = try await store.purge(olderThan: now.addingTimeInterval(-180 * 86_400), now: now)
+        #expect(report.recordsDeleted == 21)
+        #expect(report.firstRecordDeleted == 1 && report.lastRecordDeleted == 21)
+        #expect(report.sessionsDeleted == 3 && report.meetingsDeleted == 3)
+        let after = try await store.verify()
+        #expect(after.isIntact, "\(String(describing: after.problem))")
+        #expect(after.firstRecord == 22 && after.lastRecord == 29)
+        #expect(try await store.sessions(matching: SessionQuery(), access: auditor).count == 1)
+        #expect(try dir.rawInt("SELECT COUNT(*) FROM audit_event WHERE kind = 'retention_purge'") == 1)
+
+        // A second purge with nothing to delete still verifies; so does deleting the anchor's successor.
+        _ = try await store.purge(olderThan: now.addingTimeInterval(-180 * 86_400), now: now)
+        #expect(try await store.verify().isIntact)
+    }
+
+    @Test func deletingThePurgeAnchorIsDetected() async throws {
+        let dir = try TempDataDir()
+        do {
+            let store = try AuditDatabase.open(dataDirectory: dir.url)
+            try await store.record(contentsOf: meetingEvents(start: t0))
+            try await store.record(contentsOf: meetingEvents(start: t0.addingTimeInterval(200 * 86_400)))
+            _ = try await store.purge(olderThan: t0.addingTimeInterval(100 * 86_400), now: t0.addingTimeInterval(201 * 86_400))
+        }
+        try dir.rawSQL("DELETE FROM checkpoint")
+        let problem = try #require(try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify().problem)
+        #expect(problem.record == 1)
+    }
+
+    @Test func auditorLookupsAreChainedAndShownInTheSubjectsExport() async throws {
+        let dir = try TempDataDir()
+        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        try await store.record(contentsOf: meetingEvents())
+        let first = AuditorAccess(auditor: auditor.auditor, purpose: "complaint 2026/17", at: t0.addingTimeInterval(86_400))
+        _ = try await store.sessions(matching: SessionQuery(subject: citizen), access: first)
+        await #expect(throws: AuditStoreError.purposeRequired) {
+            _ = try await store.sessions(matching: SessionQuery(subject: citizen), access: AuditorAccess(auditor: worker, purpose: " ", at: t0))
+        }
+        let export = try await store.export(subject: citizen, access: AuditorAccess(auditor: auditor.auditor, purpose: "Art. 15 request", at: t0.addingTimeInterval(2 * 86_400)))
+        #expect(export.meetings.count == 1)
+        #expect(export.meetings.first?.sessions.first?.durationSeconds == 125)
+        #expect(export.lookups.map(\.purpose) == ["complaint 2026/17"])
+        #expect(try dir.rawInt("SELECT COUNT(*) FROM audit_event WHERE kind IN ('auditor_query', 'subject_export')") == 2)
+        let again = try await store.export(subject: citizen, access: first)
+        #expect(again.lookups.map(\.kind) == ["auditor_query", "subject_export"])
+        #expect(try await store.verify().isIntact)
+    }
+
+    @Test func aLookUpByWorkerOrTimeAppearsInTheExportOfEachCitizenItReturned() async throws {
+        let dir = try TempDataDir()
+        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        let other = SubjectRef(rawValue: "CASE-UNRELATED")
+        try await store.record(contentsOf: meetingEvents(start: t0))
+        try await store.record(contentsOf: meetingEvents(citizenRef: other, start: t0.addingTimeInterval(86_400 * 3)))
+        let byWorker = AuditorAccess(auditor: auditor.auditor, purpose: "worker review", at: t0.addingTimeInterval(86_400 * 4))
+        _ = try await store.sessions(matching: SessionQuery(worker: worker, to: t0.addingTimeInterval(86_400)), access: byWorker)
+        let mine = try await store.export(subject: citizen, access: auditor)
+        #expect(mine.lookups.map(\.purpose) == ["worker review"])
+        let theirs = try await store.export(subject: other, access: auditor)
+        #expect(theirs.lookups.isEmpty)
+    }
+
+    @Test func backupIsAVerifiedSingleFileCopy() async throws {
+        let dir = try TempDataDir()
+        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        try await store.record(contentsOf: meetingEvents())
+        let target = dir.url.appendingPathComponent("copy.sqlite")
+        let report = try await store.backup(to: target)
+        #expect(report.verification.recordsChecked == 7)
+        #expect(report.bytes > 0)
+        #expect(!FileManager.default.fileExists(atPath: target.path + "-wal"))
+        await #expect(throws: AuditStoreError.self) { _ = try await store.backup(to: target) }
+    }
+}

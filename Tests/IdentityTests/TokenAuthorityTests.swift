@@ -1,0 +1,110 @@
+import Crypto
+import Foundation
+import Identity
+import JWTKit
+import SamtalerumCore
+import Synchronization
+import Testing
+
+/// A clock the test moves by hand.
+final class ManualClock: Sendable {
+    private let current: Mutex<Date>
+    init(_ start: Date) { current = Mutex(start) }
+    var clock: WallClock { WallClock { [self] in current.withLock { $0 } } }
+    func advance(_ seconds: TimeInterval) { current.withLock { $0.addTimeInterval(seconds) } }
+}
+
+@Suite struct TokenAuthorityTests {
+    let start = Date(timeIntervalSince1970: 1_800_000_000)
+    let key = SymmetricKey(size: .bits256)
+
+    @Test func staffTokensCarrySubjectAndRole() async throws {
+        let time = ManualClock(start)
+        let authority = try await TokenAuthority(signingKey: key, clock: time.clock)
+        let token = try await authority.issueStaffToken(subject: SubjectRef(rawValue: "w-17"), role: .worker, ttl: 3600)
+        let identity = try await authority.verifyStaff(token)
+        #expect(identity.subject == SubjectRef(rawValue: "w-17"))
+        #expect(identity.role == .worker)
+        #expect(try await authority.verifyCredential(token) == .staff(identity))
+    }
+
+    @Test func expiryIsReportedAsSuch() async throws {
+        let time = ManualClock(start)
+        let authority = try await TokenAuthority(signingKey: key, clock: time.clock)
+        let token = try await authority.issueStaffToken(subject: SubjectRef(rawValue: "w-1"), role: .worker, ttl: 60)
+        let invite = try await authority.issueInvite(meeting: MeetingID(rawValue: "m-abc"), expiresAt: start.addingTimeInterval(60))
+        time.advance(61)
+        await #expect(throws: AuthenticationError.expired) { try await authority.verifyStaff(token) }
+        await #expect(throws: AuthenticationError.expired) { try await authority.verifyCredential(invite) }
+    }
+
+    @Test func invitesAreBoundToTheirMeetingAndNeverPassAsStaffTokens() async throws {
+        let authority = try await TokenAuthority(signingKey: key, clock: ManualClock(start).clock)
+        let invite = try await authority.issueInvite(meeting: MeetingID(rawValue: "m-abc"), expiresAt: start.addingTimeInterval(600))
+        guard case .invite(let verified) = try await authority.verifyCredential(invite) else {
+            Issue.record("an invite must verify as an invite")
+            return
+        }
+        #expect(verified.meetingId == MeetingID(rawValue: "m-abc"))
+        await #expect(throws: AuthenticationError.invalid) { try await authority.verifyStaff(invite) }
+    }
+
+    @Test(arguments: ["", "abc", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])
+    func garbageIsInvalid(token: String) async throws {
+        let authority = try await TokenAuthority(signingKey: key, clock: ManualClock(start).clock)
+        await #expect(throws: AuthenticationError.invalid) { try await authority.verifyCredential(token) }
+    }
+
+    @Test func aTokenSignedWithAnotherKeyIsForged() async throws {
+        let clock = ManualClock(start).clock
+        let ours = try await TokenAuthority(signingKey: key, clock: clock)
+        let theirs = try await TokenAuthority(signingKey: SymmetricKey(size: .bits256), clock: clock)
+        let forged = try await theirs.issueInvite(meeting: MeetingID(rawValue: "m-abc"), expiresAt: start.addingTimeInterval(600))
+        await #expect(throws: AuthenticationError.invalid) { try await ours.verifyCredential(forged) }
+        // A flipped signature character must not verify either.
+        var tampered = try await ours.issueStaffToken(subject: SubjectRef(rawValue: "w-1"), role: .auditor, ttl: 60)
+        let last = tampered.removeLast()
+        tampered.append(last == "A" ? "B" : "A")
+        await #expect(throws: AuthenticationError.invalid) { try await ours.verifyStaff(tampered) }
+    }
+
+    /// The municipality's IdP: an ES256 key published as JWKS, roles mapped by configuration.
+    @Test func externalIdentityProviderTokensAreAcceptedWithMappedRoles() async throws {
+        let idpKey = ES256PrivateKey()
+        let idp = JWTKeyCollection()
+        await idp.add(ecdsa: idpKey, kid: "idp-1")
+        let parameters = try #require(idpKey.publicKey.parameters)
+        let jwks = #"{"keys":[{"kty":"EC","crv":"P-256","use":"sig","kid":"idp-1","alg":"ES256","x":"\#(parameters.x)","y":"\#(parameters.y)"}]}"#
+        let provider = ExternalIdentityProvider(issuer: "https://idp.kommune.example", audience: "samtalerum",
+                                                jwksJSON: jwks, roleMapping: ["Samtalerum.Worker": .worker])
+        let authority = try await TokenAuthority(signingKey: key, external: provider, clock: ManualClock(start).clock)
+
+        struct IdPClaims: JWTPayload {
+            var iss: IssuerClaim, aud: AudienceClaim, sub: SubjectClaim, exp: ExpirationClaim, roles: [String]
+            func verify(using algorithm: some JWTAlgorithm) async throws {}
+        }
+        func token(issuer: String, roles: [String]) async throws -> String {
+            try await idp.sign(IdPClaims(iss: .init(value: issuer), aud: .init(value: "samtalerum"), sub: .init(value: "emp-4711"),
+                                         exp: .init(value: start.addingTimeInterval(600)), roles: roles), kid: "idp-1")
+        }
+        let identity = try await authority.verifyStaff(try await token(issuer: "https://idp.kommune.example", roles: ["Other", "Samtalerum.Worker"]))
+        #expect(identity == StaffIdentity(subject: SubjectRef(rawValue: "emp-4711"), role: .worker, expiresAt: start.addingTimeInterval(600)))
+        await #expect(throws: AuthenticationError.invalid) {
+            try await authority.verifyStaff(try await token(issuer: "https://evil.example", roles: ["Samtalerum.Worker"]))
+        }
+        await #expect(throws: AuthenticationError.invalid) {
+            try await authority.verifyStaff(try await token(issuer: "https://idp.kommune.example", roles: ["Unmapped"]))
+        }
+    }
+
+    @Test func theSigningKeyFileIsCreatedOwnerOnlyAndReused() async throws {
+        let dir = FileManager.default.temporaryDirectory.appending(path: "samtalerum-identity-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try await TokenAuthority(dataDirectory: dir)
+        let token = try await first.issueStaffToken(subject: SubjectRef(rawValue: "w-1"), role: .worker, ttl: 60)
+        let second = try await TokenAuthority(dataDirectory: dir)
+        #expect(try await second.verifyStaff(token).subject == SubjectRef(rawValue: "w-1"))
+        let attributes = try FileManager.default.attributesOfItem(atPath: dir.appending(path: "keys/token.key").path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+    }
+}
