@@ -124,6 +124,13 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
 
     // MARK: Crash recovery
 
+    /// Orderly shutdown: closes the connections (checkpointing the WAL) and releases the writer
+    /// lock now, rather than whenever the last reference goes away.
+    public func shutDown() throws {
+        try pool.close()
+        lock?.release()
+    }
+
     /// Closes every session still open, at its last known time, with `server_restart`.
     /// Idempotent; `open` runs it in `.readWrite` mode. Returns the number of sessions closed.
     @discardableResult
@@ -162,6 +169,9 @@ final class ProcessLock: Sendable {
         }
         self.fd = fd
     }
+
+    /// Lets another opener in before this object goes away (orderly shutdown).
+    func release() { flock(fd, LOCK_UN) }
 
     deinit { close(fd) }
 }

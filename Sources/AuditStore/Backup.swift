@@ -41,7 +41,7 @@ extension AuditDatabase {
     static func fsyncFile(_ url: URL) throws {
         let fd = Foundation.open(url.path, O_RDONLY)
         guard fd >= 0 else { throw AuditStoreError.io("open \(url.path)", errno) }
-        defer { close(fd) }
+        defer { Foundation.close(fd) }
         guard fsync(fd) == 0 else { throw AuditStoreError.io("fsync \(url.path)", errno) }
     }
 }

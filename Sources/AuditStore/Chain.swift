@@ -37,9 +37,59 @@ enum Chain {
         return out
     }
 
+    /// Compact JSON with sorted keys. Hand-written because it runs once per record and Foundation's
+    /// serializer dominated the write path; the stored text, not a re-encoding, is what gets hashed.
     static func detailJSON(_ detail: [String: any Sendable]) throws -> String {
-        let data = try JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+        var out = ""
+        try writeJSON(detail, into: &out)
+        return out
+    }
+
+    private static func writeJSON(_ value: Any, into out: inout String) throws {
+        switch value {
+        case let text as String: writeJSONString(text, into: &out)
+        case let flag as Bool: out += flag ? "true" : "false"
+        case let number as Int: out += String(number)
+        case let number as Int64: out += String(number)
+        case let object as [String: any Sendable]: try writeJSONObject(object, into: &out)
+        case let object as [String: String]: try writeJSONObject(object, into: &out)
+        case let list as [[String: String]]:
+            out += "["
+            for (i, item) in list.enumerated() {
+                if i > 0 { out += "," }
+                try writeJSONObject(item, into: &out)
+            }
+            out += "]"
+        default: throw AuditStoreError.invalidQuery("unsupported detail value \(type(of: value))")
+        }
+    }
+
+    private static func writeJSONObject(_ object: [String: some Any], into out: inout String) throws {
+        out += "{"
+        for (i, key) in object.keys.sorted().enumerated() {
+            if i > 0 { out += "," }
+            writeJSONString(key, into: &out)
+            out += ":"
+            if let value = object[key] { try writeJSON(value, into: &out) }
+        }
+        out += "}"
+    }
+
+    private static func writeJSONString(_ text: String, into out: inout String) {
+        out += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                out += "\\u00" + String(scalar.value >> 4, radix: 16) + String(scalar.value & 0xF, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
     }
 }
 
@@ -102,8 +152,8 @@ extension AuditDatabase {
     }
 
     func lastRecord(_ db: Database) throws -> (seq: Int64, hash: Data, at: Int64)? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT seq, hash, at FROM audit_event ORDER BY seq DESC LIMIT 1")
-        else { return nil }
+        let statement = try db.cachedStatement(sql: "SELECT seq, hash, at FROM audit_event ORDER BY seq DESC LIMIT 1")
+        guard let row = try Row.fetchOne(statement) else { return nil }
         return (row["seq"], row["hash"], row["at"])
     }
 
@@ -123,7 +173,13 @@ extension AuditDatabase {
                            subjectPseudonym: subject?.pseudonym, subjectSealed: subject?.sealed,
                            detail: try Chain.detailJSON(detail), prevHash: tip.hash, hash: Data())
         row.hash = Chain.hash(previous: tip.hash, row: row)
-        try row.insert(db)
+        try db.cachedStatement(sql: """
+            INSERT INTO audit_event (seq, at, kind, meetingId, sessionId, actorPseudonym, actorSealed,
+                                     subjectPseudonym, subjectSealed, detail, prevHash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [row.seq, row.at, row.kind, row.meetingId, row.sessionId, row.actorPseudonym,
+                                     row.actorSealed, row.subjectPseudonym, row.subjectSealed, row.detail,
+                                     row.prevHash, row.hash])
         if row.seq % checkpointInterval == 0 {
             try insertCheckpoint(db, seq: row.seq, hash: row.hash, at: at)
         }

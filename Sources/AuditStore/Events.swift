@@ -9,10 +9,11 @@ extension AuditDatabase {
         case .meetingCreated(let m):
             let worker = try store(m.workerRef)
             let citizen = try store(m.citizenRef)
-            try MeetingRow(id: m.id.rawValue, workerPseudonym: worker.pseudonym, workerSealed: worker.sealed,
-                           citizenPseudonym: citizen.pseudonym, citizenSealed: citizen.sealed,
-                           createdAt: m.createdAt.auditMilliseconds,
-                           inviteExpiresAt: m.inviteExpiresAt.auditMilliseconds).insert(db)
+            try db.cachedStatement(sql: """
+                INSERT INTO meeting (id, workerPseudonym, workerSealed, citizenPseudonym, citizenSealed, createdAt, inviteExpiresAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [m.id.rawValue, worker.pseudonym, worker.sealed, citizen.pseudonym, citizen.sealed,
+                                         m.createdAt.auditMilliseconds, m.inviteExpiresAt.auditMilliseconds])
             try appendEvent(db, kind: "meeting_created", at: m.createdAt.auditMilliseconds, meeting: m.id.rawValue,
                             session: nil, actor: worker, subject: citizen,
                             detail: ["inviteExpiresAt": m.inviteExpiresAt.auditMilliseconds])
@@ -51,8 +52,8 @@ extension AuditDatabase {
                            at: at.auditMilliseconds, extra: [:])
 
         case .qualitySummary(let session, let meeting, let summary, let at):
-            try db.execute(sql: "UPDATE session SET lastEventAt = MAX(lastEventAt, ?) WHERE id = ? AND endedAt IS NULL",
-                           arguments: [at.auditMilliseconds, session.rawValue])
+            try db.cachedStatement(sql: "UPDATE session SET lastEventAt = MAX(lastEventAt, ?) WHERE id = ? AND endedAt IS NULL")
+                .execute(arguments: [at.auditMilliseconds, session.rawValue])
             var detail: [String: any Sendable] = ["reconnects": summary.reconnects]
             if let rtt = summary.medianRoundTripMilliseconds { detail["medianRoundTripMilliseconds"] = rtt }
             if let loss = summary.packetLossPermille { detail["packetLossPermille"] = loss }
@@ -75,25 +76,28 @@ extension AuditDatabase {
 
     /// Keeps "last known time" current so a crash closes the session near when it really ended.
     private func touchOpenSessions(_ db: Database, meeting: String, at: Int64) throws {
-        try db.execute(sql: "UPDATE session SET lastEventAt = MAX(lastEventAt, ?) WHERE meetingId = ? AND endedAt IS NULL",
-                       arguments: [at, meeting])
+        try db.cachedStatement(sql: "UPDATE session SET lastEventAt = MAX(lastEventAt, ?) WHERE meetingId = ? AND endedAt IS NULL")
+            .execute(arguments: [at, meeting])
     }
 
     private func startSession(_ db: Database, session: SessionID, meeting: MeetingID,
                               participants: [Participant], at: Date) throws {
-        let meetingRow = try MeetingRow.fetchOne(db, key: meeting.rawValue)
+        let meetingRow = try self.meetingRow(meeting.rawValue, db)
         let stored = try participants.map { ($0.role, try store($0.ref)) }
         let worker = meetingRow.map { StoredRef(pseudonym: $0.workerPseudonym, sealed: $0.workerSealed) }
             ?? stored.first { $0.0 == .worker }?.1
         let citizen = meetingRow.map { StoredRef(pseudonym: $0.citizenPseudonym, sealed: $0.citizenSealed) }
             ?? stored.first { $0.0 == .citizen }?.1
         let ms = at.auditMilliseconds
-        try SessionRow(id: session.rawValue, meetingId: meeting.rawValue, workerPseudonym: worker?.pseudonym,
-                       citizenPseudonym: citizen?.pseudonym, startedAt: ms, endedAt: nil, endReason: nil,
-                       lastEventAt: ms).insert(db)
+        try db.cachedStatement(sql: """
+            INSERT INTO session (id, meetingId, workerPseudonym, citizenPseudonym, startedAt, lastEventAt)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [session.rawValue, meeting.rawValue, worker?.pseudonym, citizen?.pseudonym, ms, ms])
+        let insertParticipant = try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO participant (sessionId, role, refPseudonym, refSealed) VALUES (?, ?, ?, ?)
+            """)
         for (role, ref) in stored {
-            try ParticipantRow(sessionId: session.rawValue, role: role.rawValue, refPseudonym: ref.pseudonym,
-                               refSealed: ref.sealed).insert(db, onConflict: .ignore)
+            try insertParticipant.execute(arguments: [session.rawValue, role.rawValue, ref.pseudonym, ref.sealed])
         }
         let listed: [[String: String]] = stored.map { ["role": $0.0.rawValue, "ref": $0.1.pseudonym.hex] }
         try appendEvent(db, kind: "session_started", at: ms, meeting: meeting.rawValue, session: session.rawValue,
@@ -105,22 +109,26 @@ extension AuditDatabase {
                     extra: [String: any Sendable]) throws {
         var detail = extra
         detail["reason"] = reason.rawValue
-        if var row = try SessionRow.fetchOne(db, key: id), row.endedAt == nil {
-            row.endedAt = at
-            row.endReason = reason.rawValue
-            row.lastEventAt = max(row.lastEventAt, at)
-            try row.update(db)
-            detail["durationSeconds"] = Self.durationSeconds(start: row.startedAt, end: at)
+        let open = try SessionRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM session WHERE id = ? AND endedAt IS NULL"),
+                                           arguments: [id])
+        if let open {
+            try db.cachedStatement(sql: "UPDATE session SET endedAt = ?, endReason = ?, lastEventAt = MAX(lastEventAt, ?) WHERE id = ?")
+                .execute(arguments: [at, reason.rawValue, at, id])
+            detail["durationSeconds"] = Self.durationSeconds(start: open.startedAt, end: at)
         }
-        let meetingRow = try MeetingRow.fetchOne(db, key: meeting)
+        let meetingRow = try self.meetingRow(meeting, db)
         try appendEvent(db, kind: "session_ended", at: at, meeting: meeting, session: id,
                         actor: meetingRow.map { StoredRef(pseudonym: $0.workerPseudonym, sealed: $0.workerSealed) },
                         subject: meetingRow.map { StoredRef(pseudonym: $0.citizenPseudonym, sealed: $0.citizenSealed) },
                         detail: detail)
     }
 
+    func meetingRow(_ id: String, _ db: Database) throws -> MeetingRow? {
+        try MeetingRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM meeting WHERE id = ?"), arguments: [id])
+    }
+
     func citizen(of meeting: String, _ db: Database) throws -> StoredRef? {
-        try MeetingRow.fetchOne(db, key: meeting).map { StoredRef(pseudonym: $0.citizenPseudonym, sealed: $0.citizenSealed) }
+        try meetingRow(meeting, db).map { StoredRef(pseudonym: $0.citizenPseudonym, sealed: $0.citizenSealed) }
     }
 
     static func durationSeconds(start: Int64, end: Int64) -> Int {

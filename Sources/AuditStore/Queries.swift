@@ -16,19 +16,25 @@ extension AuditDatabase {
         let subject = query.subject.map(pseudonym)
         let worker = query.worker.map(pseudonym)
         let rows = try await pool.read { db in try Self.fetchSessions(db, subject: subject, worker: worker, query: query) }
-        let summaries = try rows.map(summary)
+        // A worker's or a citizen's sessions repeat the same few references: open each once.
+        var opened: [Data: SubjectRef] = [:]
+        let summaries = try rows.map { try summary($0, opened: &opened) }
 
         var criteria: [String: any Sendable] = ["limit": query.limit]
         if let subject { criteria["subject"] = subject.hex }
         if let worker { criteria["worker"] = worker.hex }
         if let from = query.from { criteria["from"] = from.auditMilliseconds }
         if let to = query.to { criteria["to"] = to.auditMilliseconds }
-        let detail: [String: any Sendable] = ["criteria": criteria, "purpose": purpose, "resultCount": summaries.count]
+        let citizens = Set(rows.compactMap(\.citizenPseudonym))
+        let detail: [String: any Sendable] = ["criteria": criteria, "purpose": purpose, "resultCount": summaries.count,
+                                              "citizensInResult": citizens.count]
         let actor = try store(access.auditor)
         let subjectRef = try query.subject.map(store)
         try await appendCommitted { db in
-            try self.appendEvent(db, kind: "auditor_query", at: access.at.auditMilliseconds, meeting: nil, session: nil,
-                                 actor: actor, subject: subjectRef, detail: detail)
+            let event = try self.appendEvent(db, kind: "auditor_query", at: access.at.auditMilliseconds, meeting: nil,
+                                             session: nil, actor: actor, subject: subjectRef, detail: detail)
+            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO lookup_subject (subjectPseudonym, seq) VALUES (?, ?)")
+            for citizen in citizens { try insert.execute(arguments: [citizen, event.seq]) }
         }
         return summaries
     }
@@ -41,8 +47,12 @@ extension AuditDatabase {
         let (meetings, sessions, lookups) = try await pool.read { db in
             (try MeetingRow.filter(sql: "citizenPseudonym = ?", arguments: [p]).order(sql: "createdAt, id").fetchAll(db),
              try SessionRow.filter(sql: "citizenPseudonym = ?", arguments: [p]).order(sql: "startedAt, id").fetchAll(db),
-             try EventRow.filter(sql: "subjectPseudonym = ? AND kind IN ('auditor_query', 'subject_export')", arguments: [p])
-                .order(sql: "seq").fetchAll(db))
+             try EventRow.fetchAll(db, sql: """
+                SELECT * FROM audit_event
+                WHERE (subjectPseudonym = ? AND kind IN ('auditor_query', 'subject_export'))
+                   OR seq IN (SELECT seq FROM lookup_subject WHERE subjectPseudonym = ?)
+                ORDER BY seq
+                """, arguments: [p, p]))
         }
         var byMeeting: [String: [SubjectExport.ExportedSession]] = [:]
         for s in sessions {
@@ -99,13 +109,20 @@ extension AuditDatabase {
                    m.workerPseudonym, m.workerSealed, m.citizenPseudonym, m.citizenSealed
             FROM session s LEFT JOIN meeting m ON m.id = s.meetingId
             \(filter)
-            ORDER BY s.startedAt, s.id
+            ORDER BY s.startedAt, s.rowid
             LIMIT ?
             """, arguments: arguments)
     }
 
-    private func summary(_ row: SessionJoinRow) throws -> SessionSummary {
-        SessionSummary(meeting: MeetingID(rawValue: row.meetingId), session: SessionID(rawValue: row.id),
+    private func summary(_ row: SessionJoinRow, opened: inout [Data: SubjectRef]) throws -> SessionSummary {
+        func reveal(pseudonym: Data?, sealed: Data?) throws -> SubjectRef? {
+            guard let pseudonym else { return nil }
+            if let known = opened[pseudonym] { return known }
+            let ref = try self.reveal(pseudonym: pseudonym, sealed: sealed)
+            opened[pseudonym] = ref
+            return ref
+        }
+        return SessionSummary(meeting: MeetingID(rawValue: row.meetingId), session: SessionID(rawValue: row.id),
                        startedAt: Date(auditMilliseconds: row.startedAt),
                        endedAt: row.endedAt.map(Date.init(auditMilliseconds:)),
                        durationSeconds: row.endedAt.map { Self.durationSeconds(start: row.startedAt, end: $0) },

@@ -29,6 +29,7 @@ extension AuditDatabase {
                 try db.execute(sql: "DELETE FROM audit_event WHERE seq <= ?", arguments: [lastPurged])
                 report.recordsDeleted = db.changesCount
                 try db.execute(sql: "DELETE FROM checkpoint WHERE seq < ?", arguments: [lastPurged])
+                try db.execute(sql: "DELETE FROM lookup_subject WHERE seq <= ?", arguments: [lastPurged])
                 report.firstRecordDeleted = first
                 report.lastRecordDeleted = lastPurged
             }

@@ -70,6 +70,18 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v2-lookup-subjects") { db in
+            // Which citizens' data each auditor look-up returned, so an Art. 15 export also lists
+            // look-ups by worker or by time that happened to include this citizen.
+            try db.execute(sql: """
+                CREATE TABLE lookup_subject (
+                    subjectPseudonym BLOB NOT NULL,
+                    seq INTEGER NOT NULL,
+                    PRIMARY KEY (subjectPseudonym, seq)
+                ) WITHOUT ROWID;
+                CREATE INDEX lookup_subject_by_seq ON lookup_subject(seq);
+                """)
+        }
         return migrator
     }
 }
@@ -144,5 +156,14 @@ extension Date {
 }
 
 extension Data {
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
+    var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(count * 2)
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }

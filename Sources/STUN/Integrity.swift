@@ -187,8 +187,6 @@ enum CRC32 {
     }
 
     static func finish(_ crc: UInt32) -> UInt32 { crc ^ 0xFFFF_FFFF }
-
-    static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 { finish(update(start, bytes)) }
 }
 
 /// Compares without an early exit so timing does not reveal how many leading MAC bytes matched.

@@ -61,8 +61,14 @@ func exerciseAccessors(_ message: STUNMessage) {
     _ = try? message.unknownAttributes
     _ = try? message.passwordAlgorithms
     _ = try? message.passwordAlgorithm
-    if let address = try? message.xorAddress(.xorPeerAddress) {
-        precondition(STUNAddress(ip: address.ipString, port: address.port) == address, "address text round trip")
+    if let peer = try? message.xorAddress(.xorPeerAddress) {
+        precondition(STUNAddress(ip: peer.ipString, port: peer.port) == peer, "address text round trip")
+        // Relaying a Send indication's payload as a Data indication must always fit and decode back.
+        if let payload = message.data {
+            let indication = STUNMessage.dataIndication(peer: peer, payload: payload, transactionID: message.transactionID)
+            let decoded = indication.flatMap { try? STUNMessage(bytes: $0) }
+            precondition(decoded?.data == payload && (try? decoded?.xorAddress(.xorPeerAddress)) == peer)
+        }
     }
 
     // Re-encoding after a change must parse back to an equal message that verifies.

@@ -9,12 +9,14 @@ import SamtalerumCore
 import ServiceLifecycle
 import Signalling
 import SignallingProtocol
+import TURN
 
 /// Assembles the whole server: HTTPS + WSS on one port, the audit store, and the services.
 public func buildApplication(
     configuration: AppConfiguration,
     clock: WallClock = .system,
-    onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+    onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
+    onRelayRunning: @escaping @Sendable (TURNRelayService.BoundPorts) -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "samtalerum")
     logger.logLevel = configuration.logLevel
@@ -27,7 +29,20 @@ public func buildApplication(
     let authority = try await TokenAuthority(
         dataDirectory: dataDirectory, external: try configuration.externalIdentityProvider(), clock: clock)
 
-    let registry = RoomRegistry(directory: audit, recorder: audit, iceServers: { _, _ in [] }, clock: clock, logger: logger)
+    // First in the list, so it is shut down last: every other service may still record.
+    var services: [any Service] = [AuditStoreService(audit: audit, logger: logger)]
+    let iceServers: IceServerProvider
+    if configuration.turn.enabled {
+        let credentials = try RelayCredentials(configuration: configuration)
+        let relay = TURNRelayService(
+            configuration: try configuration.turnConfiguration(secret: credentials.secret, tls: tls), logger: logger)
+        services += [relay, RelayAnnouncer(relay: relay, credentials: credentials, logger: logger, announce: onRelayRunning)]
+        iceServers = { endpoint, _ in credentials.iceServers(for: endpoint, now: clock.now()) }
+    } else {
+        iceServers = { _, _ in [] }
+    }
+
+    let registry = RoomRegistry(directory: audit, recorder: audit, iceServers: iceServers, clock: clock, logger: logger)
     let endpoint = SignallingEndpoint(
         registry: registry, authority: authority,
         settings: EndpointSettings(helloTimeout: .milliseconds(Int(configuration.signalling.helloTimeoutSeconds * 1000)),
@@ -58,7 +73,7 @@ public func buildApplication(
             tlsConfiguration: tls.serverConfiguration),
         configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port),
                              serverName: "Samtalerum"),
-        services: [SignallingShutdownService(registry: registry)],
+        services: services + [SignallingShutdownService(registry: registry)],
         onServerRunning: { channel in
             await onServerRunning(channel.localAddress?.port ?? configuration.server.port)
         },
@@ -97,5 +112,18 @@ struct SignallingShutdownService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await registry.shutdown()
+    }
+}
+
+/// Closes the audit store on an orderly stop, after everything that records into it.
+struct AuditStoreService: Service {
+    let audit: AuditDatabase
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        do { try audit.shutDown() } catch {
+            logger.error("closing the audit store failed", metadata: ["error": "\(error)"])
+        }
     }
 }

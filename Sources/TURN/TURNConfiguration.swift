@@ -34,15 +34,18 @@ public struct TURNConfiguration: Sendable {
     /// How long a NONCE stays valid before the client gets 438 and retries.
     public var nonceLifetime: Duration = .seconds(600)
 
-    /// 486 above this many allocations per credential id.
-    public var maxAllocationsPerUser: Int = 8
+    /// 486 above this many allocations per credential id. A browser makes one per TURN URI and
+    /// ICE restart, so a handful; the bound stops one leaked credential from taking the server.
+    public var maxAllocationsPerUser: Int = 16
     /// 508 above this many allocations in total.
     public var maxAllocations: Int = 2000
     /// Per allocation and direction, in bytes per second; nil for no cap.
     public var maxBandwidthBytesPerSecond: Int? = 2_500_000
-    /// 401 replies per client IP per second (burst of 5): unauthenticated probes can't make
-    /// the server an amplifier or keep it busy signing errors.
-    public var unauthenticatedRepliesPerSecond: Double = 2
+    /// 401 replies per client IP per second, after a burst of `unauthenticatedReplyBurst`: a
+    /// spoofed flood can't use the server as a reflector, while an office behind one NAT address
+    /// still gets its challenges (a dropped one costs the client a 0.5 s retransmission).
+    public var unauthenticatedRepliesPerSecond: Double = 10
+    public var unauthenticatedReplyBurst: Double = 20
 
     /// UNSAFE outside tests: lets clients relay to 127.0.0.0/8 and ::1 on this host.
     public var allowLoopbackPeers = false

@@ -124,7 +124,7 @@ public struct TURNRequestHandler: Sendable {
     private mutating func challenge(_ m: STUNMessage, from tuple: FiveTuple, now: Instant, unixNow: Int64) -> Rejection {
         let ip = tuple.client.ip
         var bucket = challengeBudget[ip] ?? TokenBucket(
-            rate: configuration.unauthenticatedRepliesPerSecond, burst: 5, now: now)
+            rate: configuration.unauthenticatedRepliesPerSecond, burst: configuration.unauthenticatedReplyBurst, now: now)
         let allowed = bucket.take(1, now: now)
         challengeBudget[ip] = bucket
         guard allowed else { return Rejection(actions: []) }
@@ -250,8 +250,12 @@ public struct TURNRequestHandler: Sendable {
         return [.respond(finish(m.response(.successResponse), request: m, key: auth.key))]
     }
 
+    /// RFC 8656 narrowed channels to 0x4000-0x4FFF, but RFC 5766 clients (coturn's among them)
+    /// still pick up to 0x7FFF; both are unambiguous ChannelData on the wire, so both are accepted.
+    static let channelRange: ClosedRange<UInt16> = 0x4000...0x7FFF
+
     private mutating func channelBind(_ m: STUNMessage, from tuple: FiveTuple, auth: Authenticated, now: Instant) -> [TURNAction] {
-        guard let allocation = table[tuple], let number = try? m.channelNumber, number.isValid,
+        guard let allocation = table[tuple], let number = try? m.channelNumber, Self.channelRange.contains(number.rawValue),
               let stunPeer = try? m.xorAddress(.xorPeerAddress)
         else { return [.respond(errorReply(.badRequest, to: m, key: auth.key))] }
         let peer = TransportAddress(stunPeer)

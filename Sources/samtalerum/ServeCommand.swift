@@ -36,8 +36,11 @@ struct ServeCommand: AsyncParsableCommand {
         let app = try await buildApplication(configuration: configuration) { port in
             var announced = configuration
             announced.server.port = port
-            print("Samtalerum is listening on \(announced.publicBaseURL)/  (worker page: \(announced.publicBaseURL)/worker)")
-            print("data directory: \(configuration.dataDirectory.path)")
+            announce("Samtalerum is listening on \(announced.publicBaseURL)/  (worker page: \(announced.publicBaseURL)/worker)")
+            announce("data directory: \(configuration.dataDirectory.path)")
+        } onRelayRunning: { ports in
+            let udp = ports.udp.map(String.init) ?? "-", tcp = ports.tcp.map(String.init) ?? "-", tls = ports.tls.map(String.init) ?? "-"
+            announce("TURN relay listening: udp \(udp), tcp \(tcp), tls \(tls)")
         }
         try await app.runService()
     }
@@ -56,4 +59,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let logLevel { configuration.logging.level = logLevel }
         return configuration
     }
+}
+
+/// Scripts and tests wait for the "listening" lines: write them unbuffered, even into a pipe.
+func announce(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -36,7 +36,7 @@ struct TurnCommand: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let output = Output(username: issued.username, password: issued.password,
-                                ttl: Int(relay.ttl.components.seconds), uris: relay.stunURIs + relay.uris)
+                                ttl: Int(relay.ttl.components.seconds), uris: relay.stunURIs + relay.turnURIs)
             print(String(decoding: try encoder.encode(output), as: UTF8.self))
         }
     }

@@ -52,7 +52,7 @@ import Testing
         }
         defer { withTemporaryDirectoryRemoved(directory) }
 
-        let audit = try await openAuditAfterShutdown(directory)
+        let audit = try AuditDatabase.open(dataDirectory: directory)
         let sessions = try await audit.sessions(
             matching: SessionQuery(), access: AuditorAccess(auditor: SubjectRef(rawValue: "test"), purpose: "integration test", at: Date()))
         let session = try #require(sessions.first)
@@ -67,7 +67,7 @@ import Testing
     @Test func silenceAfterConnectingIsClosedAsAPolicyViolation() async throws {
         let (_, directory) = try await TestServer.run { server in
             let idle = WebSocketPeer(port: server.port)
-            let code = try await idle.closeCode(within: 5)
+            let code = try await idle.closeCode(within: 15)
             #expect(code == 1008)
         }
         withTemporaryDirectoryRemoved(directory)

@@ -70,12 +70,3 @@ func withTemporaryDirectoryRemoved(_ url: URL) {
     try? FileManager.default.removeItem(at: url)
 }
 
-/// The stopped server's last references (closing WebSocket channels) go away shortly after
-/// shutdown; until then its process lock on the audit store is still held.
-func openAuditAfterShutdown(_ directory: URL) async throws -> AuditDatabase {
-    for _ in 0..<100 {
-        if let audit = try? AuditDatabase.open(dataDirectory: directory) { return audit }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    return try AuditDatabase.open(dataDirectory: directory)
-}

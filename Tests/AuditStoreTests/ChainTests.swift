@@ -147,3 +147,20 @@ import SamtalerumCore
         await #expect(throws: AuditStoreError.self) { _ = try await store.backup(to: target) }
     }
 }
+
+@Suite struct DetailEncodingTests {
+    @Test(arguments: ["plain", "quote \" and backslash \\ and slash /", "æøå – ünïcode ✓", "tab\tinside"])
+    func purposesSurviveTheRecordAndComeBackInTheExport(_ purpose: String) async throws {
+        let dir = try TempDataDir()
+        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        try await store.record(contentsOf: meetingEvents())
+        let access = AuditorAccess(auditor: auditor.auditor, purpose: purpose, at: t0)
+        if purpose.contains("\t") {
+            await #expect(throws: AuditStoreError.self) { _ = try await store.sessions(matching: SessionQuery(subject: citizen), access: access) }
+            return
+        }
+        _ = try await store.sessions(matching: SessionQuery(subject: citizen), access: access)
+        #expect(try await store.export(subject: citizen, access: auditor).lookups.map(\.purpose) == [purpose])
+        #expect(try await store.verify().isIntact)
+    }
+}

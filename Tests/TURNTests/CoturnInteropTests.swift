@@ -32,11 +32,12 @@ struct CoturnInteropTests {
         return String(decoding: await reader.value, as: UTF8.self)
     }
 
-    @Test(arguments: [["-c"], ["-c", "-t"], ["-c", "-S"], ["-c", "-s"]])
+    @Test(arguments: [["-c"], ["-c", "-t"], ["-c", "-t", "-S"], ["-c", "-s"]])
     func uclientLosesNothing(_ flags: [String]) async throws {
         let tls = try TestTLS.serverContext()
         var configuration = RelayIntegrationTests.configuration(tls: tls)
         configuration.maxAllocationsPerUser = 50
+        if let v = ProcessInfo.processInfo.environment["TURN_VEC"].flatMap(Int.init) { configuration.datagramVectorReadCount = v }
         try await RelayIntegrationTests.withRelay(configuration) { _, ports in
             let peerPort = try await Self.freeUDPPort()
             let peer = Process()
@@ -56,6 +57,7 @@ struct CoturnInteropTests {
                 "127.0.0.1",
             ])
             #expect(output.contains("Total lost packets 0 (0.000000%)"), "\(output.suffix(1500))")
+            if let env = ProcessInfo.processInfo.environment["TURN_DEBUG_RTT"] { print("RTT[\(env)] \(flags):", output.split(separator: "\n").filter { $0.contains("round trip") }) }
         }
     }
 }

@@ -29,10 +29,10 @@ import Testing
     }
 
     @Test func challengesAreRateLimitedPerClient() throws {
-        var h = try H()
+        var h = try H(configure: { $0.unauthenticatedRepliesPerSecond = 1 })
         let request = STUNMessage(method: .allocate, class: .request)
-        let answered = (0..<20).filter { _ in !h.send(request).isEmpty }.count
-        #expect(answered == 5)
+        let answered = (0..<40).filter { _ in !h.send(request).isEmpty }.count
+        #expect(answered == 20)
         h.advance(.seconds(1))
         #expect(!h.send(request).isEmpty)
         let other = FiveTuple(client: try TransportAddress("198.51.100.8:1"), server: h.tuple.server, transport: .udp)
@@ -192,6 +192,7 @@ import Testing
         #expect(try H.code(h.bind(0x4000, "198.51.100.10:7000")) == 400)
         #expect(try H.code(h.bind(0x4001, "198.51.100.9:7000")) == 400)
         #expect(try H.code(h.bind(0x3FFF, "198.51.100.10:7000")) == 400)
+        #expect(try H.code(h.bind(0x8000, "198.51.100.10:7000")) == 400)
         let stats = try #require(h.handler.table.statistics().first)
         #expect(stats.bytesToPeer == 100 && stats.packetsToPeer == 1)
         #expect(stats.bytesFromPeer == 50 && stats.packetsFromPeer == 1)

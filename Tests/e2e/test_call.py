@@ -47,7 +47,7 @@ pc.getStats().then((report) => {
   let pair = null;
   report.forEach((s) => {
     if (s.type === 'inbound-rtp') inbound.push({kind: s.kind, framesDecoded: s.framesDecoded || 0, bytesReceived: s.bytesReceived || 0});
-    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
   });
   const describe = (id) => { const c = id && report.get(id); return c ? `${c.candidateType} ${c.address}:${c.port}/${c.protocol}` : null; };
   done({inbound, pair: pair && {local: describe(pair.localCandidateId), remote: describe(pair.remoteCandidateId)},
@@ -91,9 +91,10 @@ def http_get(url, timeout=5):
 
 
 class Server:
-    def __init__(self, data_dir, port, log_path):
+    def __init__(self, data_dir, port, log_path, extra_args=()):
         self.data_dir = data_dir
         self.port = port
+        self.extra_args = list(extra_args)
         self.base_url = f"https://127.0.0.1:{port}"
         self.log_path = log_path
         self.process = None
@@ -120,7 +121,7 @@ class Server:
         self.process = subprocess.Popen(
             [str(SERVER_BIN), "serve", "--data-dir", str(self.data_dir), "--host", "127.0.0.1", "--port", str(self.port),
              # Free TURN ports, so parallel test runs and a local coturn never collide.
-             "--turn-port", "0", "--turns-port", "0"],
+             "--turn-port", "0", "--turns-port", "0", *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         log.close()
@@ -147,11 +148,12 @@ class Server:
 
 
 @pytest.fixture
-def server():
+def server(request):
+    """A fresh server per test; indirect parametrization adds `serve` arguments."""
     if not SERVER_BIN.is_file():
         pytest.fail(f"server binary not found at {SERVER_BIN}: run `swift build --product samtalerum` or set SAMTALERUM_BIN")
     data_dir = Path(tempfile.mkdtemp(prefix="samtalerum-e2e-"))
-    srv = Server(data_dir, free_port(), data_dir / "server.log")
+    srv = Server(data_dir, free_port(), data_dir / "server.log", getattr(request, "param", ()))
     try:
         srv.start()
         yield srv
@@ -280,10 +282,11 @@ def field(record, *names):
     return next((record[name] for name in names if record.get(name) is not None), None)
 
 
-def worker_opens_meeting(server, worker, worker_token):
+def worker_opens_meeting(server, worker, worker_token, reload=True):
     """Through the worker page: sign in, create a meeting, read the invite link off the page,
     join. Returns the invite URL and the meeting id."""
-    worker.get(server.url("/worker"))
+    if reload:
+        worker.get(server.url("/worker"))
     element(worker, "token-input").send_keys(worker_token)
     element(worker, "sign-in-button").click()
     element(worker, "citizen-ref").send_keys("SAG-2026-0042")
@@ -331,7 +334,7 @@ def test_worker_and_citizen_see_and_hear_each_other_then_hang_up(server, worker_
     assert session_id and session_id == citizen.execute_script("return window.samtalerum.sessionId")
 
     # A session shorter than a second could round to 0 s; the audit must show a real length.
-    time.sleep(max(0.0, 1.5 - (time.monotonic() - both_present_at)))
+    time.sleep(max(0.0, 2.5 - (time.monotonic() - both_present_at)))
 
     element(worker, "hangup-button").click()
     wait_state(worker, "ended")
@@ -342,12 +345,11 @@ def test_worker_and_citizen_see_and_hear_each_other_then_hang_up(server, worker_
     for name, lines in consoles.items():
         assert not csp_violations(lines), f"{name}: {csp_violations(lines)}"
 
-    # The citizen leaves too. The audit CLI refuses to open the store while the server holds it
-    # (one writer only), so the server stops first, after the browsers are gone: their idle
-    # keep-alive connections would hold up its graceful shutdown.
+    # The audit CLI refuses to open the store while the server holds it (one writer only), so
+    # the server stops first, with the browsers still open: their idle connections must not
+    # hold up a graceful shutdown.
     element(citizen, "hangup-button").click()
     wait_state(citizen, "ended")
-    browsers.close()
     server.stop()
     assert server.process.returncode == 0, f"server exit {server.process.returncode}:\n{server.log_tail()}"
     sessions = [s for s in audit_sessions(server) if field(s, "meetingId", "meeting") == meeting_id]
@@ -364,7 +366,7 @@ def test_worker_and_citizen_see_and_hear_each_other_then_hang_up(server, worker_
 @pytest.mark.parametrize("media, notice", [
     ("mic-only", "Samtalen fortsætter kun med lyd"),
     ("none", "Du kan stadig se og høre den anden"),
-])
+], ids=["mic-only", "no-devices"])
 def test_citizen_without_camera_still_sees_the_worker(server, worker_token, browsers, media, notice):
     worker = browsers.open("worker")
     citizen = browsers.open("citizen", media=media)
@@ -384,6 +386,40 @@ def test_citizen_without_camera_still_sees_the_worker(server, worker_token, brow
                                for s in video_stats(worker)["inbound"]), MEDIA_TIMEOUT,
                    message="the worker to receive the citizen's audio")
     assert frames_decoded(video_stats(worker)) == 0
+
+
+# Test-side only: makes the page's RTCPeerConnection use relayed candidates and nothing else.
+FORCE_RELAY = """
+const Original = window.RTCPeerConnection;
+window.RTCPeerConnection = function (config) { return new Original({...config, iceTransportPolicy: 'relay'}); };
+window.RTCPeerConnection.prototype = Original.prototype;
+"""
+
+
+# Both relay allocations live on 127.0.0.1, so the relay must be allowed to reach loopback.
+@pytest.mark.parametrize("server", [["--turn-allow-loopback-peers"]], indirect=True, ids=["relay-only"])
+def test_call_through_the_built_in_turn_relay(server, worker_token, browsers):
+    worker = browsers.open("worker")
+    citizen = browsers.open("citizen")
+    worker.get(server.url("/worker"))
+    worker.execute_script(FORCE_RELAY)
+    invite_url, _ = worker_opens_meeting(server, worker, worker_token, reload=False)
+    citizen.get(invite_url)
+    citizen.execute_script(FORCE_RELAY)
+    element(citizen, "join-button").click()
+
+    def both_decoding():
+        w, c = video_stats(worker), video_stats(citizen)
+        return (frames_decoded(w) > 0 and frames_decoded(c) > 0) and (w, c)
+    try:
+        worker_stats, citizen_stats = wait_until(both_decoding, MEDIA_TIMEOUT, interval=0.5,
+                                                 message="video through the relay on both sides")
+    except AssertionError as err:
+        raise AssertionError(f"{err}\nworker: {video_stats(worker)}\ncitizen: {video_stats(citizen)}\n"
+                             f"consoles: {browsers.all_console()}\nserver:\n{server.log_tail()}") from None
+    print(f"relayed: worker {worker_stats['pair']}, citizen {citizen_stats['pair']}")
+    for stats in (worker_stats, citizen_stats):
+        assert stats["pair"] and stats["pair"]["local"].startswith("relay "), stats
 
 
 def test_worker_join_url_goes_straight_to_the_call_after_sign_in(server, worker_token, browsers):

@@ -32,6 +32,13 @@ PEER = shutil.which("turnutils_peer")
 pytestmark = pytest.mark.skipif(not UCLIENT or not PEER, reason="coturn tools missing: apt-get install -y coturn")
 
 
+REFERENCE_DENIED_RANGES = [
+    "0.0.0.0-0.255.255.255", "10.0.0.0-10.255.255.255", "172.16.0.0-172.31.255.255", "192.168.0.0-192.168.255.255",
+    "100.64.0.0-100.127.255.255", "169.254.0.0-169.254.255.255", "192.0.0.0-192.0.0.255", "198.18.0.0-198.19.255.255",
+    "224.0.0.0-255.255.255.255",
+]
+
+
 def free_port(kind=socket.SOCK_DGRAM):
     """A port free for both UDP and TCP (the relay listens on both)."""
     for _ in range(50):
@@ -50,7 +57,7 @@ def free_port(kind=socket.SOCK_DGRAM):
 
 def stun_binding_ok(port, timeout=0.2):
     """True once a STUN Binding request on UDP gets any STUN reply."""
-    request = bytes.fromhex("0001000021124442") + os.urandom(12)
+    request = bytes.fromhex("000100002112a442") + os.urandom(12)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         try:
@@ -103,8 +110,12 @@ class Relay:
                 "--use-auth-secret", "--static-auth-secret=" + SECRET, "--realm=samtalerum",
                 "--cert=" + cert, "--pkey=" + key, "--no-dtls", "--min-port=45000", "--max-port=45999",
                 "--no-cli", "--log-file=stdout", "--simple-log", "--db=" + os.path.join(self.tmp, "turndb")]
+        # coturn relays to private ranges unless told not to; give it our deny list to compare like with like.
+        args += ["--denied-peer-ip=" + r for r in REFERENCE_DENIED_RANGES]
         if self.allow_loopback:
             args.append("--allow-loopback-peers")
+        else:
+            args.append("--denied-peer-ip=127.0.0.0-127.255.255.255")
         return subprocess.Popen(args, stdout=open(os.path.join(self.tmp, "server.log"), "wb"), stderr=subprocess.STDOUT)
 
     def credentials(self, subject):
@@ -168,7 +179,7 @@ def uclient(relay, flags, peer_ip, peer_port, subject, messages=100, clients=2, 
     return done.returncode, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("flags", [[], ["-t"], ["-S"], ["-s"], ["-t", "-s"]],
+@pytest.mark.parametrize("flags", [[], ["-t"], ["-t", "-S"], ["-s"], ["-t", "-s"]],
                          ids=["udp-channel", "tcp-channel", "tls-channel", "udp-send-indication", "tcp-send-indication"])
 def test_uclient_every_message_comes_back(relay, peer, flags):
     code, output = uclient(relay, flags, HOST, peer, "uclient")
@@ -183,7 +194,9 @@ DENIED_PEERS = ["0.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1"
 
 @pytest.mark.parametrize("peer_ip", DENIED_PEERS)
 def test_denied_peer_gets_403(relay, peer_ip):
-    code, output = uclient(relay, [], peer_ip, 3480, "deny", messages=1, clients=1, timeout=30)
+    # A fresh credential id each: uclient leaves its allocation behind, which counts against the quota.
+    subject = "deny-" + peer_ip.replace(".", "-")
+    code, output = uclient(relay, [], peer_ip, 3480, subject, messages=1, clients=1, timeout=30)
     assert "error 403" in output, output[-2000:]
     assert "Total lost packets 0" not in output
 
