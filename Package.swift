@@ -55,6 +55,8 @@ let package = Package(
         ),
         // Signalling protocol v1: the JSON wire types only.
         .target(name: "SignallingProtocol", dependencies: ["SamtalerumCore"], swiftSettings: strict),
+        // Call quality: per-direction scores from client statistics (pure; Docs/QUALITY.md).
+        .target(name: "CallQuality", dependencies: ["SamtalerumCore"], swiftSettings: strict),
         // Tokens and roles: worker/ops/auditor bearer tokens, citizen invites.
         .target(
             name: "Identity",
@@ -117,8 +119,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Signalling load generator (Scripts/load-signalling): N rooms × 2 real WSS endpoints.
+        .executableTarget(
+            name: "samtalerum-load",
+            dependencies: [
+                "SignallingProtocol", "SamtalerumCore",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         // libFuzzer entry point for the STUN/ChannelData decoder (Scripts/fuzz-stun).
         .executableTarget(name: "STUNFuzz", dependencies: ["STUN"], swiftSettings: strict),
+        .testTarget(name: "CallQualityTests", dependencies: ["CallQuality"], swiftSettings: strict),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], swiftSettings: strict),
         .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN"], swiftSettings: strict),
         .testTarget(name: "SignallingTests", dependencies: ["SamtalerumCore", "Signalling", "SignallingProtocol", "Identity"], swiftSettings: strict),

@@ -18,6 +18,36 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
     onRelayRunning: @escaping @Sendable (TURNRelayService.BoundPorts) -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
+    try await buildServer(configuration: configuration, clock: clock, onServerRunning: onServerRunning,
+                          onRelayRunning: onRelayRunning).application
+}
+
+/// The application plus what must happen before its HTTP server stops: on SIGTERM/SIGINT the
+/// signalling side ends every session as `server_shutdown` and closes clients with 1001 first.
+public struct SamtalerumServer: Sendable {
+    public let application: Application<RouterResponder<BasicRequestContext>>
+    let registry: RoomRegistry
+    let logger: Logger
+
+    /// Long enough for clients to hear the close; short enough for a service manager's stop.
+    static let shutdownLimit: Duration = .seconds(10)
+
+    public func run() async throws {
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: application), .init(service: SignallingShutdownService(registry: registry))],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        configuration.maximumGracefulShutdownDuration = Self.shutdownLimit
+        try await ServiceGroup(configuration: configuration).run()
+    }
+}
+
+public func buildServer(
+    configuration: AppConfiguration,
+    clock: WallClock = .system,
+    onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
+    onRelayRunning: @escaping @Sendable (TURNRelayService.BoundPorts) -> Void = { _ in }
+) async throws -> SamtalerumServer {
     var logger = Logger(label: "samtalerum")
     logger.logLevel = configuration.logLevel
 
@@ -42,11 +72,16 @@ public func buildApplication(
         iceServers = { _, _ in [] }
     }
 
-    let registry = RoomRegistry(directory: audit, recorder: audit, iceServers: iceServers, clock: clock, logger: logger)
+    let signalling = configuration.signalling
+    let registry = RoomRegistry(
+        directory: audit, recorder: audit, iceServers: iceServers,
+        policy: RoomPolicy(autoAdmit: signalling.autoAdmit, graceSeconds: TimeInterval(signalling.resumeGraceSeconds)),
+        clock: clock, logger: logger)
+    services.append(RoomSweeper(registry: registry))
     let endpoint = SignallingEndpoint(
         registry: registry, authority: authority,
-        settings: EndpointSettings(helloTimeout: .milliseconds(Int(configuration.signalling.helloTimeoutSeconds * 1000)),
-                                   pingInterval: configuration.signalling.pingIntervalSeconds),
+        settings: EndpointSettings(helloTimeout: .milliseconds(Int(signalling.helloTimeoutSeconds * 1000)),
+                                   pingInterval: signalling.pingIntervalSeconds, resumeGraceSeconds: signalling.resumeGraceSeconds),
         logger: logger)
 
     let router = Router()
@@ -69,16 +104,18 @@ public func buildApplication(
     let app = Application(
         router: router,
         server: try .tls(
-            .http1WebSocketUpgrade(webSocketRouter: webSocketRouter, configuration: .init(ws: webSocket)),
+            .http1WebSocketUpgrade(
+                webSocketRouter: webSocketRouter,
+                configuration: .init(http1: .init(idleTimeout: .seconds(60)), ws: webSocket)),
             tlsConfiguration: tls.serverConfiguration),
         configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port),
                              serverName: "Samtalerum"),
-        services: services + [SignallingShutdownService(registry: registry)],
+        services: services,
         onServerRunning: { channel in
             await onServerRunning(channel.localAddress?.port ?? configuration.server.port)
         },
         logger: logger)
-    return app
+    return SamtalerumServer(application: app, registry: registry, logger: logger)
 }
 
 extension AppConfiguration {
@@ -104,8 +141,21 @@ extension AppConfiguration {
     }
 }
 
+/// Ends the places of participants who did not come back within the grace period.
+struct RoomSweeper: Service {
+    let registry: RoomRegistry
+    var interval: Duration = .seconds(1)
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            try await Task.sleep(for: interval)
+            await registry.expire()
+        }
+    }
+}
+
 /// On an orderly stop, sessions end as `server_shutdown` and clients hear 1001 before the
-/// HTTP server goes away.
+/// HTTP server goes away (it runs in a group beside the application, so it stops first).
 struct SignallingShutdownService: Service {
     let registry: RoomRegistry
 

@@ -16,29 +16,53 @@ public typealias Outbox = AsyncStream<Outgoing>.Continuation
 /// Gives each joining endpoint its ICE servers (with its own short-lived TURN credential).
 public typealias IceServerProvider = @Sendable (_ endpoint: EndpointID, _ meeting: MeetingID) -> [IceServer]
 
+public struct RoomPolicy: Sendable {
+    /// Let an invited citizen straight in instead of into the waiting room.
+    public var autoAdmit: Bool
+    /// How long a dropped participant keeps their place (and the session goes on).
+    public var graceSeconds: TimeInterval
+
+    public init(autoAdmit: Bool = false, graceSeconds: TimeInterval = 60) {
+        self.autoAdmit = autoAdmit
+        self.graceSeconds = graceSeconds
+    }
+}
+
 /// All live rooms. Owns the mapping from endpoints to rooms and performs the rooms' actions:
 /// awaits each audit record, then delivers messages to outboxes.
 public actor RoomRegistry {
     private struct Connection {
         var outbox: Outbox
         var meeting: MeetingID?
+        var resumeToken: String?
+    }
+
+    /// Who may take a place back with a resume token: the same meeting, role and person.
+    private struct ResumeTicket {
+        var meeting: MeetingID
+        var role: Role
+        var subject: SubjectRef
     }
 
     private var rooms: [MeetingID: Room] = [:]
     private var connections: [EndpointID: Connection] = [:]
+    private var tickets: [String: ResumeTicket] = [:]
+    private var lastStats: [EndpointID: CallStats] = [:]
     private let directory: any MeetingDirectory
     private let recorder: any AuditRecorder
     private let iceServers: IceServerProvider
+    private let policy: RoomPolicy
     private let clock: WallClock
     private let logger: Logger
 
     public init(
         directory: any MeetingDirectory, recorder: any AuditRecorder, iceServers: @escaping IceServerProvider,
-        clock: WallClock = .system, logger: Logger = Logger(label: "samtalerum.signalling")
+        policy: RoomPolicy = RoomPolicy(), clock: WallClock = .system, logger: Logger = Logger(label: "samtalerum.signalling")
     ) {
         self.directory = directory
         self.recorder = recorder
         self.iceServers = iceServers
+        self.policy = policy
         self.clock = clock
         self.logger = logger
     }
@@ -66,12 +90,85 @@ public actor RoomRegistry {
         // The lookup suspended: the endpoint may have gone, or joined elsewhere, meanwhile.
         guard connections[endpoint] != nil, connections[endpoint]?.meeting == nil else { return }
 
-        var room = rooms[meeting.id] ?? Room(meeting: meeting)
-        let actions = try room.join(
-            endpoint: endpoint, participant: participant, iceServers: iceServers(endpoint, meeting.id), now: clock.now()
-        ).get()
+        var room = rooms[meeting.id] ?? Room(meeting: meeting, autoAdmit: policy.autoAdmit, graceSeconds: policy.graceSeconds)
+        let token = issueTicket(for: endpoint, meeting: meeting.id, participant: participant)
+        let actions: [RoomAction]
+        do {
+            actions = try room.join(endpoint: endpoint, participant: participant, iceServers: iceServers(endpoint, meeting.id),
+                                    resumeToken: token, now: clock.now()).get()
+        } catch {
+            revokeTicket(of: endpoint)
+            throw error
+        }
         rooms[meeting.id] = room
         connections[endpoint]?.meeting = meeting.id
+        await perform(actions)
+    }
+
+    /// Puts a returning participant back in their place, same session, if the token and the
+    /// credential both match.
+    public func resume(_ endpoint: EndpointID, credential: Credential, token: String) async throws(SignallingErrorCode) {
+        guard connections[endpoint]?.meeting == nil else { throw .alreadyJoined }
+        guard let ticket = tickets[token], Self.credential(credential, matches: ticket),
+              var room = rooms[ticket.meeting], room.members[ticket.role] != nil else { throw .resumeFailed }
+        tickets[token] = nil
+        let participant = Participant(role: ticket.role, ref: ticket.subject)
+        let fresh = issueTicket(for: endpoint, meeting: ticket.meeting, participant: participant)
+        let actions = try room.reattach(role: ticket.role, endpoint: endpoint, iceServers: iceServers(endpoint, ticket.meeting),
+                                        resumeToken: fresh, now: clock.now()).get()
+        rooms[ticket.meeting] = room
+        connections[endpoint]?.meeting = ticket.meeting
+        await perform(actions)
+    }
+
+    private static func credential(_ credential: Credential, matches ticket: ResumeTicket) -> Bool {
+        switch credential {
+        case .invite(let invite): invite.meetingId == ticket.meeting && ticket.role == .citizen
+        case .staff(let staff): staff.subject == ticket.subject && ticket.role == .worker
+        }
+    }
+
+    private func issueTicket(for endpoint: EndpointID, meeting: MeetingID, participant: Participant) -> String {
+        let token = EndpointID.random().rawValue + EndpointID.random().rawValue
+        tickets[token] = ResumeTicket(meeting: meeting, role: participant.role, subject: participant.ref)
+        connections[endpoint]?.resumeToken = token
+        return token
+    }
+
+    private func revokeTicket(of endpoint: EndpointID) {
+        if let token = connections[endpoint]?.resumeToken { tickets[token] = nil }
+        connections[endpoint]?.resumeToken = nil
+    }
+
+    public func admit(by endpoint: EndpointID) async throws(SignallingErrorCode) {
+        try await mutateRoom(of: endpoint) { room, now throws(SignallingErrorCode) in try room.admit(by: endpoint, now: now).get() }
+    }
+
+    public func note(from endpoint: EndpointID, text: String) async throws(SignallingErrorCode) {
+        try await mutateRoom(of: endpoint) { room, _ throws(SignallingErrorCode) in try room.note(from: endpoint, text: text).get() }
+    }
+
+    public func stats(from endpoint: EndpointID, _ stats: CallStats) throws(SignallingErrorCode) {
+        guard connections[endpoint]?.meeting != nil else { throw .notJoined }
+        lastStats[endpoint] = stats
+    }
+
+    /// Ends the places of everyone away longer than the grace period. Called by `RoomSweeper`.
+    public func expire() async {
+        let now = clock.now()
+        for (id, var room) in rooms where (room.nextDeadline.map { $0 <= now } ?? false) {
+            let actions = room.expire(now: now)
+            rooms[id] = room.isEmpty ? nil : room
+            await perform(actions)
+        }
+    }
+
+    private func mutateRoom(
+        of endpoint: EndpointID, _ change: (inout Room, Date) throws(SignallingErrorCode) -> [RoomAction]
+    ) async throws(SignallingErrorCode) {
+        guard let meeting = connections[endpoint]?.meeting, var room = rooms[meeting] else { throw .notJoined }
+        let actions = try change(&room, clock.now())
+        rooms[meeting] = room
         await perform(actions)
     }
 
@@ -94,25 +191,40 @@ public actor RoomRegistry {
     }
 
     public func relay(from endpoint: EndpointID, _ message: ClientMessage) async throws(SignallingErrorCode) {
-        guard let meeting = connections[endpoint]?.meeting, let room = rooms[meeting] else { throw .notJoined }
-        await perform(try room.relay(from: endpoint, message).get())
+        try await mutateRoom(of: endpoint) { room, _ throws(SignallingErrorCode) in try room.relay(from: endpoint, message).get() }
     }
 
-    /// The endpoint is gone. Idempotent: a hang-up followed by the socket closing records once.
+    /// The endpoint is gone. A lost connection keeps its place for the grace period (resume);
+    /// anything else leaves at once. Idempotent: a hang-up then the socket closing records once.
     public func disconnect(_ endpoint: EndpointID, reason: EndReason) async {
         guard let connection = connections.removeValue(forKey: endpoint) else { return }
+        lastStats[endpoint] = nil
+        let keepsPlace = reason == .connectionLost && policy.graceSeconds > 0
+        if !keepsPlace, let token = connection.resumeToken { tickets[token] = nil }
         guard let meetingID = connection.meeting, var room = rooms[meetingID] else { return }
-        let actions = room.leave(endpoint: endpoint, reason: reason, now: clock.now())
+        let actions = keepsPlace ? room.disconnect(endpoint: endpoint, now: clock.now())
+                                 : room.leave(endpoint: endpoint, reason: reason, now: clock.now())
         rooms[meetingID] = room.isEmpty ? nil : room
         await perform(actions)
     }
 
-    /// Orderly stop: every session ends as `server_shutdown`, every client is told.
+    /// Orderly stop: every session ends as `server_shutdown`, every client is told, and
+    /// places kept for absent participants are given up.
     public func shutdown() async {
         for (endpoint, connection) in connections {
             connection.outbox.yield(.close(.goingAway, reason: "server shutting down"))
             await disconnect(endpoint, reason: .serverShutdown)
         }
+        let now = clock.now()
+        for (id, var room) in rooms {
+            var actions: [RoomAction] = []
+            for role in Array(room.members.keys) {
+                actions += room.expireNow(role: role, reason: .serverShutdown, now: now)
+            }
+            rooms[id] = nil
+            await perform(actions)
+        }
+        tickets = [:]
     }
 
     public func send(_ endpoint: EndpointID, _ message: ServerMessage) {
@@ -121,8 +233,15 @@ public actor RoomRegistry {
 
     public var snapshot: [RoomSnapshot] {
         rooms.values.map { room in
-            RoomSnapshot(meetingId: room.meeting.id, sessionId: room.session?.id, sessionStartedAt: room.session?.startedAt,
-                         roles: room.members.keys.sorted { $0.rawValue < $1.rawValue })
+            RoomSnapshot(
+                meetingId: room.meeting.id, sessionId: room.session?.id, sessionStartedAt: room.session?.startedAt,
+                interruptions: room.session?.interruptions ?? 0,
+                participants: room.members.values.sorted { $0.participant.role.rawValue < $1.participant.role.rawValue }.map { member in
+                    ParticipantSnapshot(role: member.participant.role, endpoint: member.endpoint,
+                                        away: member.endpoint == nil,
+                                        waiting: member.participant.role == .citizen && !room.citizenAdmitted,
+                                        stats: member.endpoint.flatMap { lastStats[$0] })
+                })
         }
     }
 
@@ -142,6 +261,11 @@ public actor RoomRegistry {
                 }
             case .send(let endpoint, let message):
                 deliver(.message(message), to: endpoint)
+            case .detach(let endpoint):
+                if let stale = connections.removeValue(forKey: endpoint) {
+                    stale.outbox.yield(.close(.normal, reason: "replaced by a newer connection"))
+                    stale.outbox.finish()
+                }
             }
         }
     }
@@ -167,5 +291,15 @@ public struct RoomSnapshot: Sendable, Equatable {
     public var meetingId: MeetingID
     public var sessionId: SessionID?
     public var sessionStartedAt: Date?
-    public var roles: [Role]
+    public var interruptions: Int
+    public var participants: [ParticipantSnapshot]
+}
+
+public struct ParticipantSnapshot: Sendable, Equatable {
+    public var role: Role
+    /// The connection, when present; its TURN credential id, to find its relay counters.
+    public var endpoint: EndpointID?
+    public var away: Bool
+    public var waiting: Bool
+    public var stats: CallStats?
 }

@@ -21,11 +21,14 @@ public struct EndpointSettings: Sendable {
     public var pingInterval: Int
     /// Messages queued for one client before it counts as a slow consumer.
     public var outboxLimit: Int
+    /// Told to clients in `welcome`; the registry's `RoomPolicy` enforces it.
+    public var resumeGraceSeconds: Int
 
-    public init(helloTimeout: Duration = .seconds(5), pingInterval: Int = 15, outboxLimit: Int = 512) {
+    public init(helloTimeout: Duration = .seconds(5), pingInterval: Int = 15, outboxLimit: Int = 512, resumeGraceSeconds: Int = 60) {
         self.helloTimeout = helloTimeout
         self.pingInterval = pingInterval
         self.outboxLimit = outboxLimit
+        self.resumeGraceSeconds = resumeGraceSeconds
     }
 }
 
@@ -137,6 +140,28 @@ public struct SignallingEndpoint: Sendable {
             do { try await registry.relay(from: state.endpoint, message) } catch {
                 state.fail(error, Self.explanation(error), inReplyTo: message.type)
             }
+        case .chat(let chat):
+            guard Self.isValidText(chat.text, maxLength: Chat.maxLength) else {
+                return state.fail(.invalidMessage, "chat text must be 1–\(Chat.maxLength) characters", inReplyTo: .chat)
+            }
+            do { try await registry.relay(from: state.endpoint, message) } catch {
+                state.fail(error, Self.explanation(error), inReplyTo: .chat)
+            }
+        case .note(let note):
+            guard Self.isValidText(note.text, maxLength: Note.maxLength) else {
+                return state.fail(.invalidMessage, "note text must be 1–\(Note.maxLength) characters", inReplyTo: .note)
+            }
+            do { try await registry.note(from: state.endpoint, text: note.text) } catch {
+                state.fail(error, Self.explanation(error), inReplyTo: .note)
+            }
+        case .admit:
+            do { try await registry.admit(by: state.endpoint) } catch {
+                state.fail(error, Self.explanation(error), inReplyTo: .admit)
+            }
+        case .stats(let stats):
+            do { try await registry.stats(from: state.endpoint, stats) } catch {
+                state.fail(error, Self.explanation(error), inReplyTo: .stats)
+            }
         case .leave:
             await registry.disconnect(state.endpoint, reason: .hangup)
             state.outbox.yield(.close(.normal, reason: "bye"))
@@ -164,15 +189,26 @@ public struct SignallingEndpoint: Sendable {
         let welcome: Welcome
         switch credential {
         case .invite(let invite):
-            welcome = Welcome(role: .citizen, meetingId: invite.meetingId, endpointId: state.endpoint, pingInterval: settings.pingInterval)
+            welcome = Welcome(role: .citizen, meetingId: invite.meetingId, endpointId: state.endpoint,
+                              pingInterval: settings.pingInterval, resumeGraceSeconds: settings.resumeGraceSeconds)
         case .staff(let staff):
             guard staff.role.isCallParticipant else {
                 return state.fail(.roleNotAllowed, "role \(staff.role) does not take part in calls", inReplyTo: .hello)
             }
-            welcome = Welcome(role: staff.role, meetingId: nil, endpointId: state.endpoint, pingInterval: settings.pingInterval)
+            welcome = Welcome(role: staff.role, meetingId: nil, endpointId: state.endpoint,
+                              pingInterval: settings.pingInterval, resumeGraceSeconds: settings.resumeGraceSeconds)
         }
         state.credential = credential
         state.outbox.yield(.message(.welcome(welcome)))
+        if let token = hello.resumeToken {
+            do { try await registry.resume(state.endpoint, credential: credential, token: token) } catch {
+                state.fail(error, "that place is no longer kept; join again", inReplyTo: .hello)
+            }
+        }
+    }
+
+    static func isValidText(_ text: String, maxLength: Int) -> Bool {
+        !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && text.count <= maxLength
     }
 
     static func explanation(_ code: SignallingErrorCode) -> String {
@@ -186,6 +222,9 @@ public struct SignallingEndpoint: Sendable {
         case .noPeer: "nobody else is in the room yet"
         case .roleNotAllowed: "this role does not take part in calls"
         case .invalidMessage: "join needs a meetingId"
+        case .notAllowed: "only the worker may do that"
+        case .notWaiting: "nobody is waiting to be admitted"
+        case .resumeFailed: "that place is no longer kept; join again"
         default: "the request could not be served"
         }
     }

@@ -9,6 +9,10 @@ public enum ClientMessage: Sendable, Equatable {
     case candidate(CandidateMessage)
     case leave
     case ping(Ping)
+    case admit
+    case note(Note)
+    case chat(Chat)
+    case stats(CallStats)
 
     public var type: MessageType {
         switch self {
@@ -19,6 +23,10 @@ public enum ClientMessage: Sendable, Equatable {
         case .candidate: .candidate
         case .leave: .leave
         case .ping: .ping
+        case .admit: .admit
+        case .note: .note
+        case .chat: .chat
+        case .stats: .stats
         }
     }
 }
@@ -26,9 +34,67 @@ public enum ClientMessage: Sendable, Equatable {
 public struct Hello: Codable, Sendable, Equatable {
     public var v: Int
     public var token: String
-    public init(v: Int = ProtocolVersion.current, token: String) {
+    /// From an earlier `welcome`: re-attach to the same room and session after a dropped socket.
+    public var resumeToken: String?
+    public init(v: Int = ProtocolVersion.current, token: String, resumeToken: String? = nil) {
         self.v = v
         self.token = token
+        self.resumeToken = resumeToken
+    }
+}
+
+/// A short one-way note from the worker, e.g. "I'm 5 minutes late".
+public struct Note: Codable, Sendable, Equatable {
+    public static let maxLength = 280
+    public var text: String
+    public init(text: String) { self.text = text }
+}
+
+/// In-call text chat. Relayed to the peer, never stored.
+public struct Chat: Codable, Sendable, Equatable {
+    public static let maxLength = 2000
+    public var text: String
+    public init(text: String) { self.text = text }
+}
+
+/// What the browser's `getStats()` says about the last interval (every 2 s). All optional:
+/// browsers differ, and audio-only calls have no video figures.
+public struct CallStats: Codable, Sendable, Equatable {
+    public var rttMs: Double?
+    public var jitterMs: Double?
+    /// Fraction 0…1 of packets lost on the way to this client in the interval.
+    public var packetLossIn: Double?
+    /// Fraction 0…1 lost on the way from this client (from the peer's receiver reports).
+    public var packetLossOut: Double?
+    public var bitrateInKbps: Double?
+    public var bitrateOutKbps: Double?
+    public var framesPerSecondIn: Double?
+    public var freezeCountIn: Int?
+    public var freezeSecondsIn: Double?
+    public var audioOnly: Bool?
+    /// `host`, `srflx`, `prflx` or `relay`, from the selected candidate pair.
+    public var localCandidateType: String?
+    public var remoteCandidateType: String?
+    /// `udp`, `tcp` or `tls` when the local candidate is a relay.
+    public var relayProtocol: String?
+
+    public init(rttMs: Double? = nil, jitterMs: Double? = nil, packetLossIn: Double? = nil, packetLossOut: Double? = nil,
+                bitrateInKbps: Double? = nil, bitrateOutKbps: Double? = nil, framesPerSecondIn: Double? = nil,
+                freezeCountIn: Int? = nil, freezeSecondsIn: Double? = nil, audioOnly: Bool? = nil,
+                localCandidateType: String? = nil, remoteCandidateType: String? = nil, relayProtocol: String? = nil) {
+        self.rttMs = rttMs
+        self.jitterMs = jitterMs
+        self.packetLossIn = packetLossIn
+        self.packetLossOut = packetLossOut
+        self.bitrateInKbps = bitrateInKbps
+        self.bitrateOutKbps = bitrateOutKbps
+        self.framesPerSecondIn = framesPerSecondIn
+        self.freezeCountIn = freezeCountIn
+        self.freezeSecondsIn = freezeSecondsIn
+        self.audioOnly = audioOnly
+        self.localCandidateType = localCandidateType
+        self.remoteCandidateType = remoteCandidateType
+        self.relayProtocol = relayProtocol
     }
 }
 
@@ -95,11 +161,21 @@ public struct MessageType: RawRepresentable, Hashable, Sendable, Codable, Custom
     public static let candidate = MessageType(rawValue: "candidate")
     public static let leave = MessageType(rawValue: "leave")
     public static let ping = MessageType(rawValue: "ping")
+    public static let admit = MessageType(rawValue: "admit")
+    public static let note = MessageType(rawValue: "note")
+    public static let chat = MessageType(rawValue: "chat")
+    public static let stats = MessageType(rawValue: "stats")
 
     public static let welcome = MessageType(rawValue: "welcome")
     public static let joined = MessageType(rawValue: "joined")
     public static let peerJoined = MessageType(rawValue: "peer-joined")
     public static let peerLeft = MessageType(rawValue: "peer-left")
     public static let pong = MessageType(rawValue: "pong")
+    public static let peerWaiting = MessageType(rawValue: "peer-waiting")
+    public static let admitted = MessageType(rawValue: "admitted")
+    public static let peerReconnecting = MessageType(rawValue: "peer-reconnecting")
+    public static let peerReconnected = MessageType(rawValue: "peer-reconnected")
+    public static let resumed = MessageType(rawValue: "resumed")
+    public static let quality = MessageType(rawValue: "quality")
     public static let error = MessageType(rawValue: "error")
 }

@@ -50,6 +50,10 @@ extension ClientMessage {
             case .candidate: return .candidate(try decoder.decode(CandidateMessage.self, from: data))
             case .leave: return .leave
             case .ping: return .ping(try decoder.decode(Ping.self, from: data))
+            case .admit: return .admit
+            case .note: return .note(try decoder.decode(Note.self, from: data))
+            case .chat: return .chat(try decoder.decode(Chat.self, from: data))
+            case .stats: return .stats(try decoder.decode(CallStats.self, from: data))
             default: throw DecodeFailure.unknownType(raw)
             }
         } catch let failure as DecodeFailure {
@@ -68,8 +72,11 @@ extension ClientMessage {
         case .join(let body): frame(type, body)
         case .offer(let body), .answer(let body): frame(type, body)
         case .candidate(let body): frame(type, body)
-        case .leave: frame(type, Empty())
+        case .leave, .admit: frame(type, Empty())
         case .ping(let body): frame(type, body)
+        case .note(let body): frame(type, body)
+        case .chat(let body): frame(type, body)
+        case .stats(let body): frame(type, body)
         }
     }
 }
@@ -85,6 +92,11 @@ extension ServerMessage {
         case .candidate(let body): frame(type, body)
         case .pong(let body): frame(type, body)
         case .error(let body): frame(type, body)
+        case .peerWaiting(let body), .peerReconnecting(let body), .peerReconnected(let body): frame(type, body)
+        case .admitted: frame(type, Empty())
+        case .note(let body), .chat(let body): frame(type, body)
+        case .resumed(let body): frame(type, body)
+        case .quality(let body): frame(type, body)
         }
     }
 
@@ -103,6 +115,14 @@ extension ServerMessage {
         case .candidate: return .candidate(try decoder.decode(RelayedCandidate.self, from: data))
         case .pong: return .pong(try decoder.decode(Ping.self, from: data))
         case .error: return .error(try decoder.decode(ErrorMessage.self, from: data))
+        case .peerWaiting: return .peerWaiting(try decoder.decode(PeerInfo.self, from: data))
+        case .admitted: return .admitted
+        case .note: return .note(try decoder.decode(RelayedNote.self, from: data))
+        case .chat: return .chat(try decoder.decode(RelayedNote.self, from: data))
+        case .peerReconnecting: return .peerReconnecting(try decoder.decode(PeerInfo.self, from: data))
+        case .peerReconnected: return .peerReconnected(try decoder.decode(PeerInfo.self, from: data))
+        case .resumed: return .resumed(try decoder.decode(Resumed.self, from: data))
+        case .quality: return .quality(try decoder.decode(QualityUpdate.self, from: data))
         default: throw DecodeFailure.unknownType(type.rawValue)
         }
     }

@@ -11,6 +11,14 @@ public enum ServerMessage: Sendable, Equatable {
     case candidate(RelayedCandidate)
     case pong(Ping)
     case error(ErrorMessage)
+    case peerWaiting(PeerInfo)
+    case admitted
+    case note(RelayedNote)
+    case chat(RelayedNote)
+    case peerReconnecting(PeerInfo)
+    case peerReconnected(PeerInfo)
+    case resumed(Resumed)
+    case quality(QualityUpdate)
 
     public var type: MessageType {
         switch self {
@@ -23,6 +31,14 @@ public enum ServerMessage: Sendable, Equatable {
         case .candidate: .candidate
         case .pong: .pong
         case .error: .error
+        case .peerWaiting: .peerWaiting
+        case .admitted: .admitted
+        case .note: .note
+        case .chat: .chat
+        case .peerReconnecting: .peerReconnecting
+        case .peerReconnected: .peerReconnected
+        case .resumed: .resumed
+        case .quality: .quality
         }
     }
 }
@@ -33,12 +49,74 @@ public struct Welcome: Codable, Sendable, Equatable {
     public var meetingId: MeetingID?
     public var endpointId: EndpointID
     public var pingInterval: Int
-    public init(v: Int = ProtocolVersion.current, role: Role, meetingId: MeetingID?, endpointId: EndpointID, pingInterval: Int) {
+    /// How long after a dropped connection `hello.resumeToken` still gets the place back.
+    public var resumeGraceSeconds: Int?
+    public init(v: Int = ProtocolVersion.current, role: Role, meetingId: MeetingID?, endpointId: EndpointID, pingInterval: Int,
+                resumeGraceSeconds: Int? = nil) {
         self.v = v
         self.role = role
         self.meetingId = meetingId
         self.endpointId = endpointId
         self.pingInterval = pingInterval
+        self.resumeGraceSeconds = resumeGraceSeconds
+    }
+}
+
+public struct RelayedNote: Codable, Sendable, Equatable {
+    public var text: String
+    public var from: Role
+    public init(text: String, from: Role) {
+        self.text = text
+        self.from = from
+    }
+}
+
+/// The answer to a successful resume: the endpoint is back in its room, same session.
+public struct Resumed: Codable, Sendable, Equatable {
+    public var meetingId: MeetingID
+    public var role: Role
+    public var sessionId: SessionID?
+    public var peers: [PeerInfo]
+    public var iceServers: [IceServer]
+    /// Messages for this endpoint that arrived while it was away; they follow right after.
+    public var replayed: Int
+    public var waiting: Bool
+    /// A fresh token for the next resume.
+    public var resumeToken: String?
+    public init(meetingId: MeetingID, role: Role, sessionId: SessionID?, peers: [PeerInfo], iceServers: [IceServer],
+                replayed: Int, waiting: Bool = false, resumeToken: String? = nil) {
+        self.meetingId = meetingId
+        self.role = role
+        self.sessionId = sessionId
+        self.peers = peers
+        self.iceServers = iceServers
+        self.replayed = replayed
+        self.waiting = waiting
+        self.resumeToken = resumeToken
+    }
+}
+
+/// A quality class with its score and a plain-language hint code the page translates.
+public struct QualityReport: Codable, Sendable, Equatable {
+    /// `excellent`, `good`, `poor` or `lost`.
+    public var `class`: String
+    public var mos: Double
+    /// e.g. `try-audio-only`, `peer-weak-connection`, `reconnecting`; absent when all is well.
+    public var hint: String?
+    public init(class: String, mos: Double, hint: String?) {
+        self.class = `class`
+        self.mos = mos
+        self.hint = hint
+    }
+}
+
+/// `receiving`: media arriving at you; `sending`: your media as the peer receives it.
+public struct QualityUpdate: Codable, Sendable, Equatable {
+    public var receiving: QualityReport?
+    public var sending: QualityReport?
+    public init(receiving: QualityReport?, sending: QualityReport?) {
+        self.receiving = receiving
+        self.sending = sending
     }
 }
 
@@ -64,11 +142,18 @@ public struct Joined: Codable, Sendable, Equatable {
     public var role: Role
     public var peers: [PeerInfo]
     public var iceServers: [IceServer]
-    public init(meetingId: MeetingID, role: Role, peers: [PeerInfo], iceServers: [IceServer]) {
+    /// A citizen waits here until the worker admits them (`admitted`).
+    public var waiting: Bool
+    /// Send it in `hello.resumeToken` after a dropped connection to get this place back.
+    public var resumeToken: String?
+    public init(meetingId: MeetingID, role: Role, peers: [PeerInfo], iceServers: [IceServer], waiting: Bool = false,
+                resumeToken: String? = nil) {
         self.meetingId = meetingId
         self.role = role
         self.peers = peers
         self.iceServers = iceServers
+        self.waiting = waiting
+        self.resumeToken = resumeToken
     }
 }
 

@@ -13,6 +13,9 @@ public struct SignallingErrorCode: Error, RawRepresentable, Hashable, Sendable, 
     public static let notJoined = Self(rawValue: "not-joined")
     public static let alreadyJoined = Self(rawValue: "already-joined")
     public static let noPeer = Self(rawValue: "no-peer")
+    public static let notAllowed = Self(rawValue: "not-allowed")
+    public static let notWaiting = Self(rawValue: "not-waiting")
+    public static let resumeFailed = Self(rawValue: "resume-failed")
 
     public static let unsupportedVersion = Self(rawValue: "unsupported-version")
     public static let tokenInvalid = Self(rawValue: "token-invalid")

@@ -99,8 +99,13 @@ final class RelayCore: Sendable {
                 switch result {
                 case .success(let (channel, relay)):
                     let response = self.state.withLock { state in
-                        state.relays[relay] = channel
-                        return state.handler.completeAllocation(request, relay: relay, now: now, date: date)
+                        let response = state.handler.completeAllocation(request, relay: relay, now: now, date: date)
+                        if response != nil { state.relays[relay] = channel }
+                        return response
+                    }
+                    guard let response else {
+                        channel.close(promise: nil)
+                        return
                     }
                     self.metrics.allocationOpened()
                     self.logger.debug("allocation created", metadata: [

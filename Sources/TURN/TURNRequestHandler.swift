@@ -180,8 +180,9 @@ public struct TURNRequestHandler: Sendable {
     }
 
     /// The relay socket for `request` is bound at `relay`: record the allocation and answer.
-    public mutating func completeAllocation(_ request: PendingAllocation, relay: TransportAddress, now: Instant, date: Date) -> [UInt8] {
-        pending[request.fiveTuple] = nil
+    /// Nil when the client went away meanwhile (its TCP connection closed): close the socket.
+    public mutating func completeAllocation(_ request: PendingAllocation, relay: TransportAddress, now: Instant, date: Date) -> [UInt8]? {
+        guard pending.removeValue(forKey: request.fiveTuple) != nil else { return nil }
         let allocation = Allocation(
             fiveTuple: request.fiveTuple, relayAddress: relay, username: request.username,
             credentialID: request.credentialID, key: request.key, usesSHA256: request.usesSHA256,

@@ -33,7 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try resolvedConfiguration(environment: ProcessInfo.processInfo.environment)
-        let app = try await buildApplication(configuration: configuration) { port in
+        let server = try await buildServer(configuration: configuration) { port in
             var announced = configuration
             announced.server.port = port
             announce("Samtalerum is listening on \(announced.publicBaseURL)/  (worker page: \(announced.publicBaseURL)/worker)")
@@ -42,7 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
             let udp = ports.udp.map(String.init) ?? "-", tcp = ports.tcp.map(String.init) ?? "-", tls = ports.tls.map(String.init) ?? "-"
             announce("TURN relay listening: udp \(udp), tcp \(tcp), tls \(tls)")
         }
-        try await app.runService()
+        try await server.run()
     }
 
     func resolvedConfiguration(environment: [String: String]) throws -> AppConfiguration {

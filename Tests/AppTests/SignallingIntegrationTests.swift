@@ -25,6 +25,16 @@ import Testing
             citizen.send(.join(Join(meetingId: nil)))
             guard case .joined(let citizenJoined) = try await citizen.next() else { throw TestFailure("no joined") }
             #expect(citizenJoined.peers == [PeerInfo(role: .worker)])
+            #expect(citizenJoined.waiting, "the citizen waits in the waiting room")
+            #expect(try await worker.next() == .peerWaiting(PeerInfo(role: .citizen)))
+
+            worker.send(.note(Note(text: "Et øjeblik")))
+            #expect(try await citizen.next() == .note(RelayedNote(text: "Et øjeblik", from: .worker)))
+            citizen.send(.admit)
+            guard case .error(let notAllowed) = try await citizen.next() else { throw TestFailure("citizen admitted themselves") }
+            #expect(notAllowed.code == .notAllowed)
+            worker.send(.admit)
+            #expect(try await citizen.next() == .admitted)
 
             guard case .peerJoined(let toWorker) = try await worker.next(),
                   case .peerJoined(let toCitizen) = try await citizen.next() else { throw TestFailure("no peer-joined") }
@@ -171,6 +181,9 @@ import Testing
             _ = try await citizen.next()
             citizen.send(.join(Join(meetingId: nil)))
             _ = try await citizen.next()
+            _ = try await worker.next()
+            worker.send(.admit)
+            _ = try await citizen.next()
             _ = try await citizen.next()
             _ = try await worker.next()
 
@@ -182,10 +195,82 @@ import Testing
 
             citizen.send(.offer(SessionDescription(sdp: String(repeating: "a", count: 70_000))))
             #expect(try await citizen.closeCode() == 1009)
-            #expect(try await worker.next() == .peerLeft(PeerLeft(role: .citizen, reason: .protocolError)))
+            #expect(try await worker.next() == .peerLeft(PeerLeft(role: .citizen, reason: .protocolError)), "no grace for a protocol violation")
             bystander.send(.ping(Ping(id: 3)))
             #expect(try await bystander.next() == .pong(Ping(id: 3)))
         }
         withTemporaryDirectoryRemoved(directory)
+    }
+
+    /// Two connected endpoints in a running session.
+    static func startCall(_ server: TestServer) async throws -> (worker: WebSocketPeer, citizen: WebSocketPeer, meeting: TestServer.Created, session: SessionID, citizenResume: String) {
+        let meeting = try await server.createMeeting(worker: "w-1")
+        let worker = WebSocketPeer(port: server.port)
+        worker.send(.hello(Hello(token: try await server.token(.worker, subject: "w-1"))))
+        _ = try await worker.next()
+        worker.send(.join(Join(meetingId: MeetingID(rawValue: meeting.meetingId))))
+        _ = try await worker.next()
+        let citizen = WebSocketPeer(port: server.port)
+        citizen.send(.hello(Hello(token: meeting.invite)))
+        _ = try await citizen.next()
+        citizen.send(.join(Join(meetingId: nil)))
+        guard case .joined(let joined) = try await citizen.next(), let resume = joined.resumeToken else { throw TestFailure("no resume token") }
+        _ = try await worker.next()
+        worker.send(.admit)
+        _ = try await citizen.next()
+        guard case .peerJoined(let started) = try await citizen.next() else { throw TestFailure("no session") }
+        _ = try await worker.next()
+        return (worker, citizen, meeting, started.sessionId, resume)
+    }
+
+    @Test func aDroppedCitizenResumesTheSameSessionAndGetsWhatWasSentMeanwhile() async throws {
+        let (sessionID, directory) = try await TestServer.run { server in
+            let call = try await Self.startCall(server)
+            call.citizen.drop()
+            #expect(try await call.worker.next() == .peerReconnecting(PeerInfo(role: .citizen)))
+            call.worker.send(.candidate(CandidateMessage(candidate: nil)))
+            try await Task.sleep(for: .milliseconds(300))
+
+            let back = WebSocketPeer(port: server.port)
+            back.send(.hello(Hello(token: call.meeting.invite, resumeToken: call.citizenResume)))
+            guard case .welcome = try await back.next(), case .resumed(let resumed) = try await back.next() else {
+                throw TestFailure("not resumed")
+            }
+            #expect(resumed.sessionId == call.session)
+            #expect(resumed.replayed == 1)
+            #expect(try await back.next() == .candidate(RelayedCandidate(candidate: nil, from: .worker)))
+            #expect(try await call.worker.next() == .peerReconnected(PeerInfo(role: .citizen)))
+
+            // The old token is spent; only the fresh one works.
+            let replay = WebSocketPeer(port: server.port)
+            replay.send(.hello(Hello(token: call.meeting.invite, resumeToken: call.citizenResume)))
+            _ = try await replay.next()
+            guard case .error(let failed) = try await replay.next() else { throw TestFailure("spent token accepted") }
+            #expect(failed.code == .resumeFailed && !failed.fatal)
+
+            back.send(.leave)
+            #expect(try await call.worker.next() == .peerLeft(PeerLeft(role: .citizen, reason: .hangup)))
+            return call.session
+        }
+        defer { withTemporaryDirectoryRemoved(directory) }
+        let audit = try AuditDatabase.open(dataDirectory: directory)
+        let sessions = try await audit.sessions(
+            matching: SessionQuery(), access: AuditorAccess(auditor: SubjectRef(rawValue: "test"), purpose: "integration test", at: Date()))
+        #expect(sessions.map(\.session) == [sessionID], "one session across the interruption")
+        #expect(sessions.first?.endReason == .hangup)
+    }
+
+    @Test func aCitizenWhoDoesNotComeBackEndsTheSessionAsConnectionLost() async throws {
+        let (_, directory) = try await TestServer.run(adjust: { $0.signalling.resumeGraceSeconds = 1 }) { server in
+            let call = try await Self.startCall(server)
+            call.citizen.drop()
+            #expect(try await call.worker.next() == .peerReconnecting(PeerInfo(role: .citizen)))
+            #expect(try await call.worker.next(within: 5) == .peerLeft(PeerLeft(role: .citizen, reason: .connectionLost)))
+        }
+        defer { withTemporaryDirectoryRemoved(directory) }
+        let audit = try AuditDatabase.open(dataDirectory: directory)
+        let sessions = try await audit.sessions(
+            matching: SessionQuery(), access: AuditorAccess(auditor: SubjectRef(rawValue: "test"), purpose: "integration test", at: Date()))
+        #expect(sessions.first?.endReason == .connectionLost)
     }
 }

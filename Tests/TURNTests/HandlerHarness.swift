@@ -88,7 +88,9 @@ struct HandlerHarness {
         }
         let relay = TransportAddress(ip: .v4(0xCB00_7101), port: nextRelayPort)
         nextRelayPort += 1
-        let bytes = handler.completeAllocation(pending, relay: relay, now: now, date: date)
+        guard let bytes = handler.completeAllocation(pending, relay: relay, now: now, date: date) else {
+            throw TestError.unexpected("allocation no longer pending")
+        }
         let response = try STUNMessage(bytes: bytes)
         guard response.class == .successResponse, response.checkIntegrity(key: key) == .valid else {
             throw TestError.unexpected("allocate failed")

@@ -42,12 +42,14 @@ import Testing
     }
 
     /// Allocate, permission, Send/Data indications, then ChannelBind and ChannelData both ways.
-    static func exerciseRelay(_ client: inout TURNTestClient, peer: UDPSocket) async throws {
-        let relay = try await client.allocate()
-        let peerAddress = try #require(STUNAddress(ip: "127.0.0.1", port: UInt16(peer.port)))
+    static func exerciseRelay(_ client: inout TURNTestClient, peer: UDPSocket, ipv6: Bool = false) async throws {
+        let relay = try await client.allocate(family: ipv6 ? .ipv6 : nil)
+        let loopback = ipv6 ? "::1" : "127.0.0.1"
+        #expect(relay.ipString == loopback)
+        let peerAddress = try #require(STUNAddress(ip: loopback, port: UInt16(peer.port)))
 
         // Nothing passes before a permission exists.
-        let relaySocket = try SocketAddress(ipAddress: "127.0.0.1", port: Int(relay.port))
+        let relaySocket = try SocketAddress(ipAddress: loopback, port: Int(relay.port))
         try await peer.send([9, 9, 9], to: relaySocket)
 
         let permission = try await client.authed(.createPermission) { $0.appendXORAddress(.xorPeerAddress, peerAddress) }
@@ -102,6 +104,18 @@ import Testing
             let gone = try await client.authed(.refresh) { $0.appendLifetime(0) }
             #expect(gone.class == .successResponse)
             #expect(service.statistics().isEmpty)
+            await client.close()
+            try await peer.channel.close()
+        }
+    }
+
+    @Test func ipv6RelayForAnIPv4Client() async throws {
+        var configuration = Self.configuration()
+        configuration.relayIPv6 = "::1"
+        try await Self.withRelay(configuration) { _, ports in
+            let peer = try await UDPSocket.bind(host: "::1")
+            var client = try await TURNTestClient.udp(server: try #require(ports.udp), credentials: Self.credentials("v6"), realm: "itest")
+            try await Self.exerciseRelay(&client, peer: peer, ipv6: true)
             await client.close()
             try await peer.channel.close()
         }

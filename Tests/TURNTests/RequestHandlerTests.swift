@@ -247,6 +247,15 @@ import Testing
         #expect(h.handler.table.statistics().first?.packetsDropped == 100)
     }
 
+    @Test func disconnectWhileTheRelayIsBeingBoundLeavesNothing() throws {
+        var h = try H(transport: .tcp)
+        let actions = try h.authed(.allocate) { $0.appendRequestedTransport(.udp) }
+        guard case .openRelay(let pending)? = actions.first else { Issue.record("refused"); return }
+        #expect(h.handler.clientDisconnected(h.tuple).isEmpty)
+        #expect(h.handler.completeAllocation(pending, relay: try TransportAddress("203.0.113.1:50000"), now: h.now, date: h.date) == nil)
+        #expect(h.handler.table.count == 0)
+    }
+
     @Test func streamDisconnectDeletesTheAllocation() throws {
         var h = try H(transport: .tcp)
         let relay = try h.allocate()

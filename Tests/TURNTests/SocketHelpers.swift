@@ -58,7 +58,7 @@ struct UDPSocket {
     let channel: any Channel
     let inbox: Inbox
 
-    static func bind() async throws -> UDPSocket {
+    static func bind(host: String = "127.0.0.1") async throws -> UDPSocket {
         let inbox = Inbox()
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -66,7 +66,7 @@ struct UDPSocket {
                     try channel.pipeline.syncOperations.addHandler(DatagramCollector(inbox: inbox))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: host, port: 0).get()
         return UDPSocket(channel: channel, inbox: inbox)
     }
 
@@ -157,8 +157,11 @@ struct TURNTestClient {
         throw TestError.unexpected("authentication failed")
     }
 
-    mutating func allocate() async throws -> STUNAddress {
-        let response = try await authed(.allocate) { $0.appendRequestedTransport(.udp) }
+    mutating func allocate(family: AddressFamily? = nil) async throws -> STUNAddress {
+        let response = try await authed(.allocate) {
+            $0.appendRequestedTransport(.udp)
+            if let family { $0.appendAddressFamily(family) }
+        }
         guard response.class == .successResponse, response.checkIntegrity(key: key) == .valid,
               let relay = try response.xorAddress(.xorRelayedAddress)
         else { throw TestError.unexpected("allocate: \(String(describing: try? response.errorCode))") }

@@ -31,6 +31,10 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
         public var helloTimeoutSeconds = 5.0
         public var pingIntervalSeconds = 15
         public var inviteTTLSeconds = 7 * 24 * 3600
+        /// Let an invited citizen straight into the call instead of the waiting room.
+        public var autoAdmit = false
+        /// A dropped participant keeps their place this long and may resume the same session.
+        public var resumeGraceSeconds = 60
     }
 
     public struct Identity: Sendable, Equatable, Codable {

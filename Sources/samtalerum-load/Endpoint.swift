@@ -1,0 +1,125 @@
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOSSL
+import SamtalerumCore
+import SignallingProtocol
+import Synchronization
+
+/// A flag set once; e.g. the end of the hold period, after which every endpoint says `leave`.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    /// Sets the flag; true if this call was the one that set it.
+    @discardableResult func set() -> Bool { !value.exchange(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// What every endpoint shares.
+struct LoadContext: Sendable {
+    var url: String
+    var tls: TLSConfiguration
+    var group: any EventLoopGroup
+    var recorder: Recorder
+    var stop: Flag
+    var interval: Duration
+    var candidates: Int
+    var logger: Logger
+}
+
+/// One scripted browser: hello, join, the offer/answer exchange, then stats and ping every
+/// interval until told to stop, then `leave`.
+enum Endpoint {
+    struct Plan: Sendable {
+        var role: Role
+        var token: String
+        var meetingId: String?
+        /// Seeds the first ping's offset so endpoints don't all ping in the same instant.
+        var index: Int
+    }
+
+    static func run(_ plan: Plan, _ context: LoadContext, onJoined: @escaping @Sendable () -> Void) async {
+        let recorder = context.recorder
+        let startedAt = microsSinceEpoch()
+        let inCall = Flag()
+        do {
+            try await WebSocketClient.connect(
+                url: context.url, configuration: .init(maxFrameSize: 1 << 16), tlsConfiguration: context.tls,
+                eventLoopGroup: context.group, logger: context.logger
+            ) { inbound, outbound, _ in
+                @Sendable func send(_ message: ClientMessage) async throws { try await outbound.write(.text(message.encoded())) }
+                try await send(.hello(Hello(token: plan.token)))
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for try await frame in inbound.messages(maxSize: 1 << 16) {
+                        guard case .text(let text) = frame else { continue }
+                        guard let message = try? ServerMessage.decode(text) else {
+                            recorder.error("undecodable-server-message")
+                            continue
+                        }
+                        switch message {
+                        case .welcome:
+                            recorder.connected(afterMs: millisSince(micros: startedAt))
+                            try await send(.join(Join(meetingId: plan.meetingId.map { MeetingID(rawValue: $0) })))
+                        case .joined:
+                            onJoined()
+                        case .peerWaiting:
+                            if plan.role == .worker { try await send(.admit) }
+                        case .peerJoined(let joined):
+                            if inCall.set() {
+                                recorder.enteredCall()
+                                tasks.addTask { try await keepAlive(plan, context, send: send) }
+                            }
+                            if joined.initiator {
+                                try await send(.offer(SessionDescription(sdp: Synthetic.sdp(kind: "offer", sentAtMicros: microsSinceEpoch()))))
+                                for candidate in Synthetic.candidates(port: 50_000).prefix(context.candidates) { try await send(candidate) }
+                            }
+                        case .offer(let offer):
+                            if let sent = Synthetic.sentAtMicros(in: offer.sdp) { recorder.relay(offer: true, latencyMs: millisSince(micros: sent)) }
+                            try await send(.answer(SessionDescription(sdp: Synthetic.sdp(kind: "answer", sentAtMicros: microsSinceEpoch()))))
+                            for candidate in Synthetic.candidates(port: 51_000).prefix(context.candidates) { try await send(candidate) }
+                        case .answer(let answer):
+                            if let sent = Synthetic.sentAtMicros(in: answer.sdp) { recorder.relay(offer: false, latencyMs: millisSince(micros: sent)) }
+                        case .pong(let pong):
+                            recorder.pong(latencyMs: millisSince(micros: pong.id))
+                        case .error(let error):
+                            recorder.error("server-error-\(error.code)")
+                        default:
+                            break
+                        }
+                    }
+                    tasks.cancelAll()
+                }
+            }
+        } catch {
+            recorder.error(context.stop.isSet ? "error-after-stop" : "connection-\(Self.kind(of: error))")
+        }
+        if inCall.isSet {
+            recorder.leftCall(cleanly: context.stop.isSet)
+            if !context.stop.isSet { recorder.error("dropped-during-call") }
+        } else {
+            recorder.neverInCall()
+        }
+    }
+
+    /// Stats and ping every interval (first one at a per-endpoint offset), `leave` once stopped.
+    private static func keepAlive(_ plan: Plan, _ context: LoadContext,
+                                  send: @Sendable (ClientMessage) async throws -> Void) async throws {
+        let interval = context.interval
+        let offset = interval * Double(plan.index % 97) / 97
+        try await Task.sleep(for: offset)
+        var sequence = 0
+        // A full-interval sleep (not a polling loop) keeps timer wake-ups to one per interval per
+        // endpoint; `leave` then follows the stop within one interval.
+        while !context.stop.isSet {
+            try await send(Synthetic.stats(sequence: sequence))
+            try await send(.ping(Ping(id: microsSinceEpoch())))
+            sequence += 1
+            try await Task.sleep(for: interval)
+        }
+        try await send(.leave)
+    }
+
+    static func kind(of error: any Error) -> String {
+        let text = String(describing: error)
+        return String(text.prefix { $0 != "(" && $0 != ":" }).replacingOccurrences(of: " ", with: "-").prefix(60).description
+    }
+}

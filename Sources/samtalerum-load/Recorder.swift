@@ -1,0 +1,94 @@
+import Foundation
+import Synchronization
+
+/// One clock for the whole process: ping ids and SDP session ids carry microseconds since
+/// `epoch`, so a reply's latency needs no per-endpoint bookkeeping.
+let epoch = ContinuousClock.now
+
+func microsSinceEpoch() -> Int {
+    let elapsed = ContinuousClock.now - epoch
+    return Int(elapsed.components.seconds) * 1_000_000 + Int(elapsed.components.attoseconds / 1_000_000_000_000)
+}
+
+func millisSince(micros: Int) -> Double { Double(microsSinceEpoch() - micros) / 1000 }
+
+/// Everything measured, shared by all endpoints of this process.
+struct Figures: Sendable, Codable {
+    var pingMs: [Double] = []
+    /// Pings answered while every room was up and nothing was connecting: the steady state.
+    var steadyPingMs: [Double] = []
+    var offerRelayMs: [Double] = []
+    var answerRelayMs: [Double] = []
+    var connectMs: [Double] = []
+    var errors: [String: Int] = [:]
+    var inCall = 0
+    var peakInCall = 0
+    var leftCleanly = 0
+    /// Endpoints that ended without ever being in a call (connect, hello or join failed).
+    var neverInCall = 0
+}
+
+final class Recorder: Sendable {
+    private let figures = Mutex(Figures())
+    private let steady = Atomic<Bool>(false)
+
+    func setSteady(_ value: Bool) { steady.store(value, ordering: .relaxed) }
+
+    func pong(latencyMs: Double) {
+        let isSteady = steady.load(ordering: .relaxed)
+        figures.withLock {
+            $0.pingMs.append(latencyMs)
+            if isSteady { $0.steadyPingMs.append(latencyMs) }
+        }
+    }
+
+    func relay(offer: Bool, latencyMs: Double) {
+        figures.withLock { if offer { $0.offerRelayMs.append(latencyMs) } else { $0.answerRelayMs.append(latencyMs) } }
+    }
+
+    func connected(afterMs: Double) { figures.withLock { $0.connectMs.append(afterMs) } }
+
+    func error(_ kind: String) { figures.withLock { $0.errors[kind, default: 0] += 1 } }
+
+    func enteredCall() {
+        figures.withLock {
+            $0.inCall += 1
+            $0.peakInCall = max($0.peakInCall, $0.inCall)
+        }
+    }
+
+    func leftCall(cleanly: Bool) {
+        figures.withLock {
+            $0.inCall -= 1
+            if cleanly { $0.leftCleanly += 1 }
+        }
+    }
+
+    func neverInCall() {
+        figures.withLock {
+            $0.neverInCall += 1
+            $0.errors["never-in-call", default: 0] += 1
+        }
+    }
+
+    var inCall: Int { figures.withLock { $0.inCall } }
+    var neverInCallCount: Int { figures.withLock { $0.neverInCall } }
+    var errorCount: Int { figures.withLock { $0.errors.values.reduce(0, +) } }
+    var snapshot: Figures { figures.withLock { $0 } }
+}
+
+/// Nearest-rank percentile; nil for no samples.
+func percentile(_ sorted: [Double], _ p: Double) -> Double? {
+    guard !sorted.isEmpty else { return nil }
+    let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+    return sorted[min(max(rank, 1), sorted.count) - 1]
+}
+
+/// Resident memory of a process in KiB, from /proc (Linux only).
+func residentKiB(pid: Int32) -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+    }
+    return nil
+}
