@@ -71,9 +71,9 @@ let package = Package(
         .target(
             name: "Signalling",
             dependencies: [
-                "SamtalerumCore", "SignallingProtocol", "Identity",
+                "SamtalerumCore", "SignallingProtocol", "Identity", "CallQuality",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),

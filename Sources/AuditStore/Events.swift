@@ -58,6 +58,10 @@ extension AuditDatabase {
             if let rtt = summary.medianRoundTripMilliseconds { detail["medianRoundTripMilliseconds"] = rtt }
             if let loss = summary.packetLossPermille { detail["packetLossPermille"] = loss }
             if let relayed = summary.relayed { detail["relayed"] = relayed }
+            // The chain's canonical form holds integers only: MOS in hundredths, time in permille.
+            if let mos = summary.minMOS { detail["minMOSHundredths"] = Int((mos * 100).rounded()) }
+            if let mos = summary.averageMOS { detail["averageMOSHundredths"] = Int((mos * 100).rounded()) }
+            if let poor = summary.percentTimePoor { detail["poorTimePermille"] = Int((poor * 10).rounded()) }
             try appendEvent(db, kind: "quality_summary", at: at.auditMilliseconds, meeting: meeting.rawValue,
                             session: session.rawValue, actor: nil, subject: try citizen(of: meeting.rawValue, db),
                             detail: detail)

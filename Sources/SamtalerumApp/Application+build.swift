@@ -48,6 +48,7 @@ public func buildServer(
     onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
     onRelayRunning: @escaping @Sendable (TURNRelayService.BoundPorts) -> Void = { _ in }
 ) async throws -> SamtalerumServer {
+    MetricsExporter.bootstrap()
     var logger = Logger(label: "samtalerum")
     logger.logLevel = configuration.logLevel
 
@@ -62,12 +63,16 @@ public func buildServer(
     // First in the list, so it is shut down last: every other service may still record.
     var services: [any Service] = [AuditStoreService(audit: audit, logger: logger)]
     let iceServers: IceServerProvider
+    var relay: TURNRelayService?
+    var relayCredentials: RelayCredentials?
     if configuration.turn.enabled {
         let credentials = try RelayCredentials(configuration: configuration)
-        let relay = TURNRelayService(
+        let service = TURNRelayService(
             configuration: try configuration.turnConfiguration(secret: credentials.secret, tls: tls), logger: logger)
-        services += [relay, RelayAnnouncer(relay: relay, credentials: credentials, logger: logger, announce: onRelayRunning)]
+        services += [service, RelayAnnouncer(relay: service, credentials: credentials, logger: logger, announce: onRelayRunning)]
         iceServers = { endpoint, _ in credentials.iceServers(for: endpoint, now: clock.now()) }
+        relay = service
+        relayCredentials = credentials
     } else {
         iceServers = { _, _ in [] }
     }
@@ -85,6 +90,7 @@ public func buildServer(
         logger: logger)
 
     let router = Router()
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: WebAssetsMiddleware(web: try WebAssets.bundled()))
     let authenticator = BearerAuthenticator(authority: authority)
     router.addRoutes(MeetingsController(
@@ -93,6 +99,8 @@ public func buildServer(
         inviteTTL: TimeInterval(configuration.signalling.inviteTTLSeconds), clock: clock
     ).routes, atPath: "/api")
     router.addRoutes(HealthController(registry: registry).routes, atPath: "/health")
+    OpsController(authenticator: authenticator, registry: registry, relay: relay, relayCredentials: relayCredentials, clock: clock)
+        .addRoutes(api: router.group("api"), root: router)
     router.addRoutes(AuditController(authenticator: authenticator, store: audit, clock: clock).routes, atPath: "/api/audit")
 
     let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)

@@ -51,11 +51,20 @@ public struct QualitySummary: Sendable, Equatable, Codable {
     public var packetLossPermille: Int?
     public var relayed: Bool?
     public var reconnects: Int
-    public init(medianRoundTripMilliseconds: Int? = nil, packetLossPermille: Int? = nil, relayed: Bool? = nil, reconnects: Int = 0) {
+    /// Lowest and time-weighted average MOS over both directions (Docs/QUALITY.md).
+    public var minMOS: Double?
+    public var averageMOS: Double?
+    /// Share of the session either direction spent poor or lost, 0…100.
+    public var percentTimePoor: Double?
+    public init(medianRoundTripMilliseconds: Int? = nil, packetLossPermille: Int? = nil, relayed: Bool? = nil, reconnects: Int = 0,
+                minMOS: Double? = nil, averageMOS: Double? = nil, percentTimePoor: Double? = nil) {
         self.medianRoundTripMilliseconds = medianRoundTripMilliseconds
         self.packetLossPermille = packetLossPermille
         self.relayed = relayed
         self.reconnects = reconnects
+        self.minMOS = minMOS
+        self.averageMOS = averageMOS
+        self.percentTimePoor = percentTimePoor
     }
 }
 

@@ -48,6 +48,9 @@ public actor RoomRegistry {
     private var connections: [EndpointID: Connection] = [:]
     private var tickets: [String: ResumeTicket] = [:]
     private var lastStats: [EndpointID: CallStats] = [:]
+    private var quality = QualityBoard()
+    /// Session starts, for the duration metric when they end.
+    private var sessionStarts: [SessionID: Date] = [:]
     private let directory: any MeetingDirectory
     private let recorder: any AuditRecorder
     private let iceServers: IceServerProvider
@@ -148,18 +151,40 @@ public actor RoomRegistry {
         try await mutateRoom(of: endpoint) { room, _ throws(SignallingErrorCode) in try room.note(from: endpoint, text: text).get() }
     }
 
-    public func stats(from endpoint: EndpointID, _ stats: CallStats) throws(SignallingErrorCode) {
-        guard connections[endpoint]?.meeting != nil else { throw .notJoined }
+    /// A participant's view of the media it receives: feeds the quality estimate, which is pushed
+    /// to both sides when its class or hint changes.
+    public func stats(from endpoint: EndpointID, _ stats: CallStats) async throws(SignallingErrorCode) {
+        guard let meeting = connections[endpoint]?.meeting, let room = rooms[meeting],
+              let member = room.member(endpoint) else { throw .notJoined }
         lastStats[endpoint] = stats
+        let now = clock.now()
+        quality.ingest(stats, meeting: meeting, role: member.participant.role, now: now)
+        await perform(quality.updates(for: room, now: now))
     }
 
-    /// Ends the places of everyone away longer than the grace period. Called by `RoomSweeper`.
+    /// Ends the places of everyone away longer than the grace period, and notices media that
+    /// stopped reporting (quality `lost`). Called every second by `RoomSweeper`.
     public func expire() async {
         let now = clock.now()
-        for (id, var room) in rooms where (room.nextDeadline.map { $0 <= now } ?? false) {
-            let actions = room.expire(now: now)
-            rooms[id] = room.isEmpty ? nil : room
-            await perform(actions)
+        for (id, var room) in rooms {
+            if room.nextDeadline.map({ $0 <= now }) ?? false {
+                let actions = room.expire(now: now)
+                store(room, id)
+                await perform(actions)
+            }
+            if let current = rooms[id], current.session != nil {
+                await perform(quality.updates(for: current, now: now))
+            }
+        }
+    }
+
+    /// Keeps a room while anyone holds a place in it.
+    private func store(_ room: Room, _ id: MeetingID) {
+        if room.isEmpty {
+            rooms[id] = nil
+            quality.forget(meeting: id)
+        } else {
+            rooms[id] = room
         }
     }
 
@@ -204,7 +229,7 @@ public actor RoomRegistry {
         guard let meetingID = connection.meeting, var room = rooms[meetingID] else { return }
         let actions = keepsPlace ? room.disconnect(endpoint: endpoint, now: clock.now())
                                  : room.leave(endpoint: endpoint, reason: reason, now: clock.now())
-        rooms[meetingID] = room.isEmpty ? nil : room
+        store(room, meetingID)
         await perform(actions)
     }
 
@@ -223,6 +248,7 @@ public actor RoomRegistry {
             }
             rooms[id] = nil
             await perform(actions)
+            quality.forget(meeting: id)
         }
         tickets = [:]
     }
@@ -232,7 +258,8 @@ public actor RoomRegistry {
     }
 
     public var snapshot: [RoomSnapshot] {
-        rooms.values.map { room in
+        let now = clock.now()
+        return rooms.values.map { room in
             RoomSnapshot(
                 meetingId: room.meeting.id, sessionId: room.session?.id, sessionStartedAt: room.session?.startedAt,
                 interruptions: room.session?.interruptions ?? 0,
@@ -240,7 +267,8 @@ public actor RoomRegistry {
                     ParticipantSnapshot(role: member.participant.role, endpoint: member.endpoint,
                                         away: member.endpoint == nil,
                                         waiting: member.participant.role == .citizen && !room.citizenAdmitted,
-                                        stats: member.endpoint.flatMap { lastStats[$0] })
+                                        stats: member.endpoint.flatMap { lastStats[$0] },
+                                        quality: quality.report(meeting: room.meeting.id, role: member.participant.role, now: now))
                 })
         }
     }
@@ -252,7 +280,24 @@ public actor RoomRegistry {
             switch action {
             case .record(let event):
                 do {
+                    if case .sessionEnded(let session, let meeting, _, let at) = event {
+                        if let summary = quality.sessionEnded(meeting: meeting, at: at) {
+                            try await recorder.record(.qualitySummary(session: session, meeting: meeting, summary: summary, at: at))
+                        }
+                        if let start = sessionStarts.removeValue(forKey: session) {
+                            SignallingMetrics.sessionDuration.recordSeconds(at.timeIntervalSince(start))
+                        }
+                    }
                     try await recorder.record(event)
+                    switch event {
+                    case .sessionStarted(let session, let meeting, _, let at):
+                        quality.sessionStarted(meeting: meeting, at: at)
+                        sessionStarts[session] = at
+                    case .participantReconnected(let meeting, _, _):
+                        quality.reconnected(meeting: meeting)
+                    default:
+                        break
+                    }
                 } catch {
                     // Nothing after this point may be acknowledged: the record is what makes it true.
                     logger.error("audit record failed", metadata: ["error": "\(error)"])
@@ -302,4 +347,6 @@ public struct ParticipantSnapshot: Sendable, Equatable {
     public var away: Bool
     public var waiting: Bool
     public var stats: CallStats?
+    /// Quality of the media this participant receives.
+    public var quality: QualityReport?
 }

@@ -103,6 +103,7 @@ public struct SignallingEndpoint: Sendable {
         var authenticated: Bool { credential != nil }
 
         mutating func fail(_ code: SignallingErrorCode, _ message: String, inReplyTo: MessageType?) {
+            SignallingMetrics.error(code)
             outbox.yield(.message(.error(ErrorMessage(code: code, message: message, inReplyTo: inReplyTo))))
             if code.isFatal {
                 outbox.yield(.close(code.closeCode, reason: code.rawValue))
@@ -159,6 +160,9 @@ public struct SignallingEndpoint: Sendable {
                 state.fail(error, Self.explanation(error), inReplyTo: .admit)
             }
         case .stats(let stats):
+            guard stats.isPlausible else {
+                return state.fail(.invalidMessage, "stats values out of range", inReplyTo: .stats)
+            }
             do { try await registry.stats(from: state.endpoint, stats) } catch {
                 state.fail(error, Self.explanation(error), inReplyTo: .stats)
             }
@@ -182,8 +186,10 @@ public struct SignallingEndpoint: Sendable {
         do {
             credential = try await authority.verifyCredential(hello.token)
         } catch .expired {
+            SignallingMetrics.authenticationFailed(.tokenExpired)
             return state.fail(.tokenExpired, "the token or invite has expired", inReplyTo: .hello)
         } catch {
+            SignallingMetrics.authenticationFailed(.tokenInvalid)
             return state.fail(.tokenInvalid, "the token is not valid here", inReplyTo: .hello)
         }
         let welcome: Welcome

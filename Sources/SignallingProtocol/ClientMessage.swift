@@ -179,3 +179,16 @@ public struct MessageType: RawRepresentable, Hashable, Sendable, Codable, Custom
     public static let quality = MessageType(rawValue: "quality")
     public static let error = MessageType(rawValue: "error")
 }
+
+extension CallStats {
+    /// Rejects values no browser reports (negative times, loss outside 0…1, absurd magnitudes),
+    /// so one buggy or hostile client cannot skew its peer's quality verdict or the audit summary.
+    public var isPlausible: Bool {
+        func within(_ value: Double?, _ range: ClosedRange<Double>) -> Bool { value.map { range.contains($0) && $0.isFinite } ?? true }
+        return within(rttMs, 0...60_000) && within(jitterMs, 0...60_000) && within(packetLossIn, 0...1)
+            && within(packetLossOut, 0...1) && within(bitrateInKbps, 0...1_000_000) && within(bitrateOutKbps, 0...1_000_000)
+            && within(framesPerSecondIn, 0...1000) && within(freezeSecondsIn, 0...3600)
+            && (freezeCountIn.map { (0...10_000).contains($0) } ?? true)
+            && [localCandidateType, remoteCandidateType, relayProtocol].allSatisfy { ($0?.count ?? 0) <= 16 }
+    }
+}

@@ -115,8 +115,6 @@ public struct ClientTransport: RawRepresentable, Hashable, Sendable, CustomStrin
         default: "transport(\(rawValue))"
         }
     }
-    /// Stream transports carry STUN and ChannelData back to back, ChannelData padded to 4.
-    public var isStream: Bool { self != .udp }
 }
 
 /// Identifies one client's session with the server (RFC 8656 §2: the 5-tuple).

@@ -66,7 +66,6 @@ public struct Allocation: Sendable {
     public let credentialID: String
     /// Long-term credential key; responses on this allocation are signed with it.
     let key: STUNKey
-    let usesSHA256: Bool
     /// The Allocate transaction that created it: a retransmitted request gets the same answer.
     let transactionID: TransactionID
     public let createdAt: Date
@@ -79,7 +78,7 @@ public struct Allocation: Sendable {
 
     init(
         fiveTuple: FiveTuple, relayAddress: TransportAddress, username: String, credentialID: String,
-        key: STUNKey, usesSHA256: Bool, transactionID: TransactionID, createdAt: Date, expiresAt: Instant,
+        key: STUNKey, transactionID: TransactionID, createdAt: Date, expiresAt: Instant,
         bandwidth: TokenBucket?
     ) {
         self.fiveTuple = fiveTuple
@@ -87,7 +86,6 @@ public struct Allocation: Sendable {
         self.username = username
         self.credentialID = credentialID
         self.key = key
-        self.usesSHA256 = usesSHA256
         self.transactionID = transactionID
         self.createdAt = createdAt
         self.expiresAt = expiresAt

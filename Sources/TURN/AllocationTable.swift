@@ -15,8 +15,6 @@ public struct AllocationTable: Sendable {
 
     public func allocationCount(credentialID: String) -> Int { countByCredential[credentialID] ?? 0 }
 
-    public func fiveTuple(relayedAt relay: TransportAddress) -> FiveTuple? { byRelay[relay] }
-
     mutating func insert(_ allocation: Allocation) {
         if let old = allocations[allocation.fiveTuple] { _ = remove(old.fiveTuple) }
         allocations[allocation.fiveTuple] = allocation

@@ -83,6 +83,20 @@ public final class TURNRelayService: Service, Sendable {
     }
 
     private func bindListeners() async throws -> ([any Channel], BoundPorts) {
+        // With port 0, UDP picks a number TCP may not get: try a few.
+        let attempts = configuration.port == 0 && configuration.enableUDP && configuration.enableTCP ? 8 : 1
+        var attempt = 1
+        while true {
+            do {
+                return try await bindListenersOnce()
+            } catch where attempt < attempts {
+                attempt += 1
+                core.logger.debug("TURN listener bind retry", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func bindListenersOnce() async throws -> ([any Channel], BoundPorts) {
         var channels: [any Channel] = []
         var ports = BoundPorts()
         let core = self.core

@@ -185,7 +185,7 @@ public struct TURNRequestHandler: Sendable {
         guard pending.removeValue(forKey: request.fiveTuple) != nil else { return nil }
         let allocation = Allocation(
             fiveTuple: request.fiveTuple, relayAddress: relay, username: request.username,
-            credentialID: request.credentialID, key: request.key, usesSHA256: request.usesSHA256,
+            credentialID: request.credentialID, key: request.key,
             transactionID: request.transactionID, createdAt: date, expiresAt: now + request.lifetime,
             bandwidth: configuration.maxBandwidthBytesPerSecond.map { TokenBucket(bytesPerSecond: $0, now: now) }
         )

@@ -5,6 +5,7 @@ import NIOSSL
 import SamtalerumCore
 import SignallingProtocol
 import Synchronization
+import Foundation
 
 /// A flag set once; e.g. the end of the hold period, after which every endpoint says `leave`.
 final class Flag: Sendable {
@@ -18,6 +19,8 @@ final class Flag: Sendable {
 struct LoadContext: Sendable {
     var url: String
     var tls: TLSConfiguration
+    /// The client would send the IP address as SNI, which TLS forbids; the server's name instead.
+    var sniHostname: String
     var group: any EventLoopGroup
     var recorder: Recorder
     var stop: Flag
@@ -43,7 +46,7 @@ enum Endpoint {
         let inCall = Flag()
         do {
             try await WebSocketClient.connect(
-                url: context.url, configuration: .init(maxFrameSize: 1 << 16), tlsConfiguration: context.tls,
+                url: context.url, configuration: .init(maxFrameSize: 1 << 16, sniHostname: context.sniHostname), tlsConfiguration: context.tls,
                 eventLoopGroup: context.group, logger: context.logger
             ) { inbound, outbound, _ in
                 @Sendable func send(_ message: ClientMessage) async throws { try await outbound.write(.text(message.encoded())) }
@@ -81,7 +84,7 @@ enum Endpoint {
                         case .pong(let pong):
                             recorder.pong(latencyMs: millisSince(micros: pong.id))
                         case .error(let error):
-                            recorder.error("server-error-\(error.code)")
+                            recorder.error("server-error-\(error.code)" + (error.inReplyTo.map { "-on-\($0)" } ?? ""))
                         default:
                             break
                         }
@@ -91,6 +94,7 @@ enum Endpoint {
             }
         } catch {
             recorder.error(context.stop.isSet ? "error-after-stop" : "connection-\(Self.kind(of: error))")
+            if ProcessInfo.processInfo.environment["LOAD_DEBUG"] != nil { print("endpoint \(plan.role): \(error)") }
         }
         if inCall.isSet {
             recorder.leftCall(cleanly: context.stop.isSet)

@@ -52,7 +52,7 @@ struct LoadCommand: AsyncParsableCommand {
         let watchdog = Task.detached {
             try await Task.sleep(for: .seconds(deadlineSeconds))
             FileHandle.standardError.write(Data("samtalerum-load: deadline of \(deadlineSeconds) s exceeded, aborting\n".utf8))
-            exit(3)
+            Foundation.exit(3)
         }
         defer { watchdog.cancel() }
 
@@ -63,7 +63,7 @@ struct LoadCommand: AsyncParsableCommand {
         logger.logLevel = .critical
         let recorder = Recorder()
         let urlHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
-        let context = LoadContext(url: "wss://\(urlHost):\(port)/ws", tls: tls, group: group, recorder: recorder, stop: Flag(),
+        let context = LoadContext(url: "wss://\(urlHost):\(port)/ws", tls: tls, sniHostname: "localhost", group: group, recorder: recorder, stop: Flag(),
                                   interval: .milliseconds(Int(interval * 1000)), candidates: candidates, logger: logger)
 
         let api = MeetingAPI(host: host, port: port, token: token, tls: try NIOSSLContext(configuration: tls), group: group)
@@ -87,6 +87,8 @@ struct LoadCommand: AsyncParsableCommand {
             let rssAfter = serverPid.flatMap(residentKiB)
             let heldAtStart = recorder.inCall
             recorder.setSteady(true)
+            let ownPid = getpid()
+            let cpuAtHold = (server: serverPid.flatMap(cpuSeconds), client: cpuSeconds(pid: ownPid))
             var minHeld = heldAtStart
             let holdStart = ContinuousClock.now
             while ContinuousClock.now - holdStart < .seconds(seconds) {
@@ -94,11 +96,15 @@ struct LoadCommand: AsyncParsableCommand {
                 minHeld = min(minHeld, recorder.inCall)
             }
             recorder.setSteady(false)
+            let holdSeconds = seconds(since: holdStart)
+            let serverCPU = zip2(cpuAtHold.server, serverPid.flatMap(cpuSeconds)).map { ($1 - $0) / holdSeconds * 100 }
+            let clientCPU = zip2(cpuAtHold.client, cpuSeconds(pid: ownPid)).map { ($1 - $0) / holdSeconds * 100 }
             let rssHeld = serverPid.flatMap(residentKiB)
             context.stop.set()
             await roomTasks.waitForAll()
             return Report(rooms: meetings.count, rampSeconds: rampSeconds, heldAtStart: heldAtStart, minHeld: minHeld,
-                          rssBeforeKiB: rssBefore, rssAfterKiB: rssAfter, rssHeldKiB: rssHeld, figures: recorder.snapshot)
+                          rssBeforeKiB: rssBefore, rssAfterKiB: rssAfter, rssHeldKiB: rssHeld,
+                          serverCPUPercentDuringHold: serverCPU, clientCPUPercentDuringHold: clientCPU, figures: recorder.snapshot)
         }
         try? await group.shutdownGracefully()
         report.print(label: label, holdSeconds: seconds)
@@ -144,7 +150,10 @@ struct LoadCommand: AsyncParsableCommand {
             }
             var workerJoined = false
             for await _ in joined { workerJoined = true }
-            guard workerJoined else { return }
+            guard workerJoined else {
+                context.recorder.neverInCall()
+                return
+            }
             endpoints.addTask {
                 await Endpoint.run(.init(role: .citizen, token: meeting.invite, meetingId: nil, index: 2 * index + 1), context) {}
             }
@@ -163,6 +172,11 @@ struct LoadCommand: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - start
         return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18).rounded(toPlaces: 2)
     }
+}
+
+func zip2<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
+    guard let a, let b else { return nil }
+    return (a, b)
 }
 
 func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }

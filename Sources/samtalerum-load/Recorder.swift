@@ -92,3 +92,13 @@ func residentKiB(pid: Int32) -> Int? {
     }
     return nil
 }
+
+/// User + system CPU seconds of a process (all threads), from /proc/PID/stat (Linux only).
+func cpuSeconds(pid: Int32) -> Double? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let afterName = stat.range(of: ") ", options: .backwards) else { return nil }
+    // After the command name: field 3 is the state, so utime and stime (fields 14, 15) are at 11, 12.
+    let fields = stat[afterName.upperBound...].split(separator: " ")
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}

@@ -10,6 +10,9 @@ struct Report: Codable, Sendable {
     var rssBeforeKiB: Int?
     var rssAfterKiB: Int?
     var rssHeldKiB: Int?
+    /// CPU use during the hold, in percent of one core (200 = both cores of the test machine).
+    var serverCPUPercentDuringHold: Double?
+    var clientCPUPercentDuringHold: Double?
     var figures: Figures
 
     func print(label: String, holdSeconds: Int) {
@@ -31,6 +34,8 @@ struct Report: Codable, Sendable {
             say(String(format: "server RSS %.1f MB before, %.1f MB with %d endpoints, %.1f MB at end of hold: %.1f KiB per endpoint",
                        Double(before) / 1024, Double(after) / 1024, heldAtStart, Double(rssHeldKiB ?? after) / 1024, perEndpoint))
         }
+        let cpu = { (value: Double?) in value.map { String(format: "%.0f %%", $0) } ?? "-" }
+        say("CPU during hold (100 % = one core): server \(cpu(serverCPUPercentDuringHold)), this client \(cpu(clientCPUPercentDuringHold))")
         let errors = figures.errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         say("errors: \(errors.isEmpty ? "none" : errors)")
     }

@@ -139,6 +139,8 @@ extension AuditCommand {
         @Option(help: "Synthetic sessions to generate.") var sessions: Int = 1_000_000
         @Option(help: "Single-event durable inserts to time.") var inserts: Int = 1000
         @Option(help: "Queries of each kind to time.") var queries: Int = 300
+        @Flag(help: "Only time queries, on a data dir an earlier run generated with the same --sessions.")
+        var queriesOnly = false
 
         func run() async throws {
             let store = try data.openForWriting()
@@ -148,6 +150,38 @@ extension AuditCommand {
             func worker(_ i: Int) -> SubjectRef { SubjectRef(rawValue: "w-\(i % workers)") }
             func citizen(_ i: Int) -> SubjectRef { SubjectRef(rawValue: "CASE-\(i % citizens)") }
 
+            let clock = ContinuousClock()
+            if !queriesOnly { try await generate(store, workers: workers, citizens: citizens, start: start, span: span) }
+            let access = AuditorAccess(auditor: SubjectRef(rawValue: "cli:bench"), purpose: "benchmark", at: Date())
+            var rng = SystemRandomNumberGenerator()
+            let kinds: [(String, () -> SessionQuery)] = [
+                ("by subject", { SessionQuery(subject: citizen(Int(rng.next(upperBound: UInt32(citizens))))) }),
+                ("by worker", { SessionQuery(worker: worker(Int(rng.next(upperBound: UInt32(workers))))) }),
+                ("by 1-day range", {
+                    let from = start.addingTimeInterval(Double(rng.next(upperBound: UInt32(span - 86_400))))
+                    return SessionQuery(from: from, to: from.addingTimeInterval(86_400))
+                }),
+            ]
+            for (name, make) in kinds {
+                var times: [Duration] = []
+                var rows = 0
+                for _ in 0..<queries {
+                    let query = make()
+                    let t = clock.now
+                    rows += try await store.sessions(matching: query, access: access).count
+                    times.append(clock.now - t)
+                }
+                print("query \(name): \(percentiles(times)), mean \(rows / max(1, queries)) rows (includes the chained look-up record)")
+            }
+            if queriesOnly { return }
+            let verifyStart = clock.now
+            let report = try await store.verify()
+            print("verify: \(report.recordsChecked) records in \(clock.now - verifyStart), intact: \(report.isIntact)")
+        }
+
+        private func generate(_ store: AuditDatabase, workers: Int, citizens: Int, start: Date, span: Double) async throws {
+            func worker(_ i: Int) -> SubjectRef { SubjectRef(rawValue: "w-\(i % workers)") }
+            func citizen(_ i: Int) -> SubjectRef { SubjectRef(rawValue: "CASE-\(i % citizens)") }
             let clock = ContinuousClock()
             let generation = clock.now
             var events: [AuditEvent] = []
@@ -185,31 +219,6 @@ extension AuditCommand {
             }
             let rate = Double(inserts) / seconds(clock.now - insertStart)
             print(String(format: "durable single-event inserts: %.0f events/s", rate) + ", latency " + percentiles(insertTimes))
-
-            let access = AuditorAccess(auditor: SubjectRef(rawValue: "cli:bench"), purpose: "benchmark", at: Date())
-            var rng = SystemRandomNumberGenerator()
-            let kinds: [(String, () -> SessionQuery)] = [
-                ("by subject", { SessionQuery(subject: citizen(Int(rng.next(upperBound: UInt32(citizens))))) }),
-                ("by worker", { SessionQuery(worker: worker(Int(rng.next(upperBound: UInt32(workers))))) }),
-                ("by 1-day range", {
-                    let from = start.addingTimeInterval(Double(rng.next(upperBound: UInt32(span - 86_400))))
-                    return SessionQuery(from: from, to: from.addingTimeInterval(86_400))
-                }),
-            ]
-            for (name, make) in kinds {
-                var times: [Duration] = []
-                var rows = 0
-                for _ in 0..<queries {
-                    let query = make()
-                    let t = clock.now
-                    rows += try await store.sessions(matching: query, access: access).count
-                    times.append(clock.now - t)
-                }
-                print("query \(name): \(percentiles(times)), mean \(rows / max(1, queries)) rows (includes the chained look-up record)")
-            }
-            let verifyStart = clock.now
-            let report = try await store.verify()
-            print("verify: \(report.recordsChecked) records in \(clock.now - verifyStart), intact: \(report.isIntact)")
         }
 
         private func seconds(_ d: Duration) -> Double {

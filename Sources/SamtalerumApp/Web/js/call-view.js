@@ -1,12 +1,42 @@
-// The in-call screen shared by the worker and citizen pages: status line, the two videos and
-// three big buttons. It only reflects a Call's state; all protocol work stays in call.js.
+// The in-call screen shared by the worker and citizen pages: status line, waiting room,
+// banners, quality, the two videos, big buttons and the chat. It only reflects a Call's
+// state; all protocol work stays in call.js.
 
 import { CallState } from './call.js';
-import { applyTexts, text } from './dom.js';
+import { applyTexts, text, texts } from './dom.js';
 
 const MARKUP = `
   <p id="call-status" class="call-status" role="status" aria-live="polite"></p>
+  <p id="reconnect-banner" class="banner" data-t="call.reconnecting" hidden></p>
+  <p id="peer-reconnecting" class="banner" hidden></p>
   <p id="call-notice" class="notice" hidden></p>
+  <div id="quality" class="quality" hidden>
+    <span id="quality-icon" class="quality-icon" aria-hidden="true"></span>
+    <span id="quality-text"></span>
+    <span id="quality-hint" class="quality-hint"></span>
+  </div>
+
+  <section id="waiting-room" class="card waiting-room" hidden aria-labelledby="waiting-room-title">
+    <h2 id="waiting-room-title" data-t="call.waitingRoomTitle"></h2>
+    <p data-t="call.waitingRoomText"></p>
+  </section>
+  <section id="notes" class="card notes" hidden aria-labelledby="notes-title">
+    <h2 id="notes-title" data-t="call.notesTitle"></h2>
+    <ul id="note-list" class="note-list" aria-live="polite"></ul>
+  </section>
+
+  <section id="admit-panel" class="card admit-panel" hidden aria-labelledby="admit-title">
+    <h2 id="admit-title" data-t="call.citizenWaiting"></h2>
+    <button type="button" id="admit-button" class="button primary huge" data-t="call.admit"></button>
+    <form id="note-form" class="stack note-form" novalidate>
+      <label for="note-input" data-t="call.noteLabel"></label>
+      <input type="text" id="note-input" maxlength="280" autocomplete="off" aria-describedby="note-help">
+      <p id="note-help" class="hint" data-t="call.noteHelp"></p>
+      <button type="submit" id="note-send" class="button" data-t="call.noteSend"></button>
+      <p id="note-status" class="hint" role="status" aria-live="polite"></p>
+    </form>
+  </section>
+
   <div class="stage" id="call-stage">
     <video id="remote-video" class="remote-video" autoplay playsinline data-t-label="video.remote"></video>
     <p id="remote-placeholder" class="remote-placeholder" data-t="video.remoteCameraOff" hidden></p>
@@ -14,10 +44,28 @@ const MARKUP = `
     <button type="button" id="play-button" class="button primary play-button" data-t="errors.autoplay" hidden></button>
   </div>
   <div class="controls" id="call-controls">
-    <button type="button" id="mute-button" class="button control" data-t="controls.muteOn"></button>
-    <button type="button" id="camera-button" class="button control" data-t="controls.cameraOn"></button>
+    <button type="button" id="mute-button" class="button control" aria-pressed="false"></button>
+    <button type="button" id="camera-button" class="button control" aria-pressed="false"></button>
+    <button type="button" id="audio-only-button" class="button control" aria-pressed="false" data-t="controls.audioOnly"></button>
+    <button type="button" id="screen-button" class="button control" aria-pressed="false"></button>
     <button type="button" id="hangup-button" class="button danger" data-t="controls.hangUp"></button>
   </div>
+
+  <section id="chat" class="card chat" hidden aria-labelledby="chat-title">
+    <h2 id="chat-title" data-t="chat.title"></h2>
+    <ol id="chat-log" class="chat-log" aria-live="polite"></ol>
+    <form id="chat-form" class="row chat-form" novalidate>
+      <label for="chat-input" class="visually-hidden" data-t="chat.label"></label>
+      <input type="text" id="chat-input" maxlength="2000" autocomplete="off" data-t-placeholder="chat.placeholder">
+      <button type="submit" id="chat-send" class="button" data-t="chat.send"></button>
+    </form>
+    <p class="hint" data-t="chat.notStored"></p>
+  </section>
+
+  <section id="ended-panel" class="card ended-panel" hidden aria-labelledby="ended-title">
+    <h2 id="ended-title" data-t="call.endedTitle"></h2>
+    <p data-t="call.endedText"></p>
+  </section>
   <button type="button" id="retry-button" class="button primary" data-t="controls.retry" hidden></button>
 `;
 
@@ -27,6 +75,7 @@ const STATUS_TEXT = {
   [CallState.ready]: 'status.ready',
   [CallState.media]: 'status.media',
   [CallState.connecting]: 'status.connecting',
+  [CallState.waitingRoom]: 'status.waitingRoom',
   [CallState.waiting]: 'status.waiting',
   [CallState.negotiating]: 'status.negotiating',
   [CallState.connected]: 'status.connected',
@@ -34,6 +83,10 @@ const STATUS_TEXT = {
   [CallState.reconnecting]: 'status.reconnecting',
   [CallState.ended]: 'status.ended',
 };
+
+const QUALITY_RANK = { lost: 0, poor: 1, good: 2, excellent: 3 };
+// Bars as characters: the level is readable without colour, and the text says it in words.
+const QUALITY_ICON = { excellent: '▮▮▮▮', good: '▮▮▮▯', poor: '▮▯▯▯', lost: '✕' };
 
 /** Codes where trying again later can help, so a retry button makes sense. */
 const RETRYABLE = new Set(['connection-lost', 'internal', 'slow-consumer', 'closed']);
@@ -48,25 +101,40 @@ export function mountCallView(container, call, errorText) {
   applyTexts(container);
   const $ = (id) => container.querySelector(`#${id}`);
   const status = $('call-status');
-  const notice = $('call-notice');
-  const stage = $('call-stage');
   const remoteVideo = $('remote-video');
-  const placeholder = $('remote-placeholder');
   const localVideo = $('local-video');
   const playButton = $('play-button');
-  const controls = $('call-controls');
-  const muteButton = $('mute-button');
-  const cameraButton = $('camera-button');
-  const hangupButton = $('hangup-button');
-  const retryButton = $('retry-button');
 
-  muteButton.addEventListener('click', () => call.setMuted(!call.muted));
-  cameraButton.addEventListener('click', () => call.setCameraOff(!call.cameraOff));
-  hangupButton.addEventListener('click', () => call.hangUp());
-  retryButton.addEventListener('click', () => location.reload());
+  $('mute-button').addEventListener('click', () => call.setMuted(!call.muted));
+  $('camera-button').addEventListener('click', () => call.setCameraOff(!call.cameraOff));
+  $('audio-only-button').addEventListener('click', () => call.setAudioOnly(!call.audioOnly));
+  $('screen-button').addEventListener('click', () => (call.sharingScreen ? call.stopScreenShare() : call.startScreenShare()));
+  $('hangup-button').addEventListener('click', () => call.hangUp());
+  $('retry-button').addEventListener('click', () => location.reload());
+  $('admit-button').addEventListener('click', () => call.admit());
   playButton.addEventListener('click', () => {
     playButton.hidden = true;
     remoteVideo.play().catch(() => { playButton.hidden = false; });
+  });
+  $('note-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const sent = call.sendNote($('note-input').value);
+    if (!sent) return;
+    $('note-input').value = '';
+    $('note-status').textContent = texts.call.noteSent(sent);
+  });
+  $('chat-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (call.sendChat($('chat-input').value)) $('chat-input').value = '';
+  });
+  call.addEventListener('message', ({ detail }) => {
+    if (detail.kind === 'note') {
+      appendLine($('note-list'), detail.text);
+      $('notes').hidden = false;
+    } else {
+      const who = detail.from === 'me' ? text('chat.me') : text(`chat.from.${detail.from}`) || text('chat.peer');
+      appendLine($('chat-log'), `${who}: ${detail.text}`);
+    }
   });
   // Closing the tab is leaving on purpose: record it as a hang-up, not a lost connection.
   window.addEventListener('pagehide', () => {
@@ -75,15 +143,31 @@ export function mountCallView(container, call, errorText) {
 
   const render = () => {
     const over = call.state === CallState.ended || call.state === CallState.error;
+    const isWorker = call.role === 'worker';
+    const inRoom = !over && ![CallState.idle, CallState.checking, CallState.ready, CallState.media].includes(call.state);
     status.textContent = call.state === CallState.error ? errorText(call.error) : text(statusKey(call));
     status.classList.toggle('is-error', call.state === CallState.error);
 
+    $('reconnect-banner').hidden = call.state !== CallState.reconnecting;
+    const peerBanner = $('peer-reconnecting');
+    peerBanner.hidden = !(call.peerReconnecting && inRoom);
+    peerBanner.textContent = text(isWorker ? 'call.citizenReconnecting' : 'call.workerReconnecting');
+
+    const notice = $('call-notice');
     notice.hidden = !call.mediaNotice || over;
     if (call.mediaNotice) notice.textContent = text(`errors.${call.mediaNotice}`);
 
-    stage.hidden = over;
-    controls.hidden = over;
-    retryButton.hidden = !(call.state === CallState.error && RETRYABLE.has(call.error));
+    renderQuality($, call, inRoom && call.peerPresent);
+
+    $('waiting-room').hidden = call.state !== CallState.waitingRoom;
+    $('admit-panel').hidden = !(isWorker && call.peerWaiting && !call.peerPresent && inRoom);
+    if ($('notes').hidden === false && over) $('notes').hidden = true;
+
+    $('call-stage').hidden = over || call.state === CallState.waitingRoom;
+    $('call-controls').hidden = over;
+    $('chat').hidden = !(call.peerPresent && inRoom);
+    $('ended-panel').hidden = call.state !== CallState.ended;
+    $('retry-button').hidden = !(call.state === CallState.error && RETRYABLE.has(call.error));
 
     if (remoteVideo.srcObject !== call.remoteStream) {
       remoteVideo.srcObject = call.remoteStream;
@@ -95,25 +179,55 @@ export function mountCallView(container, call, errorText) {
     }
     // The status line already says what is going on; the stage only explains a missing picture.
     const remoteHasVideo = (call.remoteStream?.getVideoTracks() ?? []).some((t) => !t.muted);
-    placeholder.hidden = !(call.state === CallState.connected && !remoteHasVideo);
+    $('remote-placeholder').hidden = !(call.state === CallState.connected && !remoteHasVideo);
 
-    const showLocal = call.hasCamera && !call.cameraOff;
+    const showLocal = call.sendsVideo();
     if (localVideo.srcObject !== call.localStream) localVideo.srcObject = call.localStream;
-    localVideo.hidden = !showLocal;
+    localVideo.hidden = !showLocal || call.sharingScreen;
 
-    muteButton.hidden = !call.hasMicrophone;
-    muteButton.textContent = text(call.muted ? 'controls.muteOff' : 'controls.muteOn');
-    muteButton.classList.toggle('is-off', call.muted);
-    cameraButton.hidden = !call.hasCamera;
-    cameraButton.textContent = text(call.cameraOff ? 'controls.cameraOff' : 'controls.cameraOn');
-    cameraButton.classList.toggle('is-off', call.cameraOff);
+    toggleButton($('mute-button'), call.hasMicrophone, call.muted, 'controls.muteOff', 'controls.muteOn');
+    toggleButton($('camera-button'), call.hasCamera && !call.audioOnly, call.cameraOff, 'controls.cameraOff', 'controls.cameraOn');
+    toggleButton($('audio-only-button'), call.hasCamera, call.audioOnly, 'controls.showFace', 'controls.audioOnly');
+    toggleButton($('screen-button'), call.canShareScreen && call.peerPresent, call.sharingScreen,
+      'controls.stopShare', 'controls.share');
   };
   call.addEventListener('change', render);
   render();
 }
 
+function toggleButton(button, shown, on, onKey, offKey) {
+  button.hidden = !shown;
+  button.textContent = text(on ? onKey : offKey);
+  button.setAttribute('aria-pressed', on ? 'true' : 'false');
+  button.classList.toggle('is-off', on);
+}
+
+function renderQuality($, call, inCall) {
+  const box = $('quality');
+  const parts = [call.quality?.receiving, call.quality?.sending].filter((q) => q && q.class in QUALITY_RANK);
+  if (!inCall || parts.length === 0) {
+    box.hidden = true;
+    return;
+  }
+  const worst = parts.reduce((a, b) => (QUALITY_RANK[b.class] < QUALITY_RANK[a.class] ? b : a));
+  const hint = call.quality.sending?.hint ?? call.quality.receiving?.hint ?? null;
+  box.hidden = false;
+  box.dataset.quality = worst.class;
+  $('quality-icon').textContent = QUALITY_ICON[worst.class];
+  $('quality-text').textContent = text(`quality.${worst.class}`);
+  $('quality-hint').textContent = hint ? text(`quality.hints.${hint}`) : '';
+}
+
+function appendLine(list, line) {
+  const item = document.createElement('li');
+  item.textContent = line; // never innerHTML: the text comes from the other person
+  list.append(item);
+  while (list.children.length > 200) list.firstElementChild.remove();
+}
+
 function statusKey(call) {
   if (call.state === CallState.peerLeft && call.peerLeftReason === 'connection_lost') return 'status.peerLost';
+  if (call.role === 'worker' && call.peerWaiting && call.state === CallState.waiting) return 'status.citizenWaiting';
   return STATUS_TEXT[call.state] ?? 'status.idle';
 }
 
@@ -126,5 +240,11 @@ export function exposeTestHook(getCall) {
     get role() { return getCall()?.role ?? null; },
     get sessionId() { return getCall()?.sessionId ?? null; },
     get rttMs() { return getCall()?.rttMs ?? null; },
+    get peerWaiting() { return getCall()?.peerWaiting ?? false; },
+    get peerReconnecting() { return getCall()?.peerReconnecting ?? false; },
+    get resumes() { return getCall()?.resumes ?? 0; },
+    get iceRestarts() { return getCall()?.iceRestarts ?? 0; },
+    get quality() { return getCall()?.quality ?? null; },
+    get call() { return getCall() ?? null; },
   };
 }

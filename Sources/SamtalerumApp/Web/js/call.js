@@ -1,11 +1,18 @@
 // One participant's side of a call: the signalling WebSocket (Docs/PROTOCOL.md, version 1),
-// local media and the RTCPeerConnection. No DOM here; the page listens to `change` events.
+// local media and the RTCPeerConnection. No DOM here; the page listens to `change` events
+// and, for notes and chat lines, `message` events (CustomEvent, detail {kind, text, from}).
+
+import { StatsSampler } from './call-stats.js';
 
 const PROTOCOL_VERSION = 1;
-const MAX_RECONNECTS = 5;
 const CLOSE_NORMAL = 1000;
 // The server said no (a fatal error): reconnecting cannot help.
 const CLOSE_POLICY = 1008;
+const RECONNECT_FIRST_MS = 500;
+const RECONNECT_MAX_MS = 5000;
+const DEFAULT_GRACE_SECONDS = 60;
+const STATS_INTERVAL_MS = 2000;
+const RESUME_KEY = 'samtalerum.resume';
 
 export const CallState = Object.freeze({
   idle: 'idle',
@@ -13,7 +20,8 @@ export const CallState = Object.freeze({
   ready: 'ready',
   media: 'media',
   connecting: 'connecting',
-  waiting: 'waiting',
+  waitingRoom: 'waiting-room', // a citizen the worker has not let in yet
+  waiting: 'waiting',          // in the room, the other participant is not
   negotiating: 'negotiating',
   connected: 'connected',
   peerLeft: 'peer-left',
@@ -42,9 +50,16 @@ export class Call extends EventTarget {
     this.pc = null;
     this.localStream = null;
     this.remoteStream = null;
+    this.screenTrack = null;
     this.muted = false;
     this.cameraOff = false;
+    this.audioOnly = false;
     this.rttMs = null;
+    this.quality = null;        // the last `quality` push: {receiving, sending}
+    this.peerWaiting = false;   // worker: the citizen is in the waiting room
+    this.peerReconnecting = false;
+    this.resumes = 0;           // successful resumes, for the page and the tests
+    this.iceRestarts = 0;
 
     this.ws = null;
     this.iceServers = [];
@@ -53,13 +68,21 @@ export class Call extends EventTarget {
     this.joinRequested = false;
     this.wantJoin = false;
     this.authenticated = false;
+    this.resuming = false;
     this.makingOffer = false;
-    this.reconnects = 0;
+    this.graceSeconds = DEFAULT_GRACE_SECONDS;
+    this.droppedAt = null;
+    this.reconnectDelay = RECONNECT_FIRST_MS;
+    this.reconnectTimer = null;
     this.pingTimer = null;
     this.pingId = 0;
     this.pingSentAt = new Map();
+    this.statsTimer = null;
+    this.sampler = new StatsSampler();
     this.inbox = Promise.resolve();
     this.welcomeWaiter = null;
+    // A resume token left by an earlier page of this tab belongs to a call that page ended.
+    sessionStorage.removeItem(RESUME_KEY);
   }
 
   /** Opens the socket and authenticates; resolves on `welcome`, rejects with the error code. */
@@ -92,6 +115,26 @@ export class Call extends EventTarget {
     this.send({ type: 'join', ...(this.meetingId ? { meetingId: this.meetingId } : {}) });
   }
 
+  /** Worker: let the waiting citizen in. */
+  admit() {
+    this.send({ type: 'admit' });
+  }
+
+  /** Worker: a short note the citizen sees, also in the waiting room. */
+  sendNote(text) {
+    const value = text.trim().slice(0, 280);
+    if (value) this.send({ type: 'note', text: value });
+    return value;
+  }
+
+  sendChat(text) {
+    const value = text.trim().slice(0, 2000);
+    if (!value || !this.peerPresent) return '';
+    this.send({ type: 'chat', text: value });
+    this.dispatchEvent(new CustomEvent('message', { detail: { kind: 'chat', text: value, from: 'me' } }));
+    return value;
+  }
+
   setMuted(muted) {
     this.muted = muted;
     for (const track of this.localStream?.getAudioTracks() ?? []) track.enabled = !muted;
@@ -104,8 +147,48 @@ export class Call extends EventTarget {
     this.emit();
   }
 
+  /**
+   * "Vis ikke mit ansigt": nothing of the camera leaves the device (not even black frames),
+   * so the peer's page says there is no picture. Works before and during the call.
+   */
+  setAudioOnly(on) {
+    this.audioOnly = on;
+    for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = !on && !this.cameraOff;
+    this.updateVideoSender();
+    this.emit();
+  }
+
   get hasCamera() { return (this.localStream?.getVideoTracks().length ?? 0) > 0; }
   get hasMicrophone() { return (this.localStream?.getAudioTracks().length ?? 0) > 0; }
+  get sharingScreen() { return this.screenTrack !== null; }
+  get canShareScreen() { return Boolean(navigator.mediaDevices?.getDisplayMedia); }
+
+  /** Sends the screen instead of the camera on the same video sender: no renegotiation. */
+  async startScreenShare() {
+    if (this.screenTrack || !this.canShareScreen) return;
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    } catch (err) {
+      console.warn('samtalerum: screen sharing not started', err);
+      return;
+    }
+    const [track] = stream.getVideoTracks();
+    if (!track) return;
+    this.screenTrack = track;
+    // The browser's own "stop sharing" button ends the track.
+    track.addEventListener('ended', () => this.stopScreenShare());
+    this.updateVideoSender();
+    this.emit();
+  }
+
+  stopScreenShare() {
+    if (!this.screenTrack) return;
+    this.screenTrack.stop();
+    this.screenTrack = null;
+    this.updateVideoSender();
+    this.emit();
+  }
 
   /** `leave` tells the server this was a hang-up (recorded as such), not a lost connection. */
   hangUp() {
@@ -125,8 +208,13 @@ export class Call extends EventTarget {
     const ws = new WebSocket(this.socketURL);
     this.ws = ws;
     this.authenticated = false;
-    ws.addEventListener('open', () => this.send({ type: 'hello', v: PROTOCOL_VERSION, token: this.token }));
+    const resumeToken = sessionStorage.getItem(RESUME_KEY);
+    this.resuming = Boolean(resumeToken && this.wantJoin);
+    ws.addEventListener('open', () => this.send({
+      type: 'hello', v: PROTOCOL_VERSION, token: this.token, ...(this.resuming ? { resumeToken } : {}),
+    }));
     ws.addEventListener('message', (event) => {
+      if (ws !== this.ws) return;
       let message;
       try {
         message = JSON.parse(event.data);
@@ -148,11 +236,19 @@ export class Call extends EventTarget {
     switch (message.type) {
       case 'welcome': return this.onWelcome(message);
       case 'joined': return this.onJoined(message);
+      case 'resumed': return this.onResumed(message);
+      case 'peer-waiting': return this.onPeerWaiting();
+      case 'admitted': return this.setState(CallState.waiting);
       case 'peer-joined': return this.onPeerJoined(message);
       case 'peer-left': return this.onPeerLeft(message);
+      case 'peer-reconnecting': return this.onPeerReconnecting();
+      case 'peer-reconnected': return this.onPeerReconnected();
       case 'offer':
       case 'answer': return this.onDescription(message);
       case 'candidate': return this.onCandidate(message);
+      case 'note':
+      case 'chat': return this.onText(message);
+      case 'quality': return this.onQuality(message);
       case 'pong': return this.onPong(message);
       case 'error': return this.onError(message);
       default: return undefined; // newer server message types are ignored (protocol, Versioning)
@@ -161,10 +257,17 @@ export class Call extends EventTarget {
 
   onWelcome(message) {
     this.role = message.role;
+    this.initiator = message.role === 'worker';
     this.authenticated = true;
-    this.reconnects = 0;
+    this.droppedAt = null;
+    this.reconnectDelay = RECONNECT_FIRST_MS;
+    if (Number.isFinite(message.resumeGraceSeconds) && message.resumeGraceSeconds > 0) {
+      this.graceSeconds = message.resumeGraceSeconds;
+    }
     this.startPing(message.pingInterval);
-    if (this.wantJoin) {
+    if (this.resuming) {
+      // `resumed` or `error resume-failed` follows.
+    } else if (this.wantJoin) {
       this.setState(CallState.connecting);
       this.sendJoin();
     } else if (!this.joinRequested) {
@@ -174,14 +277,53 @@ export class Call extends EventTarget {
   }
 
   onJoined(message) {
+    this.storeResumeToken(message.resumeToken);
     this.iceServers = Array.isArray(message.iceServers) ? message.iceServers : [];
     this.meetingId = message.meetingId ?? this.meetingId;
+    this.peerPresent = false;
+    this.sessionId = null;
     this.resetPeerConnection();
-    this.setState(CallState.waiting);
+    this.setState(message.waiting === true ? CallState.waitingRoom : CallState.waiting);
+  }
+
+  /** Back in our place after a dropped connection: same session, same RTCPeerConnection. */
+  onResumed(message) {
+    this.resuming = false;
+    this.resumes += 1;
+    this.storeResumeToken(message.resumeToken);
+    if (Array.isArray(message.iceServers)) {
+      this.iceServers = message.iceServers;
+      try {
+        this.pc?.setConfiguration({ ...this.pc.getConfiguration(), iceServers: this.iceServers });
+      } catch (err) {
+        console.warn('samtalerum: new ICE servers not applied', err);
+      }
+    }
+    this.sessionId = message.sessionId ?? this.sessionId;
+    const peers = Array.isArray(message.peers) ? message.peers : [];
+    this.peerPresent = Boolean(this.sessionId) && peers.length > 0;
+    if (message.waiting === true) {
+      this.setState(CallState.waitingRoom);
+      return;
+    }
+    if (!this.peerPresent) {
+      this.setState(CallState.waiting);
+      return;
+    }
+    this.setState(this.pc?.connectionState === 'connected' ? CallState.connected : CallState.negotiating);
+    this.restartIce();
+  }
+
+  onPeerWaiting() {
+    this.peerWaiting = true;
+    this.emit();
+    this.dispatchEvent(new CustomEvent('peer-waiting'));
   }
 
   onPeerJoined(message) {
     this.peerPresent = true;
+    this.peerWaiting = false;
+    this.peerReconnecting = false;
     this.initiator = message.initiator === true;
     this.sessionId = message.sessionId ?? null;
     this.peerLeftReason = null;
@@ -191,9 +333,30 @@ export class Call extends EventTarget {
 
   onPeerLeft(message) {
     this.peerPresent = false;
+    this.peerReconnecting = false;
     this.peerLeftReason = message.reason ?? null;
+    this.sessionId = null;
+    this.stopStats();
     this.resetPeerConnection(); // a fresh connection for when the peer comes back
     this.setState(CallState.peerLeft);
+  }
+
+  onPeerReconnecting() {
+    this.peerReconnecting = true;
+    this.emit();
+  }
+
+  onPeerReconnected() {
+    this.peerReconnecting = false;
+    this.emit();
+    this.restartIce();
+  }
+
+  /** The peer's network may have changed: the offerer gathers fresh candidates (PROTOCOL, ICE restart). */
+  restartIce() {
+    if (!this.initiator || !this.pc || !this.peerPresent) return;
+    this.iceRestarts += 1;
+    this.pc.restartIce(); // fires negotiationneeded → an offer with new ICE credentials
   }
 
   async onDescription(message) {
@@ -204,6 +367,7 @@ export class Call extends EventTarget {
     // the initiator keeps its own, the other side yields (the "perfect negotiation" rule).
     const collision = isOffer && (this.makingOffer || pc.signalingState !== 'stable');
     if (collision && this.initiator) return;
+    if (!isOffer && pc.signalingState !== 'have-local-offer') return; // a replayed, stale answer
     await pc.setRemoteDescription({ type: message.type, sdp: message.sdp });
     if (isOffer) {
       this.attachLocalMedia();
@@ -219,8 +383,21 @@ export class Call extends EventTarget {
       if (message.candidate) await pc.addIceCandidate(message.candidate);
       else await pc.addIceCandidate();
     } catch (err) {
-      console.warn('samtalerum: candidate not added', err);
+      // Candidates of an ICE generation that a restart replaced are expected to fail.
+      console.debug('samtalerum: candidate not added', err);
     }
+  }
+
+  onText(message) {
+    if (typeof message.text !== 'string') return;
+    this.dispatchEvent(new CustomEvent('message', {
+      detail: { kind: message.type, text: message.text, from: message.from ?? null },
+    }));
+  }
+
+  onQuality(message) {
+    this.quality = { receiving: message.receiving ?? null, sending: message.sending ?? null };
+    this.emit();
   }
 
   onPong(message) {
@@ -231,45 +408,67 @@ export class Call extends EventTarget {
   }
 
   onError(message) {
+    if (message.code === 'resume-failed') {
+      // Our place is gone (grace over, or a restarted server): come in as new.
+      this.resuming = false;
+      sessionStorage.removeItem(RESUME_KEY);
+      this.peerPresent = false;
+      this.sessionId = null;
+      this.stopStats();
+      this.closePeerConnection();
+      if (this.wantJoin) {
+        this.setState(CallState.connecting);
+        this.sendJoin();
+      }
+      return;
+    }
     if (!message.fatal) {
       console.warn('samtalerum: server error', message.code, message.message);
       return;
     }
-    this.error = message.code;
+    this.fail(message.code);
+  }
+
+  fail(code) {
+    this.error = code;
     this.wantJoin = false;
+    clearTimeout(this.reconnectTimer);
+    sessionStorage.removeItem(RESUME_KEY);
     this.teardown();
     this.setState(CallState.error);
-    this.welcomeWaiter?.reject(new CallError(message.code));
+    this.welcomeWaiter?.reject(new CallError(code));
   }
 
   onClose(ws, event) {
     if (ws !== this.ws) return;
     this.authenticated = false;
     this.stopPing();
+    this.stopStats();
     if (this.state === CallState.ended || this.state === CallState.error) return;
-    // Any other close, even a 1000 we did not ask for, may be a restart: try again. If the
-    // meeting is really over, the server says so on the next join.
     if (event.code === CLOSE_POLICY) {
-      this.error = this.error ?? (event.reason || 'closed');
-      this.teardown();
-      this.setState(CallState.error);
-      this.welcomeWaiter?.reject(new CallError(this.error));
+      this.fail(this.error ?? (event.reason || 'closed'));
       return;
     }
-    if (this.reconnects >= MAX_RECONNECTS) {
-      this.error = 'connection-lost';
-      this.teardown();
-      this.setState(CallState.error);
-      this.welcomeWaiter?.reject(new CallError(this.error));
+    // Any other close, even a 1000 we did not ask for, may be a network change or a restart:
+    // try again for as long as the server keeps our place. The peer connection stays, so
+    // media that still flows is not interrupted.
+    const now = performance.now();
+    this.droppedAt ??= now;
+    if (now - this.droppedAt > this.graceSeconds * 1000) {
+      this.fail('connection-lost');
       return;
     }
-    this.reconnects += 1;
-    this.peerPresent = false;
-    this.closePeerConnection();
     this.setState(CallState.reconnecting);
-    setTimeout(() => {
+    const delay = this.reconnectDelay;
+    this.reconnectDelay = Math.min(RECONNECT_MAX_MS, this.reconnectDelay * 2);
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
       if (this.state === CallState.reconnecting) this.openSocket();
-    }, 1000 * 2 ** (this.reconnects - 1));
+    }, delay);
+  }
+
+  storeResumeToken(token) {
+    if (typeof token === 'string' && token) sessionStorage.setItem(RESUME_KEY, token);
   }
 
   startPing(intervalSeconds) {
@@ -289,6 +488,26 @@ export class Call extends EventTarget {
     this.pingTimer = null;
   }
 
+  startStats() {
+    if (this.statsTimer) return;
+    this.sampler.reset();
+    this.statsTimer = setInterval(async () => {
+      const pc = this.pc;
+      if (!pc || !this.peerPresent || !this.authenticated) return;
+      try {
+        const message = await this.sampler.sample(pc, { audioOnly: !this.sendsVideo() });
+        if (message && pc === this.pc) this.send(message);
+      } catch (err) {
+        console.debug('samtalerum: stats unavailable', err);
+      }
+    }, STATS_INTERVAL_MS);
+  }
+
+  stopStats() {
+    clearInterval(this.statsTimer);
+    this.statsTimer = null;
+  }
+
   // --- media ------------------------------------------------------------------------------
 
   async acquireMedia() {
@@ -304,6 +523,7 @@ export class Call extends EventTarget {
         audio: { echoCancellation: true, noiseSuppression: true },
         video: { width: { ideal: 1280 }, height: { ideal: 720 } },
       });
+      this.setAudioOnly(this.audioOnly);
       return;
     } catch (err) {
       console.warn('samtalerum: camera and microphone unavailable, trying microphone only', err);
@@ -316,6 +536,37 @@ export class Call extends EventTarget {
       this.localStream = new MediaStream();
       this.mediaNotice = 'noMedia';
     }
+  }
+
+  /** Uses a preview stream the page already opened (the invite page's check), if any. */
+  adoptLocalStream(stream) {
+    if (!this.localStream && stream) {
+      this.localStream = stream;
+      if (!this.hasCamera) this.mediaNotice = this.hasMicrophone ? 'noCamera' : 'noMedia';
+    }
+  }
+
+  sendsVideo() {
+    if (this.screenTrack) return true;
+    return this.hasCamera && !this.audioOnly && !this.cameraOff;
+  }
+
+  /** What the video sender should carry now: the screen, the camera, or nothing. */
+  currentVideoTrack() {
+    if (this.screenTrack) return this.screenTrack;
+    if (this.audioOnly) return null;
+    return this.localStream?.getVideoTracks()[0] ?? null;
+  }
+
+  videoSender() {
+    return this.pc?.getTransceivers().find((t) => !t.stopped && t.receiver.track?.kind === 'video')?.sender ?? null;
+  }
+
+  updateVideoSender() {
+    const sender = this.videoSender();
+    if (!sender) return;
+    const track = this.currentVideoTrack();
+    if (sender.track !== track) sender.replaceTrack(track).catch((err) => console.warn('samtalerum: video switch failed', err));
   }
 
   // --- peer connection --------------------------------------------------------------------
@@ -352,26 +603,22 @@ export class Call extends EventTarget {
   }
 
   /**
-   * The initiator creates its transceivers itself; the answerer fills the ones the offer made,
-   * so its tracks always land on the offered m-lines. A missing device becomes receive-only:
-   * an audio-only person still sees the other.
+   * Both sides send and receive on one audio and one video transceiver, even without a
+   * device: the sender may carry nothing now and the screen or camera later, without
+   * renegotiation. The answerer fills the transceivers the offer made.
    */
   attachLocalMedia() {
     const pc = this.pc;
     const stream = this.localStream ?? new MediaStream();
     for (const kind of ['audio', 'video']) {
-      const track = stream.getTracks().find((t) => t.kind === kind);
+      const track = kind === 'video' ? this.currentVideoTrack() : stream.getAudioTracks()[0] ?? null;
       const existing = pc.getTransceivers().find((t) => (t.receiver.track?.kind === kind) && !t.stopped);
       if (existing) {
-        if (track && !existing.sender.track) {
-          existing.sender.replaceTrack(track);
-          existing.sender.setStreams?.(stream);
-          existing.direction = 'sendrecv';
-        }
-      } else if (track) {
-        pc.addTransceiver(track, { direction: 'sendrecv', streams: [stream] });
+        if (existing.sender.track !== track) existing.sender.replaceTrack(track);
+        existing.sender.setStreams?.(stream);
+        existing.direction = 'sendrecv';
       } else {
-        pc.addTransceiver(kind, { direction: 'recvonly' });
+        pc.addTransceiver(track ?? kind, { direction: 'sendrecv', streams: [stream] });
       }
     }
   }
@@ -393,12 +640,14 @@ export class Call extends EventTarget {
     if (pc !== this.pc) return;
     switch (pc.connectionState) {
       case 'connected':
-        this.setState(CallState.connected);
+        this.startStats();
+        if (this.state !== CallState.reconnecting) this.setState(CallState.connected);
+        else this.emit();
         break;
       case 'failed':
         // A new network path (Wi-Fi ↔ mobile) needs fresh candidates; the initiator asks.
-        if (this.initiator) pc.restartIce();
-        this.setState(CallState.negotiating);
+        this.restartIce();
+        if (this.state !== CallState.reconnecting) this.setState(CallState.negotiating);
         break;
       default:
         this.emit();
@@ -407,9 +656,14 @@ export class Call extends EventTarget {
 
   teardown() {
     this.stopPing();
+    this.stopStats();
     this.closePeerConnection();
     for (const track of this.localStream?.getTracks() ?? []) track.stop();
+    this.screenTrack?.stop();
+    this.screenTrack = null;
     this.peerPresent = false;
+    this.peerReconnecting = false;
+    sessionStorage.removeItem(RESUME_KEY);
   }
 
   // --- events -----------------------------------------------------------------------------

@@ -1,7 +1,36 @@
 // Small DOM helpers. The pages hold structure only; their words come from i18n-da.js through
 // `data-t` (text), `data-t-label` (aria-label) and `data-t-placeholder` attributes.
 
-import { texts } from './i18n-da.js';
+import * as da from './i18n-da.js';
+import * as en from './i18n-en.js';
+
+const MODULES = { da, en };
+const LANGUAGES = { da: da.texts, en: en.texts };
+const LANGUAGE_KEY = 'samtalerum.lang';
+
+/** Danish unless the person chose English on this device (`?lang=en` also works, for links). */
+export const language = (() => {
+  const asked = new URLSearchParams(location.search).get('lang');
+  if (asked && asked in LANGUAGES) {
+    localStorage.setItem(LANGUAGE_KEY, asked);
+    return asked;
+  }
+  const stored = localStorage.getItem(LANGUAGE_KEY);
+  return stored in LANGUAGES ? stored : 'da';
+})();
+
+export const texts = LANGUAGES[language];
+export const formatDateTime = MODULES[language].formatDateTime;
+document.documentElement.lang = language;
+
+/** Switches language; the page reloads so every text is redrawn (never during a call). */
+export function setLanguage(code) {
+  if (!(code in LANGUAGES)) return;
+  localStorage.setItem(LANGUAGE_KEY, code);
+  const url = new URL(location.href);
+  url.searchParams.delete('lang');
+  location.replace(url.toString());
+}
 
 export function text(path) {
   const value = path.split('.').reduce((node, key) => node?.[key], texts);
@@ -13,6 +42,7 @@ export function text(path) {
 }
 
 export function applyTexts(root = document) {
+  if (root === document) mountLanguageSwitch();
   for (const node of root.querySelectorAll('[data-t]')) node.textContent = text(node.dataset.t);
   for (const node of root.querySelectorAll('[data-t-label]')) node.setAttribute('aria-label', text(node.dataset.tLabel));
   for (const node of root.querySelectorAll('[data-t-placeholder]')) node.setAttribute('placeholder', text(node.dataset.tPlaceholder));
@@ -38,4 +68,18 @@ export function showView(id) {
 /** The `key=value` pairs of the URL fragment (tokens travel there so they never reach logs). */
 export function fragmentParams() {
   return new URLSearchParams(location.hash.replace(/^#/, ''));
+}
+
+/** A button in `#language-switch` (when the page has one) offering the other language. */
+function mountLanguageSwitch() {
+  const slot = document.getElementById('language-switch');
+  if (!slot || slot.childElementCount) return;
+  const other = language === 'da' ? 'en' : 'da';
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'button small';
+  button.lang = other;
+  button.textContent = LANGUAGES[other].languageName;
+  button.addEventListener('click', () => setLanguage(other));
+  slot.append(button);
 }

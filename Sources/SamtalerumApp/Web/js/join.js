@@ -5,6 +5,7 @@
 import { Call } from './call.js';
 import { exposeTestHook, mountCallView } from './call-view.js';
 import { applyTexts, byId, fragmentParams, showView, text } from './dom.js';
+import { runPrecheck } from './precheck.js';
 
 const INVITE_PROBLEMS = new Set(['token-invalid', 'not-invited', 'meeting-not-found', 'unsupported-version']);
 
@@ -47,8 +48,26 @@ function start() {
     },
   );
 
-  joinButton.addEventListener('click', () => {
+  const audioOnly = byId('audio-only-check');
+  audioOnly.addEventListener('change', () => call.setAudioOnly(audioOnly.checked));
+
+  // The check is optional and opens on request; its camera stream is reused for the call.
+  let checkStream = null;
+  let checking = null;
+  byId('check-details').addEventListener('toggle', (event) => {
+    if (!event.target.open || checking) return;
+    checking = runPrecheck(byId('check-container'), { audioOnly: audioOnly.checked }).then((outcome) => {
+      checkStream = outcome.stream;
+      window.samtalerumCheck = { done: true, ok: outcome.ok, results: outcome.results };
+    });
+  });
+
+  joinButton.addEventListener('click', async () => {
     joined = true;
+    joinButton.disabled = true;
+    if (checking) await checking;
+    call.adoptLocalStream(checkStream);
+    call.setAudioOnly(audioOnly.checked);
     showView('call-view');
     mountCallView(byId('call-container'), call, errorText);
     call.join();

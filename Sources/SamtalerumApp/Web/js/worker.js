@@ -4,8 +4,7 @@
 
 import { Call } from './call.js';
 import { exposeTestHook, mountCallView } from './call-view.js';
-import { applyTexts, byId, fragmentParams, showView, text } from './dom.js';
-import { formatDateTime, texts } from './i18n-da.js';
+import { applyTexts, byId, formatDateTime, fragmentParams, showView, text, texts } from './dom.js';
 
 const TOKEN_KEY = 'samtalerum.token';
 
@@ -174,7 +173,34 @@ function startCall(meetingId) {
       sessionStorage.removeItem(TOKEN_KEY);
     }
   });
+  call.addEventListener('peer-waiting', notifyCitizenWaiting);
   call.join();
+}
+
+/** The worker may be in another tab or window while the citizen waits. */
+function notifyCitizenWaiting() {
+  const title = document.title;
+  document.title = `(1) ${text('call.notifyTitle')} – ${text('appName')}`;
+  const restore = () => { document.title = title; };
+  call?.addEventListener('change', function onChange() {
+    if (!call?.peerWaiting) {
+      restore();
+      call?.removeEventListener('change', onChange);
+    }
+  });
+  if (!('Notification' in window) || Notification.permission !== 'granted' || document.hasFocus()) return;
+  const notification = new Notification(text('call.notifyTitle'), { body: text('call.notifyBody'), tag: 'samtalerum-waiting' });
+  notification.addEventListener('click', () => {
+    window.focus();
+    notification.close();
+  });
+}
+
+/** Asked on the worker's own click (browsers only allow it then), never on page load. */
+function askNotificationPermission() {
+  if ('Notification' in window && Notification.permission === 'default') {
+    Notification.requestPermission().catch(() => {});
+  }
 }
 
 function goHome() {
@@ -196,6 +222,7 @@ async function start() {
   byId('create-form').addEventListener('submit', onCreate);
   byId('copy-button').addEventListener('click', onCopy);
   byId('join-meeting-button').addEventListener('click', () => {
+    askNotificationPermission();
     if (currentInvite) startCall(currentInvite.meetingId);
   });
   byId('sign-out-button').addEventListener('click', signOut);

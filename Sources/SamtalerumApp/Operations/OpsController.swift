@@ -1,0 +1,70 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import SamtalerumCore
+import Signalling
+import SignallingProtocol
+import TURN
+
+/// Live operations: session health for role `ops`, Prometheus metrics, and ICE servers for
+/// the pre-call network check.
+struct OpsController<Context: RequestContext> {
+    let authenticator: BearerAuthenticator
+    let registry: RoomRegistry
+    let relay: TURNRelayService?
+    let relayCredentials: RelayCredentials?
+    let clock: WallClock
+
+    /// How often the live stream sends a snapshot.
+    static var streamInterval: Duration { .seconds(2) }
+    /// A stream ends after this long; the page reconnects. Bounds every connection's lifetime.
+    static var streamLifetime: Duration { .seconds(600) }
+    /// A throwaway TURN credential for the network check: long enough to gather candidates.
+    static var checkCredentialTTL: TimeInterval { 120 }
+
+    func snapshot() async -> OpsSnapshot {
+        OpsSnapshot.make(rooms: await registry.snapshot, connections: await registry.connectionCount,
+                         relay: relay?.statistics() ?? [], now: clock.now())
+    }
+
+    func addRoutes(api: RouterGroup<Context>, root: Router<Context>) {
+        api.get("ops/sessions") { request, _ -> OpsSnapshot in
+            _ = try await authenticator.require([.ops], in: request)
+            return await snapshot()
+        }
+        api.get("ops/stream") { request, _ -> Response in
+            _ = try await authenticator.require([.ops], in: request)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+                body: ResponseBody { writer in
+                    let encoder = JSONEncoder()
+                    encoder.dateEncodingStrategy = .iso8601
+                    let deadline = ContinuousClock.now + Self.streamLifetime
+                    while ContinuousClock.now < deadline, !Task.isCancelled {
+                        let json = try encoder.encode(await snapshot())
+                        try await writer.write(ByteBuffer(string: "data: " + String(decoding: json, as: UTF8.self) + "\n\n"))
+                        try await Task.sleep(for: Self.streamInterval)
+                    }
+                    try await writer.finish(nil)
+                })
+        }
+        api.get("ice-check") { _, _ -> IceCheck in
+            guard let relayCredentials else { return IceCheck(iceServers: []) }
+            let issued = TURNCredentials.issue(secret: relayCredentials.secret, id: "check-\(EndpointID.random().rawValue)",
+                                               ttl: .seconds(Int64(Self.checkCredentialTTL)), now: clock.now())
+            return IceCheck(iceServers: [IceServer(urls: relayCredentials.stunURIs),
+                                         IceServer(urls: relayCredentials.turnURIs, username: issued.username, credential: issued.password)])
+        }
+        root.get("metrics") { _, _ -> Response in
+            let rooms = await registry.snapshot
+            MetricsExporter.refreshGauges(rooms: rooms, connections: await registry.connectionCount, relay: relay?.statistics() ?? [])
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: MetricsExporter.registry.emitToBuffer())))
+        }
+    }
+}
+
+struct IceCheck: ResponseEncodable {
+    var iceServers: [IceServer]
+}

@@ -1,0 +1,119 @@
+import CallQuality
+import Foundation
+import SamtalerumCore
+import SignallingProtocol
+
+/// Live call quality per meeting: one estimator per receiving participant, and the session's
+/// summary for the audit trail. Pure state; the registry feeds it and sends what it returns.
+struct QualityBoard: Sendable {
+    struct Key: Hashable, Sendable {
+        var meeting: MeetingID
+        var role: Role
+    }
+
+    private struct SessionRecord: Sendable {
+        var accumulator: SessionQualityAccumulator
+        var roundTrips: [Double] = []
+        var lossSamples: [Double] = []
+    }
+
+    /// Enough for a median over a long call without growing without bound.
+    static let maxSamples = 2000
+
+    private var estimators: [Key: QualityEstimator] = [:]
+    private var sent: [Key: QualityUpdate] = [:]
+    private var sessions: [MeetingID: SessionRecord] = [:]
+
+    mutating func ingest(_ stats: CallStats, meeting: MeetingID, role: Role, now: Date) {
+        let key = Key(meeting: meeting, role: role)
+        var estimator = estimators[key] ?? QualityEstimator(startedAt: now)
+        let assessment = estimator.ingest(QualitySample(stats), at: now)
+        estimators[key] = estimator
+        guard var record = sessions[meeting] else { return }
+        record.accumulator.record(assessment, receivedBy: role, at: now)
+        record.accumulator.recordCandidatePair(localCandidateType: stats.localCandidateType, remoteCandidateType: stats.remoteCandidateType)
+        if let rtt = stats.rttMs, record.roundTrips.count < Self.maxSamples { record.roundTrips.append(rtt) }
+        if let loss = stats.packetLossIn, record.lossSamples.count < Self.maxSamples { record.lossSamples.append(loss) }
+        sessions[meeting] = record
+    }
+
+    /// The `quality` message each present member should get now, if it changed.
+    mutating func updates(for room: Room, now: Date) -> [RoomAction] {
+        var actions: [RoomAction] = []
+        for member in room.members.values {
+            guard let endpoint = member.endpoint else { continue }
+            let role = member.participant.role
+            let peer = Room.other(than: role)
+            let receiving = estimators[Key(meeting: room.meeting.id, role: role)]?.assessment(at: now)
+            let sending = estimators[Key(meeting: room.meeting.id, role: peer)]?.assessment(at: now).forSender
+            guard receiving != nil || sending != nil else { continue }
+            let update = QualityUpdate(receiving: receiving.map(Self.report), sending: sending.map(Self.report))
+            let key = Key(meeting: room.meeting.id, role: role)
+            if sent[key].map({ !Self.sameVerdict($0, update) }) ?? true {
+                sent[key] = update
+                actions.append(.send(endpoint, .quality(update)))
+            }
+        }
+        return actions
+    }
+
+    func report(meeting: MeetingID, role: Role, now: Date) -> QualityReport? {
+        (estimators[Key(meeting: meeting, role: role)]?.assessment(at: now)).map(Self.report)
+    }
+
+    mutating func sessionStarted(meeting: MeetingID, at: Date) {
+        sessions[meeting] = SessionRecord(accumulator: SessionQualityAccumulator(startedAt: at))
+    }
+
+    mutating func reconnected(meeting: MeetingID) {
+        sessions[meeting]?.accumulator.recordReconnect()
+    }
+
+    /// The numbers for the audit trail; forgets the session.
+    mutating func sessionEnded(meeting: MeetingID, at: Date) -> QualitySummary? {
+        guard let record = sessions.removeValue(forKey: meeting) else { return nil }
+        let summary = record.accumulator.summary(at: at)
+        let mins = summary.directions.compactMap(\.minMOS)
+        let averages = summary.directions.compactMap(\.averageMOS)
+        return QualitySummary(
+            medianRoundTripMilliseconds: Self.median(record.roundTrips).map { Int($0.rounded()) },
+            packetLossPermille: Self.median(record.lossSamples).map { Int(($0 * 1000).rounded()) },
+            relayed: summary.path == .unknown ? nil : summary.path == .relayed,
+            reconnects: summary.reconnects,
+            minMOS: mins.min(),
+            averageMOS: averages.isEmpty ? nil : averages.reduce(0, +) / Double(averages.count),
+            percentTimePoor: summary.directions.map(\.percentPoorOrWorse).max())
+    }
+
+    mutating func forget(meeting: MeetingID) {
+        for role in [Role.worker, .citizen] {
+            estimators[Key(meeting: meeting, role: role)] = nil
+            sent[Key(meeting: meeting, role: role)] = nil
+        }
+        sessions[meeting] = nil
+    }
+
+    static func report(_ assessment: QualityAssessment) -> QualityReport {
+        QualityReport(class: assessment.class.rawValue, mos: (assessment.mos * 10).rounded() / 10, hint: assessment.hint?.rawValue)
+    }
+
+    /// Pushes follow changes of class or hint, not every decimal of the score.
+    static func sameVerdict(_ a: QualityUpdate, _ b: QualityUpdate) -> Bool {
+        a.receiving?.class == b.receiving?.class && a.receiving?.hint == b.receiving?.hint
+            && a.sending?.class == b.sending?.class && a.sending?.hint == b.sending?.hint
+    }
+
+    static func median(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        return sorted[sorted.count / 2]
+    }
+}
+
+extension QualitySample {
+    init(_ stats: CallStats) {
+        self.init(rttMs: stats.rttMs, jitterMs: stats.jitterMs, packetLoss: stats.packetLossIn,
+                  framesPerSecond: stats.framesPerSecondIn, freezeCount: stats.freezeCountIn,
+                  freezeSeconds: stats.freezeSecondsIn, audioOnly: stats.audioOnly, bitrateKbps: stats.bitrateInKbps)
+    }
+}

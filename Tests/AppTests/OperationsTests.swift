@@ -1,0 +1,112 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import SamtalerumCore
+import SignallingProtocol
+import Testing
+
+@Suite(.timeLimit(.minutes(2))) struct OperationsTests {
+    struct Snapshot: Decodable {
+        struct Participant: Decodable {
+            struct Quality: Decodable { var `class`: String; var mos: Double }
+            var role: String
+            var present: Bool
+            var quality: Quality?
+            var rttMs: Double?
+        }
+        struct Session: Decodable {
+            var meetingId: String
+            var state: String
+            var participants: [Participant]
+        }
+        struct Server: Decodable { var connections: Int }
+        var server: Server
+        var sessions: [Session]
+    }
+
+    @Test func opsSeeLiveQualityAndMetricsMoveWhileACallRuns() async throws {
+        let (_, directory) = try await TestServer.run { server in
+            let call = try await SignallingIntegrationTests.startCall(server)
+            let good = CallStats(rttMs: 40, jitterMs: 3, packetLossIn: 0, bitrateInKbps: 900, framesPerSecondIn: 30,
+                                 localCandidateType: "host", remoteCandidateType: "host")
+            call.citizen.send(.stats(good))
+            let pushed = try await Self.quality(at: call.citizen) { $0.receiving != nil }
+            #expect(pushed.receiving?.class == "excellent")
+            call.worker.send(.stats(good))
+            _ = try await Self.quality(at: call.worker) { $0.receiving != nil && $0.sending != nil }
+            _ = try await Self.quality(at: call.citizen) { $0.sending != nil }
+
+            let ops = try await server.token(.ops, subject: "ops-1")
+            let response = try await server.client.execute(uri: "/api/ops/sessions", method: .get, headers: [.authorization: "Bearer \(ops)"])
+            #expect(response.status == .ok)
+            let snapshot = try JSONDecoder().decode(Snapshot.self, from: Data(buffer: response.body))
+            let session = try #require(snapshot.sessions.first)
+            #expect(session.meetingId == call.meeting.meetingId)
+            #expect(session.state == "in-call")
+            #expect(Set(session.participants.map(\.role)) == ["worker", "citizen"])
+            #expect(session.participants.allSatisfy { $0.quality?.class == "excellent" && $0.rttMs == 40 })
+            #expect(snapshot.server.connections == 2)
+            let body = String(buffer: response.body)
+            #expect(!body.contains("sag-2024-0042") && !body.contains("w-1\""), "no references in the ops view")
+
+            for forbidden in [Role.worker, .auditor] {
+                let denied = try await server.client.execute(
+                    uri: "/api/ops/sessions", method: .get, headers: [.authorization: "Bearer \(try await server.token(forbidden, subject: "x"))"])
+                #expect(denied.status == .forbidden)
+            }
+
+            let metrics = String(buffer: try await server.client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains(#"samtalerum_sessions{state="in-call"} 1"#))
+            #expect(metrics.contains("samtalerum_connections 2"))
+            #expect(metrics.contains(#"samtalerum_quality_participants{class="excellent"} 2"#))
+
+            // A bad connection is pushed to the worker as a hint to the citizen's side.
+            let bad = CallStats(rttMs: 900, jitterMs: 80, packetLossIn: 0.3, framesPerSecondIn: 3)
+            call.citizen.send(.stats(bad))
+            let toCitizen = try await Self.quality(at: call.citizen) { $0.receiving?.class != "excellent" }
+            let toWorker = try await Self.quality(at: call.worker) { $0.sending?.class != "excellent" }
+            #expect(["poor", "lost"].contains(toCitizen.receiving?.class))
+            #expect(toCitizen.receiving?.hint != nil)
+            #expect(toWorker.sending?.class == toCitizen.receiving?.class)
+
+            call.citizen.send(.stats(CallStats(rttMs: -5)))
+            guard case .error(let implausible) = try await call.citizen.next() else { throw TestFailure("negative RTT accepted") }
+            #expect(implausible.code == .invalidMessage)
+
+            call.citizen.send(.leave)
+            _ = try await call.worker.next()
+            let after = String(buffer: try await server.client.execute(uri: "/metrics", method: .get).body)
+            #expect(after.contains(#"samtalerum_sessions{state="in-call"} 0"#))
+            #expect(after.contains("samtalerum_session_duration_seconds_count"))
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+
+    /// The next `quality` push that satisfies `condition` (pushes race across the two sockets).
+    static func quality(at peer: WebSocketPeer, _ condition: (QualityUpdate) -> Bool) async throws -> QualityUpdate {
+        for _ in 0..<10 {
+            if case .quality(let update) = try await peer.next(), condition(update) { return update }
+        }
+        throw TestFailure("no matching quality push")
+    }
+
+    @Test func thePreCallCheckGetsAShortLivedRelayCredential() async throws {
+        let (_, directory) = try await TestServer.run(adjust: {
+            $0.turn.enabled = true
+            $0.turn.port = 0
+            $0.turn.tlsPort = 0
+        }) { server in
+            struct Check: Decodable {
+                struct Server: Decodable { var urls: [String]; var username: String?; var credential: String? }
+                var iceServers: [Server]
+            }
+            let response = try await server.client.execute(uri: "/api/ice-check", method: .get)
+            let check = try JSONDecoder().decode(Check.self, from: Data(buffer: response.body))
+            let turn = try #require(check.iceServers.first { $0.username != nil })
+            #expect(turn.urls.contains { $0.hasPrefix("turns:") })
+            let expiry = try #require(turn.username?.split(separator: ":").first.flatMap { TimeInterval($0) })
+            #expect(expiry - Date().timeIntervalSince1970 <= 121)
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+}

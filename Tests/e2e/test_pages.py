@@ -1,0 +1,214 @@
+"""The pages around the call, in real headless Chromium against a real server: the ops live
+view, the quality indicator, chat, audio-only, screen sharing, the pre-call check, the
+English switch.
+
+Run:  python3 -m pytest -v Tests/e2e/test_pages.py   (needs as test_call.py; see conftest.py)
+"""
+
+import time
+
+from selenium.webdriver.common.by import By
+
+from conftest import (
+    MEDIA_TIMEOUT, UI_TIMEOUT, citizen_joins, create_meeting, element, frames_decoded, hook, issue_token,
+    video_stats, wait_both_decoding, wait_state, wait_until,
+)
+
+
+def sign_in_worker(worker, url, token):
+    worker.get(url)
+    element(worker, "token-input").send_keys(token)
+    element(worker, "sign-in-button").click()
+
+
+def start_call(server, token, browsers, citizen_media="camera+mic", citizen_size=(1280, 800)):
+    meeting = create_meeting(server, token)
+    worker = browsers.open("worker")
+    citizen = browsers.open("citizen", width=citizen_size[0], height=citizen_size[1], media=citizen_media)
+    sign_in_worker(worker, meeting["workerJoinUrl"], token)
+    wait_state(worker, "waiting")
+    citizen_joins(citizen, meeting["citizenInviteUrl"], worker)
+    wait_state(worker, "connected", MEDIA_TIMEOUT)
+    wait_state(citizen, "connected", MEDIA_TIMEOUT)
+    return meeting, worker, citizen
+
+
+def ops_row(ops, meeting_id):
+    rows = ops.find_elements(By.CSS_SELECTOR, f'#sessions-body tr[data-meeting="{meeting_id}"]')
+    return rows[0] if rows else None
+
+
+def test_ops_page_shows_the_live_call_without_personal_data(shared_server, shared_worker_token, browsers):
+    meeting, worker, citizen = start_call(shared_server, shared_worker_token, browsers)
+    ops_token = issue_token(shared_server, role="ops", subject="o-e2e")
+
+    ops = browsers.open("ops")
+    ops.get(shared_server.url("/ops"))
+    element(ops, "token-input").send_keys(ops_token)
+    element(ops, "sign-in-button").click()
+    element(ops, "live-view")
+    wait_until(lambda: ops.execute_script("return window.samtalerumOps.snapshots") >= 2, 10,
+               message="two snapshots from the live stream")
+    assert ops.execute_script("return window.samtalerumOps.mode") == "stream"
+    assert "forbindelser" in element(ops, "health").text
+
+    row = wait_until(lambda: ops_row(ops, meeting["meetingId"]), 10, message="the meeting's row")
+    wait_until(lambda: ops_row(ops, meeting["meetingId"]).get_attribute("data-state") == "in-call", 10,
+               message="state in-call")
+    row = ops_row(ops, meeting["meetingId"])
+    assert "I samtale" in row.text
+    for role in ("worker", "citizen"):
+        assert "Forbundet" in row.find_element(By.CSS_SELECTOR, f'td[data-role="{role}"]').text
+
+    # The quality estimate needs a few `stats` intervals from both pages.
+    def both_rated():
+        r = ops_row(ops, meeting["meetingId"])
+        return r and all(r.find_element(By.CSS_SELECTOR, f'td[data-role="{role}"]').get_attribute("data-quality")
+                         for role in ("worker", "citizen")) and r
+    row = wait_until(both_rated, 20, interval=0.5, message="a quality class for both participants")
+    assert "Forbindelse:" in row.text and "MOS" in row.text, row.text
+    snapshot = ops.execute_script("return window.samtalerumOps.last")
+    text = ops.find_element(By.ID, "main").text
+    assert "SAG-" not in text and "w-e2e" not in text and "127.0.0.1" not in text, text
+    print(f"ops row: {row.text!r}\nsnapshot: {snapshot}")
+
+    # The pages show the pushed quality with words and an icon.
+    for driver in (worker, citizen):
+        wait_until(lambda d=driver: hook(d, "quality"), 10, message="a quality push")
+        box = element(driver, "quality")
+        assert "Forbindelse:" in box.text and element(driver, "quality-icon").text
+
+    worker.find_element(By.ID, "hangup-button").click()
+    wait_until(lambda: ops_row(ops, meeting["meetingId"]) is None
+               or "Ikke med" in ops_row(ops, meeting["meetingId"]).text, 10, message="the worker gone from the row")
+
+
+def test_precheck_page_checks_devices_signalling_and_every_relay_transport(shared_server, browsers):
+    browser = browsers.open("visitor")
+    browser.get(shared_server.url("/test"))
+    assert "Test dit udstyr" in element(browser, "test-view").text
+    element(browser, "start-check").click()
+    check = wait_until(lambda: browser.execute_script("return window.samtalerumCheck.done && window.samtalerumCheck"),
+                       30, interval=0.5, message="the check to finish")
+    print(f"check: {check}")
+    results = check["results"]
+    assert results["camera"] and results["microphone"] and results["signalling"], results
+    assert results["udp"] and results["tcp"] and results["tls"], results
+    assert check["ok"]
+    assert "Alt virker" in element(browser, "check-verdict").text
+    marks = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#check-list li")]
+    assert len(marks) == 6 and all("✓ Virker" in m for m in marks), marks
+
+
+def remote_video_size(driver):
+    return driver.execute_script("""
+        const v = document.getElementById('remote-video');
+        return v ? [v.videoWidth, v.videoHeight] : null;""")
+
+
+def test_audio_only_chat_and_screen_sharing(shared_server, shared_worker_token, browsers):
+    meeting = create_meeting(shared_server, shared_worker_token)
+    worker = browsers.open("worker")
+    citizen = browsers.open("citizen", width=390, height=844)
+    sign_in_worker(worker, meeting["workerJoinUrl"], shared_worker_token)
+    wait_state(worker, "waiting")
+
+    # "Vis ikke mit ansigt" before joining: nothing of the citizen's camera is sent.
+    citizen.get(meeting["citizenInviteUrl"])
+    element(citizen, "audio-only-check").click()
+    element(citizen, "join-button").click()
+    element(worker, "admit-button", MEDIA_TIMEOUT).click()
+    wait_until(lambda: frames_decoded(video_stats(citizen)) > 10, MEDIA_TIMEOUT, message="the worker's video at the citizen")
+    wait_state(worker, "connected")
+    wait_until(lambda: any(s["kind"] == "audio" and s["bytesReceived"] > 0 for s in video_stats(worker)["inbound"]),
+               MEDIA_TIMEOUT, message="the citizen's audio at the worker")
+    time.sleep(1.0)
+    assert frames_decoded(video_stats(worker)) == 0
+    assert "ikke kamera" in element(worker, "remote-placeholder").text
+    assert element(citizen, "audio-only-button").get_attribute("aria-pressed") == "true"
+
+    # Chat both ways, never through anything but the server's relay.
+    element(citizen, "chat-input").send_keys("Hej, kan du høre mig?")
+    element(citizen, "chat-send").click()
+    wait_until(lambda: "Borger: Hej, kan du høre mig?" in element(worker, "chat-log").text, UI_TIMEOUT,
+               message="the citizen's chat line at the worker")
+    element(worker, "chat-input").send_keys("Ja, tydeligt.")
+    element(worker, "chat-send").click()
+    wait_until(lambda: "Medarbejder: Ja, tydeligt." in element(citizen, "chat-log").text, UI_TIMEOUT,
+               message="the worker's chat line at the citizen")
+    assert "Dig: Hej, kan du høre mig?" in element(citizen, "chat-log").text
+
+    # The citizen shows their face after all, during the call.
+    element(citizen, "audio-only-button").click()
+    wait_until(lambda: frames_decoded(video_stats(worker)) > 10, MEDIA_TIMEOUT, message="the citizen's video after turning it on")
+
+    # The worker goes audio-only too: the citizen's decoded frames stop growing.
+    element(worker, "audio-only-button").click()
+    time.sleep(1.5)
+    frozen = frames_decoded(video_stats(citizen))
+    time.sleep(1.5)
+    assert frames_decoded(video_stats(citizen)) - frozen <= 2
+
+    # Screen sharing replaces the worker's (now absent) camera on the same sender.
+    element(worker, "screen-button").click()
+    wait_until(lambda: hook(worker, "call") and worker.execute_script("return window.samtalerum.call.sharingScreen"),
+               UI_TIMEOUT, message="screen sharing to start")
+    before = frames_decoded(video_stats(citizen))
+    wait_until(lambda: frames_decoded(video_stats(citizen)) > before + 10, MEDIA_TIMEOUT,
+               message="the shared screen's frames at the citizen")
+    label = worker.execute_script(
+        "return window.samtalerum.pc.getSenders().find(s => s.track && s.track.kind === 'video').track.label")
+    print(f"screen track at the worker: {label!r}; citizen sees {remote_video_size(citizen)}")
+    assert element(worker, "screen-button").get_attribute("aria-pressed") == "true"
+    element(worker, "screen-button").click()
+    wait_until(lambda: not worker.execute_script("return window.samtalerum.call.sharingScreen"), UI_TIMEOUT,
+               message="screen sharing to stop")
+
+
+def test_danish_by_default_and_english_on_request(shared_server, browsers):
+    browser = browsers.open("visitor", width=390, height=844)
+    browser.get(shared_server.url("/join"))
+    assert "Linket mangler" in element(browser, "invite-error").text
+    assert browser.execute_script("return document.documentElement.lang") == "da"
+    switch = element(browser, "language-switch").find_element(By.TAG_NAME, "button")
+    assert switch.text == "English"
+    switch.click()
+    wait_until(lambda: "Part of the link is missing" in element(browser, "invite-error").text, UI_TIMEOUT,
+               message="the English text")
+    assert browser.execute_script("return document.documentElement.lang") == "en"
+    browser.get(shared_server.url("/test"))
+    assert "Test your equipment" in element(browser, "test-view").text
+    element(browser, "language-switch").find_element(By.TAG_NAME, "button").click()
+    wait_until(lambda: "Test dit udstyr" in element(browser, "test-view").text, UI_TIMEOUT, message="Danish again")
+
+
+def test_keyboard_only_join_with_visible_focus(shared_server, shared_worker_token, browsers):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    meeting = create_meeting(shared_server, shared_worker_token)
+    worker = browsers.open("worker")
+    sign_in_worker(worker, meeting["workerJoinUrl"], shared_worker_token)
+    wait_state(worker, "waiting")
+
+    citizen = browsers.open("citizen")
+    citizen.get(meeting["citizenInviteUrl"])
+    element(citizen, "join-button")
+    wait_state(citizen, "ready")
+    focused = None
+    for _ in range(8):
+        ActionChains(citizen).send_keys(Keys.TAB).perform()
+        focused = citizen.execute_script("return document.activeElement && document.activeElement.id")
+        if focused == "join-button":
+            break
+    assert focused == "join-button", focused
+    outline = citizen.execute_script("return getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", ""), outline
+    ActionChains(citizen).send_keys(Keys.ENTER).perform()
+    wait_state(citizen, "waiting-room", MEDIA_TIMEOUT)
+
+    admit = element(worker, "admit-button", MEDIA_TIMEOUT)
+    worker.execute_script("arguments[0].focus()", admit)
+    ActionChains(worker).send_keys(Keys.ENTER).perform()
+    wait_state(citizen, "connected", MEDIA_TIMEOUT)
+    wait_state(worker, "connected", MEDIA_TIMEOUT)

@@ -1,0 +1,131 @@
+"""Accessibility of every page and call state: axe-core (WCAG 2.0/2.1/2.2 A and AA rules) in
+headless Chromium with no serious or critical violation, and no horizontal scrolling at
+360 px width or at 200 % zoom (a 1280 px window at 200 % lays out like 640 px).
+
+Run:  python3 -m pytest -v Tests/e2e/test_pages_a11y.py   (needs PyPI axe-selenium-python)
+"""
+
+from selenium.webdriver.common.by import By
+
+from conftest import (
+    MEDIA_TIMEOUT, UI_TIMEOUT, axe_violations, create_meeting, element, issue_token, wait_state, wait_until,
+)
+
+WIDTHS = (360, 640)
+
+
+def overflow(driver):
+    """How far the page is wider than the window (0 when nothing needs sideways scrolling)."""
+    return driver.execute_script(
+        "return Math.max(0, document.documentElement.scrollWidth - document.documentElement.clientWidth)")
+
+
+def set_width(driver, width, height=800):
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500})
+
+
+def reset_width(driver):
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+class Audit:
+    def __init__(self):
+        self.problems = {}
+        self.states = []
+
+    def check(self, driver, name, widths=WIDTHS):
+        self.states.append(name)
+        found = axe_violations(driver)
+        if found:
+            self.problems[name] = found
+        for width in widths:
+            set_width(driver, width)
+            extra = overflow(driver)
+            if extra > 1:
+                self.problems[f"{name}@{width}px"] = [{"id": "horizontal-scroll", "impact": "serious",
+                                                       "help": f"{extra}px wider than the window"}]
+        reset_width(driver)
+
+
+def test_every_page_and_state_passes_axe_and_fits_small_screens(shared_server, shared_worker_token, browsers):
+    audit = Audit()
+    server = shared_server
+    visitor = browsers.open("visitor")
+    visitor.get(server.url("/"))
+    element(visitor, "worker-link")
+    audit.check(visitor, "landing")
+    visitor.get(server.url("/join"))
+    element(visitor, "invite-error")
+    audit.check(visitor, "join-missing")
+    visitor.get(server.url("/join#invite=not-a-real-invite"))
+    element(visitor, "invite-error")
+    audit.check(visitor, "join-invalid")
+    visitor.get(server.url("/test"))
+    element(visitor, "start-check").click()
+    wait_until(lambda: visitor.execute_script("return window.samtalerumCheck.done"), 30, message="the check")
+    audit.check(visitor, "test-done")
+
+    worker = browsers.open("worker")
+    worker.get(server.url("/worker"))
+    element(worker, "token-input")
+    audit.check(worker, "worker-signin")
+    element(worker, "token-input").send_keys(shared_worker_token)
+    element(worker, "sign-in-button").click()
+    element(worker, "citizen-ref").send_keys("SAG-2026-0099")
+    element(worker, "create-meeting").click()
+    invite = wait_until(lambda: element(worker, "invite-link").get_attribute("value"), UI_TIMEOUT, message="invite")
+    audit.check(worker, "worker-home-invite")
+    element(worker, "join-meeting-button").click()
+    wait_state(worker, "waiting")
+    audit.check(worker, "worker-waiting")
+
+    citizen = browsers.open("citizen")
+    citizen.get(invite)
+    wait_state(citizen, "ready")
+    audit.check(citizen, "join-welcome")
+    citizen.find_element(By.CSS_SELECTOR, "#check-details summary").click()
+    wait_until(lambda: citizen.execute_script("return window.samtalerumCheck && window.samtalerumCheck.done"), 30,
+               message="the invite page's check")
+    audit.check(citizen, "join-welcome-checked")
+    element(citizen, "join-button").click()
+    wait_state(citizen, "waiting-room", MEDIA_TIMEOUT)
+    element(worker, "note-input").send_keys("Jeg kommer om 2 minutter")
+    element(worker, "note-send").click()
+    wait_until(lambda: "2 minutter" in element(citizen, "notes").text, UI_TIMEOUT, message="the note")
+    audit.check(citizen, "citizen-waiting-room")
+    audit.check(worker, "worker-admit-panel")
+
+    element(worker, "admit-button").click()
+    wait_state(worker, "connected", MEDIA_TIMEOUT)
+    wait_state(citizen, "connected", MEDIA_TIMEOUT)
+    element(citizen, "chat-input").send_keys("Hej")
+    element(citizen, "chat-send").click()
+    wait_until(lambda: "Hej" in element(worker, "chat-log").text, UI_TIMEOUT, message="chat")
+    wait_until(lambda: worker.execute_script("return window.samtalerum.quality"), 15, message="a quality push")
+    audit.check(worker, "worker-in-call")
+    audit.check(citizen, "citizen-in-call")
+    # "Læg på" must be reachable without scrolling on a phone.
+    set_width(citizen, 360, 740)
+    assert citizen.execute_script(
+        "const r = document.getElementById('hangup-button').getBoundingClientRect(); return r.bottom <= innerHeight"), \
+        "the hang-up button is below the fold at 360x740"
+    reset_width(citizen)
+
+    ops = browsers.open("ops")
+    ops.get(server.url("/ops"))
+    audit.check(ops, "ops-signin")
+    element(ops, "token-input").send_keys(issue_token(server, role="ops", subject="o-a11y"))
+    element(ops, "sign-in-button").click()
+    wait_until(lambda: ops.find_elements(By.CSS_SELECTOR, "#sessions-body tr"), 10, message="an ops row")
+    audit.check(ops, "ops-live", widths=(360,))  # the table scrolls inside its own region by design
+
+    element(citizen, "hangup-button").click()
+    wait_state(citizen, "ended")
+    assert "Mødet er slut" in element(citizen, "ended-panel").text
+    wait_state(worker, "peer-left")
+    audit.check(citizen, "citizen-ended")
+    audit.check(worker, "worker-peer-left")
+
+    print(f"checked {len(audit.states)} states: {audit.states}")
+    assert not audit.problems, "\n".join(f"{state}: {v}" for state, v in audit.problems.items())
