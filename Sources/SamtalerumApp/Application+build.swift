@@ -77,6 +77,11 @@ public func buildServer(
         iceServers = { _, _ in [] }
     }
 
+    if configuration.server.httpRedirectPort > 0 {
+        services.append(HTTPRedirect.application(
+            host: configuration.server.host, port: configuration.server.httpRedirectPort,
+            baseURL: configuration.publicBaseURL, logger: logger))
+    }
     let signalling = configuration.signalling
     let registry = RoomRegistry(
         directory: audit, recorder: audit, iceServers: iceServers,

@@ -88,7 +88,7 @@ struct LoadCommand: AsyncParsableCommand {
             let heldAtStart = recorder.inCall
             recorder.setSteady(true)
             let ownPid = getpid()
-            let cpuAtHold = (server: serverPid.flatMap(cpuSeconds), client: cpuSeconds(pid: ownPid))
+            let cpuAtHold = (server: serverPid.flatMap(cpuSeconds), client: cpuSeconds(pid: ownPid), machine: machineCPUSeconds())
             var minHeld = heldAtStart
             let holdStart = ContinuousClock.now
             while ContinuousClock.now - holdStart < .seconds(seconds) {
@@ -99,12 +99,16 @@ struct LoadCommand: AsyncParsableCommand {
             let holdSeconds = seconds(since: holdStart)
             let serverCPU = zip2(cpuAtHold.server, serverPid.flatMap(cpuSeconds)).map { ($1 - $0) / holdSeconds * 100 }
             let clientCPU = zip2(cpuAtHold.client, cpuSeconds(pid: ownPid)).map { ($1 - $0) / holdSeconds * 100 }
+            let machine = zip2(cpuAtHold.machine, machineCPUSeconds()).map { ($1.busy - $0.busy) / holdSeconds * 100 }
+            let serverCPUSeconds = zip2(cpuAtHold.server, serverPid.flatMap(cpuSeconds)).map { $1 - $0 }
             let rssHeld = serverPid.flatMap(residentKiB)
             context.stop.set()
             await roomTasks.waitForAll()
             return Report(rooms: meetings.count, rampSeconds: rampSeconds, heldAtStart: heldAtStart, minHeld: minHeld,
                           rssBeforeKiB: rssBefore, rssAfterKiB: rssAfter, rssHeldKiB: rssHeld,
-                          serverCPUPercentDuringHold: serverCPU, clientCPUPercentDuringHold: clientCPU, figures: recorder.snapshot)
+                          serverCPUPercentDuringHold: serverCPU, clientCPUPercentDuringHold: clientCPU,
+                          machineBusyPercentDuringHold: machine, serverCPUSecondsDuringHold: serverCPUSeconds,
+                          figures: recorder.snapshot)
         }
         try? await group.shutdownGracefully()
         report.print(label: label, holdSeconds: seconds)

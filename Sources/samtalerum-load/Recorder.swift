@@ -102,3 +102,16 @@ func cpuSeconds(pid: Int32) -> Double? {
     guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
+
+/// Busy and total CPU seconds of the whole machine (all cores), from /proc/stat: how much of
+/// the box other work took while we measured.
+func machineCPUSeconds() -> (busy: Double, total: Double)? {
+    guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+          let line = stat.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+    let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+    guard ticks.count >= 5 else { return nil }
+    let idle = ticks[3] + ticks[4]  // idle + iowait
+    let total = ticks.prefix(8).reduce(0, +)
+    let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+    return ((total - idle) / hz, total / hz)
+}

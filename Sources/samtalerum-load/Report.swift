@@ -13,6 +13,9 @@ struct Report: Codable, Sendable {
     /// CPU use during the hold, in percent of one core (200 = both cores of the test machine).
     var serverCPUPercentDuringHold: Double?
     var clientCPUPercentDuringHold: Double?
+    /// Everything that ran on the machine, this run included (200 = both cores busy).
+    var machineBusyPercentDuringHold: Double?
+    var serverCPUSecondsDuringHold: Double?
     var figures: Figures
 
     func print(label: String, holdSeconds: Int) {
@@ -35,7 +38,12 @@ struct Report: Codable, Sendable {
                        Double(before) / 1024, Double(after) / 1024, heldAtStart, Double(rssHeldKiB ?? after) / 1024, perEndpoint))
         }
         let cpu = { (value: Double?) in value.map { String(format: "%.0f %%", $0) } ?? "-" }
-        say("CPU during hold (100 % = one core): server \(cpu(serverCPUPercentDuringHold)), this client \(cpu(clientCPUPercentDuringHold))")
+        say("CPU during hold (100 % = one core): server \(cpu(serverCPUPercentDuringHold)), this client \(cpu(clientCPUPercentDuringHold)), "
+            + "whole machine \(cpu(machineBusyPercentDuringHold))")
+        if let seconds = serverCPUSecondsDuringHold, !figures.steadyPingMs.isEmpty {
+            // Each steady cycle is one stats + one ping in, one pong out.
+            say(String(format: "server CPU per stats+ping+pong cycle: %.0f µs", seconds / Double(figures.steadyPingMs.count) * 1e6))
+        }
         let errors = figures.errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         say("errors: \(errors.isEmpty ? "none" : errors)")
     }

@@ -80,3 +80,66 @@ import Testing
         withTemporaryDirectoryRemoved(directory)
     }
 }
+
+@Suite(.timeLimit(.minutes(1))) struct RedirectTests {
+    @Test func thePlainHTTPPortOnlyRedirectsToHTTPS() async throws {
+        let socket = try ServerSocketProbe.freePort()
+        let (_, directory) = try await TestServer.run(adjust: {
+            $0.server.httpRedirectPort = socket
+            $0.server.publicURL = "https://samtale.example"
+        }) { server in
+            let (data, response) = try await ServerSocketProbe.plainGET(port: socket, path: "/join?x=1")
+            #expect(response.contains("308"))
+            #expect(response.lowercased().contains("location: https://samtale.example/join?x=1"))
+            #expect(data.isEmpty)
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+}
+
+/// Raw sockets, so the test sees exactly what a browser would on port 80.
+enum ServerSocketProbe {
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func plainGET(port: Int, path: String) async throws -> (body: String, head: String) {
+        for _ in 0..<50 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else {
+                try await Task.sleep(for: .milliseconds(100))
+                continue
+            }
+            let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            _ = request.withCString { send(fd, $0, strlen($0), 0) }
+            var received = [UInt8]()
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                if count <= 0 { break }
+                received += buffer[0..<count]
+            }
+            let text = String(decoding: received, as: UTF8.self)
+            let parts = text.components(separatedBy: "\r\n\r\n")
+            return (parts.dropFirst().joined(separator: "\r\n\r\n"), parts.first ?? "")
+        }
+        throw TestFailure("the redirect port never answered")
+    }
+}

@@ -1,7 +1,7 @@
-"""Screenshots of the worker and citizen pages at desktop (1280x800) and phone (390x844) size,
-taken from a real server and real calls, into Docs/screenshots/.
+"""Screenshots of every page and the main call states at desktop (1280x800) and phone
+(390x844) size, taken from a real server and real calls, into Docs/screenshots/.
 
-Run:  python3 Tests/e2e/take_screenshots.py   (SAMTALERUM_BIN as for test_call.py)
+Run:  python3 Tests/e2e/take_screenshots.py   (SAMTALERUM_BIN as for the tests; see conftest.py)
 """
 
 import shutil
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import test_call as e2e  # noqa: E402  (shares the server and browser helpers)
+import conftest as e2e  # noqa: E402  (shares the server and browser helpers)
 
 OUT = e2e.REPO / "Docs" / "screenshots"
 SIZES = (("desktop", 1280, 800, False), ("phone", 390, 844, True))
@@ -24,8 +24,16 @@ def viewport(driver, width, height, mobile):
 
 def shot(driver, name):
     time.sleep(0.8)  # let fonts, focus rings and video frames settle
+    driver.execute_script("document.activeElement && document.activeElement.blur && document.activeElement.blur()")
     driver.save_screenshot(str(OUT / f"{name}.png"))
     print(f"wrote {OUT / name}.png")
+
+
+def opened(browsers, name, size):
+    label, width, height, mobile = size
+    driver = browsers.open(f"{name}-{label}", width=width, height=height)
+    viewport(driver, width, height, mobile)
+    return driver
 
 
 def main():
@@ -35,43 +43,79 @@ def main():
     browsers = e2e.Browsers()
     try:
         server.start()
-        token = server.cli("token", "issue", "--role", "worker", "--subject", "w-screenshots", "--ttl", "3600").split()[-1]
-        for label, width, height, mobile in SIZES:
-            worker = browsers.open(f"worker-{label}")
-            viewport(worker, width, height, mobile)
+        token = e2e.issue_token(server, subject="w-screenshots")
+        ops_token = e2e.issue_token(server, role="ops", subject="o-screenshots")
+        for size in SIZES:
+            label = size[0]
+            visitor = opened(browsers, "visitor", size)
+            visitor.get(server.url("/"))
+            e2e.element(visitor, "worker-link")
+            shot(visitor, f"landing-{label}")
+            visitor.get(server.url("/test"))
+            e2e.element(visitor, "start-check").click()
+            e2e.wait_until(lambda: visitor.execute_script("return window.samtalerumCheck.done"), 30)
+            shot(visitor, f"test-{label}")
+            visitor.get(server.url("/join#invite=not-a-real-invite"))
+            e2e.element(visitor, "invite-error")
+            shot(visitor, f"join-invalid-{label}")
+
+            worker = opened(browsers, "worker", size)
             worker.get(server.url("/worker"))
+            e2e.element(worker, "token-input")
+            shot(worker, f"worker-signin-{label}")
             e2e.element(worker, "token-input").send_keys(token)
             e2e.element(worker, "sign-in-button").click()
             e2e.element(worker, "citizen-ref").send_keys("SAG-2026-0042")
             e2e.element(worker, "create-meeting").click()
             invite = e2e.wait_until(lambda: e2e.element(worker, "invite-link").get_attribute("value"), e2e.UI_TIMEOUT)
             shot(worker, f"worker-{label}")
-
             e2e.element(worker, "join-meeting-button").click()
             e2e.wait_state(worker, "waiting")
-            citizen = browsers.open(f"citizen-{label}")
-            viewport(citizen, width, height, mobile)
+
+            citizen = opened(browsers, "citizen", size)
             citizen.get(invite)
             e2e.wait_state(citizen, "ready")
             shot(citizen, f"join-{label}")
+            citizen.find_element(e2e.By.CSS_SELECTOR, "#check-details summary").click()
+            e2e.wait_until(lambda: citizen.execute_script("return window.samtalerumCheck && window.samtalerumCheck.done"), 30)
+            shot(citizen, f"join-check-{label}")
 
             e2e.element(citizen, "join-button").click()
+            e2e.wait_state(citizen, "waiting-room", e2e.MEDIA_TIMEOUT)
+            e2e.element(worker, "note-input").send_keys("Jeg er 5 minutter forsinket")
+            e2e.element(worker, "note-send").click()
+            e2e.wait_until(lambda: "forsinket" in e2e.element(citizen, "notes").text, e2e.UI_TIMEOUT)
+            shot(citizen, f"waiting-room-citizen-{label}")
+            shot(worker, f"waiting-room-worker-{label}")
+
+            e2e.element(worker, "admit-button").click()
             e2e.wait_state(citizen, "connected", e2e.MEDIA_TIMEOUT)
             e2e.wait_state(worker, "connected", e2e.MEDIA_TIMEOUT)
+            e2e.element(citizen, "chat-input").send_keys("Hej! Jeg kan se dig.")
+            e2e.element(citizen, "chat-send").click()
+            e2e.wait_until(lambda: worker.execute_script("return window.samtalerum.quality"), 15)
             shot(citizen, f"call-citizen-{label}")
             shot(worker, f"call-worker-{label}")
-            e2e.element(worker, "hangup-button").click()
-            e2e.wait_state(citizen, "peer-left")
 
-            invalid = browsers.open(f"invalid-{label}")
-            viewport(invalid, width, height, mobile)
-            invalid.get(server.url("/join#invite=not-a-real-invite"))
-            e2e.element(invalid, "invite-error")
-            shot(invalid, f"join-invalid-{label}")
+            ops = opened(browsers, "ops", size)
+            ops.get(server.url("/ops"))
+            e2e.element(ops, "token-input").send_keys(ops_token)
+            e2e.element(ops, "sign-in-button").click()
+            e2e.wait_until(lambda: ops.find_elements(e2e.By.CSS_SELECTOR, "#sessions-body td[data-quality]"), 20)
+            shot(ops, f"ops-{label}")
+
+            e2e.element(citizen, "hangup-button").click()
+            e2e.wait_state(citizen, "ended")
+            e2e.wait_state(worker, "peer-left")
+            shot(citizen, f"ended-citizen-{label}")
+            e2e.element(worker, "hangup-button").click()
+            browsers.close()
     finally:
         browsers.close()
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+        if "folder" in e2e._staged:
+            shutil.rmtree(e2e._staged["folder"], ignore_errors=True)
 
 
 if __name__ == "__main__":

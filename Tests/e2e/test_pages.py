@@ -34,8 +34,14 @@ def start_call(server, token, browsers, citizen_media="camera+mic", citizen_size
 
 
 def ops_row(ops, meeting_id):
-    rows = ops.find_elements(By.CSS_SELECTOR, f'#sessions-body tr[data-meeting="{meeting_id}"]')
-    return rows[0] if rows else None
+    """The meeting's row as plain data, read in one go (the table is redrawn every 2 s)."""
+    return ops.execute_script("""
+        const row = document.querySelector(`#sessions-body tr[data-meeting="${arguments[0]}"]`);
+        if (!row) return null;
+        const cell = (role) => { const td = row.querySelector(`td[data-role="${role}"]`);
+                                 return {text: td.innerText, quality: td.dataset.quality || null}; };
+        return {state: row.dataset.state, text: row.innerText, worker: cell('worker'), citizen: cell('citizen')};
+    """, meeting_id)
 
 
 def test_ops_page_shows_the_live_call_without_personal_data(shared_server, shared_worker_token, browsers):
@@ -52,25 +58,21 @@ def test_ops_page_shows_the_live_call_without_personal_data(shared_server, share
     assert ops.execute_script("return window.samtalerumOps.mode") == "stream"
     assert "forbindelser" in element(ops, "health").text
 
-    row = wait_until(lambda: ops_row(ops, meeting["meetingId"]), 10, message="the meeting's row")
-    wait_until(lambda: ops_row(ops, meeting["meetingId"]).get_attribute("data-state") == "in-call", 10,
-               message="state in-call")
-    row = ops_row(ops, meeting["meetingId"])
-    assert "I samtale" in row.text
+    row = wait_until(lambda: (r := ops_row(ops, meeting["meetingId"])) and r["state"] == "in-call" and r, 10,
+                     message="the meeting's row, in-call")
+    assert "I samtale" in row["text"]
     for role in ("worker", "citizen"):
-        assert "Forbundet" in row.find_element(By.CSS_SELECTOR, f'td[data-role="{role}"]').text
+        assert "Forbundet" in row[role]["text"], row
 
     # The quality estimate needs a few `stats` intervals from both pages.
-    def both_rated():
-        r = ops_row(ops, meeting["meetingId"])
-        return r and all(r.find_element(By.CSS_SELECTOR, f'td[data-role="{role}"]').get_attribute("data-quality")
-                         for role in ("worker", "citizen")) and r
-    row = wait_until(both_rated, 20, interval=0.5, message="a quality class for both participants")
-    assert "Forbindelse:" in row.text and "MOS" in row.text, row.text
+    row = wait_until(lambda: (r := ops_row(ops, meeting["meetingId"])) and r["worker"]["quality"]
+                     and r["citizen"]["quality"] and r, 20, interval=0.5,
+                     message="a quality class for both participants")
+    assert "Forbindelse:" in row["text"] and "MOS" in row["text"], row
     snapshot = ops.execute_script("return window.samtalerumOps.last")
     text = ops.find_element(By.ID, "main").text
     assert "SAG-" not in text and "w-e2e" not in text and "127.0.0.1" not in text, text
-    print(f"ops row: {row.text!r}\nsnapshot: {snapshot}")
+    print(f"ops row: {row}\nsnapshot: {snapshot}")
 
     # The pages show the pushed quality with words and an icon.
     for driver in (worker, citizen):
@@ -79,8 +81,8 @@ def test_ops_page_shows_the_live_call_without_personal_data(shared_server, share
         assert "Forbindelse:" in box.text and element(driver, "quality-icon").text
 
     worker.find_element(By.ID, "hangup-button").click()
-    wait_until(lambda: ops_row(ops, meeting["meetingId"]) is None
-               or "Ikke med" in ops_row(ops, meeting["meetingId"]).text, 10, message="the worker gone from the row")
+    wait_until(lambda: (r := ops_row(ops, meeting["meetingId"])) is None or "Ikke med" in r["text"], 10,
+               message="the worker gone from the row")
 
 
 def test_precheck_page_checks_devices_signalling_and_every_relay_transport(shared_server, browsers):
