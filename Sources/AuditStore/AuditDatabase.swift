@@ -71,8 +71,6 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
             // FULL: a commit survives power loss, not only a process crash. Only the writer
             // commits, but readers get the same setting so nothing depends on which connection runs.
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            // 16 MiB per connection keeps the pseudonym and time indexes of a large store in memory.
-            try db.execute(sql: "PRAGMA cache_size = -16384")
         }
         pool = try DatabasePool(path: dbPath, configuration: config)
         if mode == .readWrite {

@@ -135,10 +135,14 @@ extension AuditDatabase {
     }
 
     private func commitThenPublish<T>(_ db: Database, _ body: (Database) throws -> T) throws -> T {
-        var result: T?
-        try db.inTransaction(.immediate) {
+        try db.beginTransaction(.immediate)
+        let result: T
+        do {
             result = try body(db)
-            return .commit
+            try db.commit()
+        } catch {
+            try? db.rollback()
+            throw error
         }
         // After the commit, still on the writer: the head file can lag the database (crash
         // here) but never run ahead of it. A failure is logged, not thrown: the records are durable.
@@ -147,7 +151,6 @@ extension AuditDatabase {
         } catch {
             logger.error("could not write the signed head file", metadata: ["error": "\(error)"])
         }
-        guard let result else { throw AuditStoreError.backupFailed("transaction produced no result") }
         return result
     }
 

@@ -75,7 +75,7 @@ import Testing
     }
 
     @Test func silenceAfterConnectingIsClosedAsAPolicyViolation() async throws {
-        let (_, directory) = try await TestServer.run { server in
+        let (_, directory) = try await TestServer.run(adjust: { $0.signalling.helloTimeoutSeconds = 1 }) { server in
             let idle = WebSocketPeer(port: server.port)
             let code = try await idle.closeCode(within: 15)
             #expect(code == 1008)

@@ -18,7 +18,6 @@ struct TestServer {
         var configuration = AppConfiguration()
         configuration.server.dataDir = dataDirectory.path
         configuration.server.port = 0
-        configuration.signalling.helloTimeoutSeconds = 1
         configuration.turn.enabled = false
         configuration.logging.level = "warning"
         return configuration

@@ -32,9 +32,9 @@ private func feed(_ estimator: inout QualityEstimator, _ samples: [QualitySample
         let recovery = feed(&estimator, Array(repeating: clean, count: 20), from: 14)
         #expect(recovery[0].class == .poor, "a single good sample must not flip the class back")
         #expect(recovery[1].class == .poor)
-        // Docs/QUALITY.md: back to good on the 7th clean sample (14 s), excellent on the 14th (28 s).
+        // Docs/QUALITY.md: back to good on the 7th clean sample (14 s), excellent on the 13th (26 s).
         #expect(recovery.firstIndex { $0.class != .poor } == 6)
-        #expect(recovery.firstIndex { $0.class == .excellent } == 13)
+        #expect(recovery.firstIndex { $0.class == .excellent } == 12)
         let moses = recovery.map(\.mos)
         #expect(zip(moses, moses.dropFirst()).allSatisfy { $0 <= $1 }, "recovery is monotone")
     }

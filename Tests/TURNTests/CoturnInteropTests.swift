@@ -16,6 +16,18 @@ struct CoturnInteropTests {
         return channel.localAddress?.port ?? 0
     }
 
+    /// turnutils_peer echoes every datagram: wait until it does, so no test races its start.
+    static func waitForEcho(port: Int) async throws {
+        let probe = try await UDPSocket.bind()
+        defer { probe.channel.close(promise: nil) }
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        for _ in 0..<50 {
+            try await probe.send([1, 2, 3, 4], to: address)
+            if (try? await probe.inbox.next(timeout: .milliseconds(100))) != nil { return }
+        }
+        throw TestError.unexpected("turnutils_peer did not start on \(port)")
+    }
+
     /// Runs a process to completion (killed after `timeout`) and returns its combined output.
     static func run(_ path: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws -> String {
         let process = Process()
@@ -47,7 +59,7 @@ struct CoturnInteropTests {
             try peer.run()
             // turnutils_peer ignores SIGTERM.
             defer { kill(peer.processIdentifier, SIGKILL) }
-            try await Task.sleep(for: .milliseconds(200))
+            try await Self.waitForEcho(port: peerPort)
 
             let port = flags.contains("-S") ? try #require(ports.tls) : try #require(ports.udp)
             let output = try await Self.run("/usr/bin/turnutils_uclient", flags + [

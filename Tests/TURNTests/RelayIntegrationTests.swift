@@ -191,9 +191,11 @@ enum TestTLS {
         process.standardError = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
-        let configuration = TLSConfiguration.makeServerConfiguration(
+        var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        // TLS 1.0/1.1 sign with MD5+SHA-1, which current OpenSSL clients (turnutils_uclient) refuse.
+        configuration.minimumTLSVersion = .tlsv12
         return try NIOSSLContext(configuration: configuration)
     }
 }

@@ -58,7 +58,7 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
         public var relayPortMax = 65535
         public var realm = "samtalerum"
         public var credentialTTLSeconds = 4 * 3600
-        public var maxAllocationsPerUser = 8
+        public var maxAllocationsPerUser = 16
         public var maxAllocations = 10_000
         public var maxBytesPerSecondPerAllocation = 5_000_000
         /// UNSAFE outside tests: lets the relay reach 127.0.0.0/8 and ::1.

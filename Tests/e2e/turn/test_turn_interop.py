@@ -68,6 +68,20 @@ def stun_binding_ok(port, timeout=0.2):
             return False
 
 
+def wait_for_echo(port):
+    """turnutils_peer echoes every datagram: wait until it does, so no test races its start."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.1)
+        for _ in range(50):
+            s.sendto(b"ping", (HOST, port))
+            try:
+                s.recvfrom(64)
+                return
+            except OSError:
+                continue
+    raise RuntimeError("turnutils_peer did not start on %d" % port)
+
+
 def kill(process):
     if process.poll() is None:
         process.send_signal(signal.SIGKILL)  # turnutils_peer ignores SIGTERM
@@ -164,7 +178,7 @@ def strict_relay():
 def peer():
     port = free_port()
     process = subprocess.Popen([PEER, "-L", HOST, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.2)
+    wait_for_echo(port)
     yield port
     kill(process)
 

@@ -2,6 +2,8 @@
 // local media and the RTCPeerConnection. No DOM here; the page listens to `change` events
 // and, for notes and chat lines, `message` events (CustomEvent, detail {kind, text, from}).
 
+import { LocalMedia } from './call-media.js';
+import { addCandidate, applyDescription, attachLocalMedia, openPeerConnection, updateVideoSender } from './call-peer.js';
 import { StatsSampler } from './call-stats.js';
 
 const PROTOCOL_VERSION = 1;
@@ -43,17 +45,12 @@ export class Call extends EventTarget {
 
     this.state = CallState.idle;
     this.error = null;          // the server's error code once a fatal error arrived
-    this.mediaNotice = null;    // 'noCamera' | 'noMedia' when we continue with less
+    this.media = new LocalMedia();
     this.role = null;
     this.sessionId = null;
     this.peerLeftReason = null;
     this.pc = null;
-    this.localStream = null;
     this.remoteStream = null;
-    this.screenTrack = null;
-    this.muted = false;
-    this.cameraOff = false;
-    this.audioOnly = false;
     this.rttMs = null;
     this.quality = null;        // the last `quality` push: {receiving, sending}
     this.peerWaiting = false;   // worker: the citizen is in the waiting room
@@ -102,7 +99,7 @@ export class Call extends EventTarget {
     if (this.joinRequested || this.state === CallState.ended || this.state === CallState.error) return;
     this.joinRequested = true;
     this.setState(CallState.media);
-    await this.acquireMedia();
+    await this.media.acquire();
     if (this.state === CallState.ended || this.state === CallState.error) return;
     this.wantJoin = true;
     this.setState(CallState.connecting);
@@ -135,59 +132,49 @@ export class Call extends EventTarget {
     return value;
   }
 
+  // What the page reads and sets about this side's media.
+  get localStream() { return this.media.stream; }
+  get mediaNotice() { return this.media.notice; }
+  get muted() { return this.media.muted; }
+  get cameraOff() { return this.media.cameraOff; }
+  get audioOnly() { return this.media.audioOnly; }
+  get hasCamera() { return this.media.hasCamera; }
+  get hasMicrophone() { return this.media.hasMicrophone; }
+  get sharingScreen() { return this.media.sharingScreen; }
+  get canShareScreen() { return LocalMedia.canShareScreen; }
+  sendsVideo() { return this.media.sendsVideo(); }
+  adoptLocalStream(stream) { this.media.adopt(stream); }
+
   setMuted(muted) {
-    this.muted = muted;
-    for (const track of this.localStream?.getAudioTracks() ?? []) track.enabled = !muted;
+    this.media.setMuted(muted);
     this.emit();
   }
 
   setCameraOff(off) {
-    this.cameraOff = off;
-    for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = !off;
+    this.media.setCameraOff(off);
     this.emit();
   }
 
-  /**
-   * "Vis ikke mit ansigt": nothing of the camera leaves the device (not even black frames),
-   * so the peer's page says there is no picture. Works before and during the call.
-   */
+  /** Works before and during the call. */
   setAudioOnly(on) {
-    this.audioOnly = on;
-    for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = !on && !this.cameraOff;
+    this.media.setAudioOnly(on);
     this.updateVideoSender();
     this.emit();
   }
-
-  get hasCamera() { return (this.localStream?.getVideoTracks().length ?? 0) > 0; }
-  get hasMicrophone() { return (this.localStream?.getAudioTracks().length ?? 0) > 0; }
-  get sharingScreen() { return this.screenTrack !== null; }
-  get canShareScreen() { return Boolean(navigator.mediaDevices?.getDisplayMedia); }
 
   /** Sends the screen instead of the camera on the same video sender: no renegotiation. */
   async startScreenShare() {
-    if (this.screenTrack || !this.canShareScreen) return;
-    let stream;
-    try {
-      stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
-    } catch (err) {
-      console.warn('samtalerum: screen sharing not started', err);
-      return;
+    if (await this.media.startScreenShare(() => this.stopScreenShare())) {
+      this.updateVideoSender();
+      this.emit();
     }
-    const [track] = stream.getVideoTracks();
-    if (!track) return;
-    this.screenTrack = track;
-    // The browser's own "stop sharing" button ends the track.
-    track.addEventListener('ended', () => this.stopScreenShare());
-    this.updateVideoSender();
-    this.emit();
   }
 
   stopScreenShare() {
-    if (!this.screenTrack) return;
-    this.screenTrack.stop();
-    this.screenTrack = null;
-    this.updateVideoSender();
-    this.emit();
+    if (this.media.stopScreenShare()) {
+      this.updateVideoSender();
+      this.emit();
+    }
   }
 
   /** `leave` tells the server this was a hang-up (recorded as such), not a lost connection. */
@@ -359,34 +346,9 @@ export class Call extends EventTarget {
     this.pc.restartIce(); // fires negotiationneeded → an offer with new ICE credentials
   }
 
-  async onDescription(message) {
-    const pc = this.pc;
-    if (!pc || typeof message.sdp !== 'string') return;
-    const isOffer = message.type === 'offer';
-    // Only the initiator offers, so a collision means a stale offer from the other side;
-    // the initiator keeps its own, the other side yields (the "perfect negotiation" rule).
-    const collision = isOffer && (this.makingOffer || pc.signalingState !== 'stable');
-    if (collision && this.initiator) return;
-    if (!isOffer && pc.signalingState !== 'have-local-offer') return; // a replayed, stale answer
-    await pc.setRemoteDescription({ type: message.type, sdp: message.sdp });
-    if (isOffer) {
-      this.attachLocalMedia();
-      await pc.setLocalDescription();
-      this.send({ type: 'answer', sdp: pc.localDescription.sdp });
-    }
-  }
+  onDescription(message) { return applyDescription(this, message); }
 
-  async onCandidate(message) {
-    const pc = this.pc;
-    if (!pc || !pc.remoteDescription) return;
-    try {
-      if (message.candidate) await pc.addIceCandidate(message.candidate);
-      else await pc.addIceCandidate();
-    } catch (err) {
-      // Candidates of an ICE generation that a restart replaced are expected to fail.
-      console.debug('samtalerum: candidate not added', err);
-    }
-  }
+  onCandidate(message) { return addCandidate(this, message); }
 
   onText(message) {
     if (typeof message.text !== 'string') return;
@@ -495,7 +457,7 @@ export class Call extends EventTarget {
       const pc = this.pc;
       if (!pc || !this.peerPresent || !this.authenticated) return;
       try {
-        const message = await this.sampler.sample(pc, { audioOnly: !this.sendsVideo() });
+        const message = await this.sampler.sample(pc, { audioOnly: !this.media.sendsVideo() });
         if (message && pc === this.pc) this.send(message);
       } catch (err) {
         console.debug('samtalerum: stats unavailable', err);
@@ -510,88 +472,13 @@ export class Call extends EventTarget {
 
   // --- media ------------------------------------------------------------------------------
 
-  async acquireMedia() {
-    if (this.localStream) return;
-    const devices = navigator.mediaDevices;
-    if (!devices?.getUserMedia) {
-      this.localStream = new MediaStream();
-      this.mediaNotice = 'noMedia';
-      return;
-    }
-    try {
-      this.localStream = await devices.getUserMedia({
-        audio: { echoCancellation: true, noiseSuppression: true },
-        video: { width: { ideal: 1280 }, height: { ideal: 720 } },
-      });
-      this.setAudioOnly(this.audioOnly);
-      return;
-    } catch (err) {
-      console.warn('samtalerum: camera and microphone unavailable, trying microphone only', err);
-    }
-    try {
-      this.localStream = await devices.getUserMedia({ audio: true });
-      this.mediaNotice = 'noCamera';
-    } catch (err) {
-      console.warn('samtalerum: microphone unavailable, continuing without local media', err);
-      this.localStream = new MediaStream();
-      this.mediaNotice = 'noMedia';
-    }
-  }
+  updateVideoSender() { updateVideoSender(this); }
 
-  /** Uses a preview stream the page already opened (the invite page's check), if any. */
-  adoptLocalStream(stream) {
-    if (!this.localStream && stream) {
-      this.localStream = stream;
-      if (!this.hasCamera) this.mediaNotice = this.hasMicrophone ? 'noCamera' : 'noMedia';
-    }
-  }
-
-  sendsVideo() {
-    if (this.screenTrack) return true;
-    return this.hasCamera && !this.audioOnly && !this.cameraOff;
-  }
-
-  /** What the video sender should carry now: the screen, the camera, or nothing. */
-  currentVideoTrack() {
-    if (this.screenTrack) return this.screenTrack;
-    if (this.audioOnly) return null;
-    return this.localStream?.getVideoTracks()[0] ?? null;
-  }
-
-  videoSender() {
-    return this.pc?.getTransceivers().find((t) => !t.stopped && t.receiver.track?.kind === 'video')?.sender ?? null;
-  }
-
-  updateVideoSender() {
-    const sender = this.videoSender();
-    if (!sender) return;
-    const track = this.currentVideoTrack();
-    if (sender.track !== track) sender.replaceTrack(track).catch((err) => console.warn('samtalerum: video switch failed', err));
-  }
-
-  // --- peer connection --------------------------------------------------------------------
+  // --- peer connection (call-peer.js) -----------------------------------------------------
 
   resetPeerConnection() {
     this.closePeerConnection();
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    this.pc = pc;
-    this.remoteStream = new MediaStream();
-    this.makingOffer = false;
-
-    pc.addEventListener('icecandidate', ({ candidate }) => {
-      if (pc !== this.pc || !this.peerPresent) return;
-      this.send({ type: 'candidate', candidate: candidate ? candidate.toJSON() : null });
-    });
-    pc.addEventListener('negotiationneeded', () => this.makeOffer(pc));
-    pc.addEventListener('track', ({ track }) => {
-      if (pc !== this.pc) return;
-      this.remoteStream.addTrack(track);
-      // A remote track is muted until media flows, and again when it stops.
-      track.addEventListener('mute', () => this.emit());
-      track.addEventListener('unmute', () => this.emit());
-      this.emit();
-    });
-    pc.addEventListener('connectionstatechange', () => this.onConnectionState(pc));
+    openPeerConnection(this);
     this.emit();
   }
 
@@ -602,39 +489,7 @@ export class Call extends EventTarget {
     this.remoteStream = null;
   }
 
-  /**
-   * Both sides send and receive on one audio and one video transceiver, even without a
-   * device: the sender may carry nothing now and the screen or camera later, without
-   * renegotiation. The answerer fills the transceivers the offer made.
-   */
-  attachLocalMedia() {
-    const pc = this.pc;
-    const stream = this.localStream ?? new MediaStream();
-    for (const kind of ['audio', 'video']) {
-      const track = kind === 'video' ? this.currentVideoTrack() : stream.getAudioTracks()[0] ?? null;
-      const existing = pc.getTransceivers().find((t) => (t.receiver.track?.kind === kind) && !t.stopped);
-      if (existing) {
-        if (existing.sender.track !== track) existing.sender.replaceTrack(track);
-        existing.sender.setStreams?.(stream);
-        existing.direction = 'sendrecv';
-      } else {
-        pc.addTransceiver(track ?? kind, { direction: 'sendrecv', streams: [stream] });
-      }
-    }
-  }
-
-  async makeOffer(pc) {
-    if (pc !== this.pc || !this.initiator || !this.peerPresent) return;
-    try {
-      this.makingOffer = true;
-      await pc.setLocalDescription();
-      this.send({ type: 'offer', sdp: pc.localDescription.sdp });
-    } catch (err) {
-      console.error('samtalerum: offer failed', err);
-    } finally {
-      this.makingOffer = false;
-    }
-  }
+  attachLocalMedia() { attachLocalMedia(this); }
 
   onConnectionState(pc) {
     if (pc !== this.pc) return;
@@ -658,9 +513,7 @@ export class Call extends EventTarget {
     this.stopPing();
     this.stopStats();
     this.closePeerConnection();
-    for (const track of this.localStream?.getTracks() ?? []) track.stop();
-    this.screenTrack?.stop();
-    this.screenTrack = null;
+    this.media.stop();
     this.peerPresent = false;
     this.peerReconnecting = false;
     sessionStorage.removeItem(RESUME_KEY);

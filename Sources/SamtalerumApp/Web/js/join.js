@@ -68,6 +68,7 @@ function start() {
     if (checking) await checking;
     call.adoptLocalStream(checkStream);
     call.setAudioOnly(audioOnly.checked);
+    byId('language-switch').hidden = true; // switching reloads the page, which would end the call
     showView('call-view');
     mountCallView(byId('call-container'), call, errorText);
     call.join();

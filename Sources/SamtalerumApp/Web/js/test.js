@@ -8,16 +8,17 @@ window.samtalerumCheck = hook;
 
 applyTexts();
 document.title = `${text('appName')} – ${text('check.title')}`;
+let previous = null;
 byId('start-check').addEventListener('click', async () => {
   const button = byId('start-check');
   button.hidden = true;
+  for (const track of previous?.getTracks() ?? []) track.stop();
   const outcome = await runPrecheck(byId('check-container'));
   Object.assign(hook, { done: true, ok: outcome.ok, results: outcome.results });
   button.textContent = text('check.again');
   button.hidden = false;
   button.classList.remove('huge');
-  for (const track of outcome.stream?.getTracks() ?? []) {
-    // Keep the preview and meter for a minute, then let the camera light go off.
-    setTimeout(() => track.stop(), 60000);
-  }
+  previous = outcome.stream;
+  // Keep the preview and meter for a minute, then let the camera light go off.
+  setTimeout(() => { for (const track of outcome.stream?.getTracks() ?? []) track.stop(); }, 60000);
 });

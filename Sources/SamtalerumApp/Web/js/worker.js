@@ -165,6 +165,8 @@ function startCall(meetingId) {
   call = new Call({ token: token(), meetingId });
   byId('meeting-title').textContent = texts.worker.meetingLabel(meetingId);
   byId('back-button').hidden = true;
+  // Switching language reloads the page, which would end the call.
+  byId('language-switch').hidden = true;
   showView('call-view');
   mountCallView(byId('call-container'), call, errorText);
   call.addEventListener('change', () => {
@@ -205,6 +207,7 @@ function askNotificationPermission() {
 
 function goHome() {
   call = null;
+  byId('language-switch').hidden = false;
   history.replaceState(null, '', location.pathname);
   if (!token()) {
     showSignIn(text('errors.signInAgain'));
