@@ -71,6 +71,8 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
             // FULL: a commit survives power loss, not only a process crash. Only the writer
             // commits, but readers get the same setting so nothing depends on which connection runs.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Purged and erased content is overwritten with zeros, not left in free pages.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         pool = try DatabasePool(path: dbPath, configuration: config)
         if mode == .readWrite {
@@ -97,7 +99,7 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
 
     public func meeting(id: MeetingID) async throws -> Meeting? {
         let row = try await pool.read { db in try MeetingRow.fetchOne(db, key: id.rawValue) }
-        guard let row else { return nil }
+        guard let row, row.workerSealed != AuditKeys.erased, row.citizenSealed != AuditKeys.erased else { return nil }
         return try meeting(from: row)
     }
 
@@ -118,7 +120,7 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
     func pseudonym(_ ref: SubjectRef) -> Data { keys.pseudonym(SubjectRefBytes(ref.rawValue)) }
 
     func reveal(pseudonym: Data?, sealed: Data?) throws -> SubjectRef? {
-        guard let pseudonym, let sealed else { return nil }
+        guard let pseudonym, let sealed, sealed != AuditKeys.erased else { return nil }
         return SubjectRef(rawValue: try keys.open(sealed, pseudonym: pseudonym))
     }
 

@@ -17,6 +17,8 @@ struct AuditKeys: Sendable {
     static let publicKeyFile = "checkpoint.pub"
     /// First byte of every sealed blob, so a future key generation can be told apart.
     static let sealVersion: UInt8 = 1
+    /// What an Art. 17 erasure leaves in place of a sealed reference.
+    static let erased = Data([0])
 
     /// `create: false` never invents keys: read-only inspection, or a database with history that
     /// fresh keys could not open (a lost key must be restored, not silently replaced).

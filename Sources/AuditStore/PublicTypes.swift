@@ -144,3 +144,11 @@ public struct BackupReport: Sendable, Equatable {
     public var bytes: Int64
     public var verification: VerificationReport
 }
+
+/// What an Art. 17 erasure blanked. The pseudonyms stay (the chain hashes them); only the sealed
+/// copies that let anyone see the real reference are gone.
+public struct ErasureReport: Sendable, Equatable, Codable {
+    public var recordsBlanked: Int
+    public var meetingsBlanked: Int
+    public var participantsBlanked: Int
+}

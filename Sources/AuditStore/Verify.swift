@@ -32,6 +32,9 @@ extension AuditDatabase {
                 return fail(seq, "a previous start found the head file ahead of the database (\(conflict)); records were removed")
             }
 
+            // Blanked references are legitimate only for pseudonyms a chained erasure record names.
+            let erasures = try Data.fetchAll(db, sql: "SELECT subjectPseudonym FROM audit_event WHERE kind = 'subject_erased'")
+            let erased = Set(erasures)
             let cursor = try EventRow.order(sql: "seq").fetchCursor(db)
             var expectedSeq: Int64 = 0
             var previousHash = Chain.genesis
@@ -56,7 +59,7 @@ extension AuditDatabase {
                 guard Chain.hash(previous: previousHash, row: row) == row.hash else {
                     return fail(row.seq, "contents do not match its hash (edited)")
                 }
-                if let problem = sealedProblem(row, keys: keys) { return fail(row.seq, problem) }
+                if let problem = sealedProblem(row, keys: keys, erased: erased) { return fail(row.seq, problem) }
                 if let checkpoint = checkpoints[row.seq] {
                     guard checkpoint.hash == row.hash else {
                         return fail(row.seq, "differs from its signed checkpoint (chain rewritten up to here)")
@@ -90,11 +93,15 @@ extension AuditDatabase {
     }
 
     /// A sealed reference that no longer opens under its hashed pseudonym was edited or swapped.
-    private static func sealedProblem(_ row: EventRow, keys: AuditKeys) -> String? {
+    private static func sealedProblem(_ row: EventRow, keys: AuditKeys, erased: Set<Data>) -> String? {
         for (pseudonym, sealed, name) in [(row.actorPseudonym, row.actorSealed, "actor"),
                                           (row.subjectPseudonym, row.subjectSealed, "subject")] {
             guard let pseudonym, let sealed else {
                 if (pseudonym == nil) != (sealed == nil) { return "\(name) reference is incomplete (edited)" }
+                continue
+            }
+            if sealed == AuditKeys.erased {
+                guard erased.contains(pseudonym) else { return "\(name) reference blanked without an erasure record (edited)" }
                 continue
             }
             guard let opened = try? keys.open(sealed, pseudonym: pseudonym),

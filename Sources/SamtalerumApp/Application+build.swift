@@ -61,7 +61,11 @@ public func buildServer(
         dataDirectory: dataDirectory, external: try configuration.externalIdentityProvider(), clock: clock)
 
     // First in the list, so it is shut down last: every other service may still record.
-    var services: [any Service] = [AuditStoreService(audit: audit, logger: logger)]
+    var services: [any Service] = [
+        AuditStoreService(audit: audit, logger: logger),
+        AuditRetentionService(database: audit, retention: .seconds(configuration.audit.retentionDays * 86_400),
+                              clock: ContinuousClock(), wallClock: clock, logger: logger),
+    ]
     let iceServers: IceServerProvider
     var relay: TURNRelayService?
     var relayCredentials: RelayCredentials?

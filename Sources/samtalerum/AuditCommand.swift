@@ -8,7 +8,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Inspect, verify, purge and back up the GDPR audit trail.",
-        subcommands: [Sessions.self, Export.self, Verify.self, Purge.self, Backup.self, Bench.self])
+        subcommands: [Sessions.self, Export.self, Verify.self, Purge.self, Backup.self, Erase.self, Bench.self])
 }
 
 struct AuditDataOptions: ParsableArguments {
@@ -112,6 +112,22 @@ extension AuditCommand {
             let range = report.firstRecordDeleted.map { "\($0)…\(report.lastRecordDeleted ?? $0)" } ?? "none"
             print("purged before \(isoString(report.cutoff)): \(report.recordsDeleted) records (\(range)), "
                 + "\(report.sessionsDeleted) sessions, \(report.meetingsDeleted) meetings")
+        }
+    }
+
+    struct Erase: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Art. 17: blank every readable copy of one reference (the chain still verifies).")
+        @OptionGroup var data: AuditDataOptions
+        @Option(help: "The reference to erase.") var subject: String
+        @Option(help: "The decision this carries out (required, recorded).") var purpose: String
+
+        func run() async throws {
+            let report = try await data.openForWriting().erase(
+                subject: try parseRef(subject), access: AuditorAccess(auditor: data.auditor, purpose: purpose, at: Date()))
+            print("erased: \(report.recordsBlanked) records, \(report.meetingsBlanked) meeting references, "
+                + "\(report.participantsBlanked) participant references blanked")
+            print("backups made before now still hold the sealed reference until they expire")
         }
     }
 

@@ -164,3 +164,32 @@ import SamtalerumCore
         #expect(try await store.verify().isIntact)
     }
 }
+
+@Suite struct ErasureTests {
+    @Test func erasureBlanksTheReferenceAndKeepsTheChainVerifiable() async throws {
+        let dir = try TempDataDir()
+        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        let meeting = MeetingID.random()
+        try await store.record(contentsOf: meetingEvents(meeting: meeting))
+        try await store.record(contentsOf: meetingEvents(citizenRef: SubjectRef(rawValue: "CASE-KEPT")))
+        let report = try await store.erase(subject: citizen, access: AuditorAccess(auditor: auditor.auditor, purpose: "DPO decision 2026/3", at: t0))
+        #expect(report.meetingsBlanked == 1 && report.participantsBlanked == 1 && report.recordsBlanked > 0)
+        let rows = try await store.sessions(matching: SessionQuery(), access: auditor)
+        #expect(Set(rows.map(\.citizenRef)) == [nil, SubjectRef(rawValue: "CASE-KEPT")])
+        #expect(try await store.meeting(id: meeting) == nil)
+        #expect(try await store.verify().isIntact)
+        // The dates of the citizen's meetings stay answerable for Art. 15.
+        #expect(try await store.export(subject: citizen, access: auditor).meetings.count == 1)
+    }
+
+    @Test func aBlankedReferenceWithoutAnErasureRecordIsTampering() async throws {
+        let dir = try TempDataDir()
+        do {
+            let store = try AuditDatabase.open(dataDirectory: dir.url)
+            try await store.record(contentsOf: meetingEvents())
+        }
+        try dir.rawSQL("UPDATE audit_event SET subjectSealed = X'00' WHERE seq = 4")
+        let problem = try #require(try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify().problem)
+        #expect(problem.record == 4)
+    }
+}

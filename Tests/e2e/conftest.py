@@ -55,7 +55,7 @@ pc.getStats().then((report) => {
     if (s.type === 'inbound-rtp') inbound.push({kind: s.kind, framesDecoded: s.framesDecoded || 0, bytesReceived: s.bytesReceived || 0});
     if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
   });
-  const describe = (id) => { const c = id && report.get(id); return c ? `${c.candidateType} ${c.address}:${c.port}/${c.protocol}` : null; };
+  const describe = (id) => { const c = id && report.get(id); return c ? `${c.candidateType} ${c.address}:${c.port}/${c.protocol}${c.relayProtocol ? ' via ' + c.relayProtocol : ''}` : null; };
   done({inbound, pair: pair && {local: describe(pair.localCandidateId), remote: describe(pair.remoteCandidateId)},
         state: window.samtalerum.state, connectionState: pc.connectionState});
 }).catch((e) => done({error: String(e)}));

@@ -1,7 +1,8 @@
 """Real calls through a real server: separate headless Chromium instances (fake camera and
 microphone) run the worker and citizen pages against `samtalerum serve`. Covered: a full call
 (video decoded both ways, hang-up, the session in the audit log), the waiting room (note,
-admit), resuming after a dropped signalling connection, a citizen without camera or without
+admit), resuming after a dropped signalling connection (alone, and together with the
+media path, relayed over TURN/TCP through a cuttable proxy), a citizen without camera or without
 any device, the worker's join link, recovery after a server crash, and bad invites.
 
 Run:  python3 -m pytest -v Tests/e2e/test_call.py
@@ -21,7 +22,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from conftest import (
-    MEDIA_TIMEOUT, UI_TIMEOUT, CuttableProxy, audit_sessions, citizen_joins, create_meeting, csp_violations,
+    MEDIA_TIMEOUT, UI_TIMEOUT, CuttableProxy, free_port, issue_token, running_server, audit_sessions, citizen_joins, create_meeting, csp_violations,
     element, field, frames_decoded, hook, state, http_get, insecure_context, video_stats, wait_both_decoding, wait_state,
     wait_until, worker_admits, worker_opens_meeting,
 )
@@ -305,3 +306,61 @@ def test_call_resumes_after_the_citizens_connection_drops(server, worker_token, 
     assert "participant_reconnected" in kinds, kinds
     assert kinds.count("session_started") == 1, kinds
     print(f"audit events: {kinds}")
+
+
+# Test-side only: the page's connection relays over TURN/TCP through the test's cuttable
+# proxy (and nothing else), so cutting the proxy breaks the media path as well.
+RELAY_THROUGH_PROXY = """
+const proxyPort = arguments[0];
+const Original = window.RTCPeerConnection;
+window.RTCPeerConnection = function (config) {
+  const servers = (config.iceServers || []).flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls])
+    .filter((u) => u.startsWith('turn:') && u.includes('transport=tcp'))
+    .map((u) => ({urls: [u.replace(/:(\\d+)\\?/, ':' + proxyPort + '?')], username: s.username, credential: s.credential})));
+  return new Original({...config, iceServers: servers, iceTransportPolicy: 'relay'});
+};
+window.RTCPeerConnection.prototype = Original.prototype;
+"""
+
+
+def test_media_path_and_signalling_cut_together_recover_by_ice_restart(browsers):
+    """Like a Wi-Fi drop: the citizen's signalling and its media (relayed over TURN/TCP) go
+    through cuttable proxies; both are reset at once. The call must come back by itself."""
+    turn_port = free_port()
+    srv_gen = running_server(["--turn-port", str(turn_port), "--turn-allow-loopback-peers"])
+    server = next(srv_gen)
+    signalling, media = CuttableProxy(server.port), CuttableProxy(turn_port)
+    try:
+        token = issue_token(server)
+        worker = browsers.open("worker")
+        citizen = browsers.open("citizen")
+        invite_url, _ = worker_opens_meeting(server, worker, token)
+        citizen.get(signalling.url("/join#" + urlsplit(invite_url).fragment))
+        citizen.execute_script(RELAY_THROUGH_PROXY, media.port)
+        element(citizen, "join-button").click()
+        worker_admits(worker)
+        wait_both_decoding(worker, citizen, browsers, server)
+        pair = video_stats(citizen)["pair"]
+        assert pair and pair["local"].startswith("relay ") and pair["local"].endswith(" via tcp"), pair
+        session_id = hook(worker, "sessionId")
+
+        cut = (signalling.cut(4), media.cut(4))
+        assert all(cut), f"nothing to cut: {cut}"
+        wait_state(citizen, "reconnecting", 5)
+        stalled = frames_decoded(video_stats(worker))
+        time.sleep(1.5)
+        assert frames_decoded(video_stats(worker)) - stalled < 10, "media still flowed: the cut missed the media path"
+
+        wait_until(lambda: hook(citizen, "resumes") >= 1, 30, interval=0.5, message="the citizen's resume")
+        before = frames_decoded(video_stats(worker))
+        wait_until(lambda: frames_decoded(video_stats(worker)) > before + 30, MEDIA_TIMEOUT, interval=0.5,
+                   message="the citizen's video back at the worker after the ICE restart")
+        wait_state(citizen, "connected", MEDIA_TIMEOUT)
+        assert hook(worker, "iceRestarts") >= 1
+        assert hook(citizen, "sessionId") == session_id == hook(worker, "sessionId")
+        print(f"after recovery the citizen relays via {video_stats(citizen)['pair']}")
+    finally:
+        signalling.close()
+        media.close()
+        browsers.close()
+        next(srv_gen, None)

@@ -98,6 +98,8 @@ def test_precheck_page_checks_devices_signalling_and_every_relay_transport(share
     assert results["udp"] and results["tcp"] and results["tls"], results
     assert check["ok"]
     assert "Alt virker" in element(browser, "check-verdict").text
+    element(browser, "speaker-button").click()
+    wait_until(lambda: "to toner" in element(browser, "speaker-status").text, UI_TIMEOUT, message="the speaker test")
     marks = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#check-list li")]
     assert len(marks) == 6 and all("✓ Virker" in m for m in marks), marks
 
@@ -144,12 +146,17 @@ def test_audio_only_chat_and_screen_sharing(shared_server, shared_worker_token, 
     element(citizen, "audio-only-button").click()
     wait_until(lambda: frames_decoded(video_stats(worker)) > 10, MEDIA_TIMEOUT, message="the citizen's video after turning it on")
 
-    # The worker goes audio-only too: the citizen's decoded frames stop growing.
+    # Audio only both ways: neither side decodes new frames, the sound goes on.
     element(worker, "audio-only-button").click()
+    element(citizen, "audio-only-button").click()
     time.sleep(1.5)
-    frozen = frames_decoded(video_stats(citizen))
+    frozen = (frames_decoded(video_stats(worker)), frames_decoded(video_stats(citizen)))
+    audio = [sum(s["bytesReceived"] for s in video_stats(d)["inbound"] if s["kind"] == "audio") for d in (worker, citizen)]
     time.sleep(1.5)
-    assert frames_decoded(video_stats(citizen)) - frozen <= 2
+    assert frames_decoded(video_stats(worker)) - frozen[0] <= 2
+    assert frames_decoded(video_stats(citizen)) - frozen[1] <= 2
+    after = [sum(s["bytesReceived"] for s in video_stats(d)["inbound"] if s["kind"] == "audio") for d in (worker, citizen)]
+    assert after[0] > audio[0] and after[1] > audio[1], (audio, after)
 
     # Screen sharing replaces the worker's (now absent) camera on the same sender.
     element(worker, "screen-button").click()

@@ -1,0 +1,42 @@
+import Foundation
+import GRDB
+import SamtalerumCore
+
+extension AuditDatabase {
+    /// Art. 17: blanks every sealed copy of one reference, so the trail can no longer show it,
+    /// while the chain (which hashes pseudonyms, not sealed copies) still verifies. The erasure is
+    /// chained too, with its purpose and counts; `verify` accepts a blanked reference only for a
+    /// pseudonym such a record names. What remains is the keyed pseudonym: whoever holds the key
+    /// and the reference can still recognise it, so this is erasure of the readable reference.
+    public func erase(subject: SubjectRef, access: AuditorAccess) async throws -> ErasureReport {
+        guard mode == .readWrite else { throw AuditStoreError.readOnly }
+        let purpose = try Self.validPurpose(access.purpose)
+        let target = pseudonym(subject)
+        let actor = try store(access.auditor)
+        let report = try await appendCommitted { db in
+            let blank = AuditKeys.erased
+            var report = ErasureReport(recordsBlanked: 0, meetingsBlanked: 0, participantsBlanked: 0)
+            for column in ["actor", "subject"] {
+                try db.execute(sql: "UPDATE audit_event SET \(column)Sealed = ? WHERE \(column)Pseudonym = ? AND \(column)Sealed != ?",
+                               arguments: [blank, target, blank])
+                report.recordsBlanked += db.changesCount
+            }
+            for column in ["worker", "citizen"] {
+                try db.execute(sql: "UPDATE meeting SET \(column)Sealed = ? WHERE \(column)Pseudonym = ?", arguments: [blank, target])
+                report.meetingsBlanked += db.changesCount
+            }
+            try db.execute(sql: "UPDATE participant SET refSealed = ? WHERE refPseudonym = ?", arguments: [blank, target])
+            report.participantsBlanked = db.changesCount
+            try self.appendEvent(db, kind: "subject_erased", at: access.at.auditMilliseconds, meeting: nil, session: nil,
+                                 actor: actor, subject: StoredRef(pseudonym: target, sealed: blank),
+                                 detail: ["purpose": purpose, "recordsBlanked": report.recordsBlanked,
+                                          "meetingsBlanked": report.meetingsBlanked,
+                                          "participantsBlanked": report.participantsBlanked])
+            return report
+        }
+        // Old page images of the blanked rows may still sit in the WAL; fold it back now.
+        // Best effort: a reader in progress can keep some frames until the next checkpoint.
+        _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        return report
+    }
+}

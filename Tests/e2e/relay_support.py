@@ -1,0 +1,313 @@
+"""Helpers for test_relay_browser.py: a `samtalerum serve` whose relay ports are read off its
+stdout, headless Chromium instances that can only use one TURN transport, and the
+getStats() read-out of the selected candidate pair. Self-contained (no conftest fixtures), so
+changes to the shared browser fixtures do not move under this test.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+REPO = Path(__file__).resolve().parents[2]
+SERVER_BIN = Path(os.environ.get("SAMTALERUM_BIN", REPO / ".build/debug/samtalerum"))
+CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")
+WEB_SOURCES = REPO / "Sources/SamtalerumApp/Web"
+RESOURCE_BUNDLE = "Samtalerum_SamtalerumApp.resources"
+
+RELAY_LINE = re.compile(r"TURN relay listening: udp (\d+), tcp (\d+), tls (\d+)")
+LISTEN_LINE = re.compile(r"Samtalerum is listening on (https://\S+?)/?\s")
+
+
+def wait_until(predicate, timeout, interval=0.25, message="condition"):
+    """Polls `predicate` until it returns something truthy; bounded by `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value: {last!r}")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stage_binary(folder):
+    """The server binary beside a copy of the current page sources (SwiftPM's resource accessor
+    prefers a bundle next to the executable), so the pages under test are the ones in the tree
+    and a rebuild in progress cannot swap the binary mid-run."""
+    if not SERVER_BIN.is_file():
+        raise AssertionError(f"server binary not found at {SERVER_BIN}: set SAMTALERUM_BIN")
+    if os.environ.get("SAMTALERUM_WEB") == "build":
+        return SERVER_BIN
+    staged = folder / SERVER_BIN.name
+    shutil.copy2(SERVER_BIN, staged)
+    for bundle in SERVER_BIN.parent.glob("*.resources"):
+        shutil.copytree(bundle, folder / bundle.name)
+    shutil.rmtree(folder / RESOURCE_BUNDLE / "Web", ignore_errors=True)
+    shutil.copytree(WEB_SOURCES, folder / RESOURCE_BUNDLE / "Web")
+    return staged
+
+
+class RelayServer:
+    """`samtalerum serve` on 127.0.0.1 with free HTTPS and TURN ports and loopback peers allowed
+    (both browsers' relay addresses are on 127.0.0.1)."""
+
+    def __init__(self, work_dir, binary, env=None):
+        self.binary = binary
+        self.data_dir = work_dir / "data"
+        self.data_dir.mkdir()
+        self.log_path = work_dir / "server.log"
+        self.port = free_port()
+        self.env = {**os.environ, "SAMTALERUM_SIGNALLING_AUTO_ADMIT": "true", **(env or {})}
+        self.process = None
+        self.base_url = None
+        self.relay_ports = None
+
+    def cli(self, *args, timeout=30):
+        result = subprocess.run([str(self.binary), *args, "--data-dir", str(self.data_dir)],
+                                capture_output=True, text=True, timeout=timeout, env=self.env)
+        assert result.returncode == 0, f"samtalerum {' '.join(args)} failed ({result.returncode}): {result.stderr}"
+        return result.stdout
+
+    def token(self, role, subject):
+        lines = [line.strip() for line in self.cli("token", "issue", "--role", role, "--subject", subject,
+                                                   "--ttl", "3600").splitlines() if line.strip()]
+        assert lines, "token issue printed nothing"
+        return lines[-1]
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines=60):
+        return "\n".join(self.log().splitlines()[-lines:]) or "(no server log)"
+
+    def start(self, timeout=60):
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(self.binary), "serve", "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
+                 "--port", str(self.port), "--turn-port", "0", "--turns-port", "0", "--turn-allow-loopback-peers"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
+
+        def announced():
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
+            text = self.log()
+            relay, listen = RELAY_LINE.search(text), LISTEN_LINE.search(text)
+            return relay and listen and (relay, listen)
+
+        relay, listen = wait_until(announced, timeout, interval=0.2, message="the server's listening lines")
+        self.relay_ports = {"udp": int(relay[1]), "tcp": int(relay[2]), "tls": int(relay[3])}
+        assert all(self.relay_ports.values()), self.relay_ports
+        # The announced URL carries the public host; requests go to the address it listens on.
+        self.base_url = f"https://127.0.0.1:{self.port}"
+        wait_until(lambda: self.get("/")[0] == 200, 15, interval=0.3, message="GET / to answer")
+        return listen[1]
+
+    def stop(self, timeout=10):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def url(self, path):
+        return self.base_url + path
+
+    def request(self, method, path, token=None, body=None, timeout=5):
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url(path), method=method, data=data, headers=headers)
+        # The relay certificate under test is not the concern here: the API is plain HTTPS.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+        except (OSError, ssl.SSLError) as err:
+            return 0, str(err).encode()
+
+    def get(self, path, token=None):
+        return self.request("GET", path, token)
+
+
+# Runs before any page script: every RTCPeerConnection the page makes may use relayed
+# candidates only, through the TURN URLs of one transport. `__RELAY_URL__` is replaced by a
+# predicate on a URL. ICE candidate errors are kept for the failure message.
+FORCE_RELAY_TEMPLATE = """
+(() => {
+  const Original = window.RTCPeerConnection;
+  const keep = (url) => __RELAY_URL__;
+  window.__relayTest = {iceServers: null, candidateErrors: []};
+  function Forced(config = {}) {
+    const iceServers = (config.iceServers || []).map((server) => {
+      const urls = [].concat(server.urls || []).filter(keep);
+      return {...server, urls};
+    }).filter((server) => server.urls.length > 0);
+    window.__relayTest.iceServers = iceServers.map((s) => s.urls);
+    const pc = new Original({...config, iceServers, iceTransportPolicy: 'relay'});
+    pc.addEventListener('icecandidateerror', (e) => {
+      window.__relayTest.candidateErrors.push({url: e.url, code: e.errorCode, text: e.errorText});
+    });
+    return pc;
+  }
+  Forced.prototype = Original.prototype;
+  Object.setPrototypeOf(Forced, Original);
+  window.RTCPeerConnection = Forced;
+})();
+"""
+
+TRANSPORT_FILTERS = {
+    "udp": "url.startsWith('turn:') && url.endsWith('?transport=udp')",
+    "tcp": "url.startsWith('turn:') && url.endsWith('?transport=tcp')",
+    "tls": "url.startsWith('turns:') && url.endsWith('?transport=tcp')",
+}
+
+# Inbound video and the selected pair's local and remote candidates, from the page's own
+# peer connection (the pages expose it as window.samtalerum.pc for tests).
+CALL_STATS = """
+const done = arguments[arguments.length - 1];
+const hook = window.samtalerum;
+const pc = hook && hook.pc;
+const relay = window.__relayTest || null;
+if (!pc) { done({error: 'no peer connection', state: hook && hook.state, relay}); return; }
+pc.getStats().then((report) => {
+  let framesDecoded = 0, videoBytes = 0, pair = null, nominated = null;
+  report.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') { framesDecoded += s.framesDecoded || 0; videoBytes += s.bytesReceived || 0; }
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') nominated = nominated || s;
+  });
+  pair = pair || nominated;
+  const candidate = (id) => {
+    const c = id && report.get(id);
+    return c ? {candidateType: c.candidateType, relayProtocol: c.relayProtocol || null, protocol: c.protocol,
+                address: c.address, port: c.port, url: c.url || null} : null;
+  };
+  done({framesDecoded, videoBytes, state: hook.state, connectionState: pc.connectionState,
+        pair: pair ? {local: candidate(pair.localCandidateId), remote: candidate(pair.remoteCandidateId),
+                      bytesSent: pair.bytesSent, bytesReceived: pair.bytesReceived} : null,
+        relay});
+}).catch((e) => done({error: String(e), relay}));
+"""
+
+
+class Browser:
+    """One headless Chromium with its own profile (and, if given, its own HOME, whose NSS
+    database decides which CAs it trusts)."""
+
+    def __init__(self, name, work_dir, home=None, log_file=None, ignore_certificate_errors=True):
+        self.name = name
+        profile = work_dir / f"chromium-{name}"
+        profile.mkdir()
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                    f"--user-data-dir={profile}", "--window-size=1024,700"):
+            options.add_argument(arg)
+        if ignore_certificate_errors:
+            options.add_argument("--ignore-certificate-errors")
+        if log_file:
+            options.add_argument("--enable-logging=stderr")
+            options.add_argument("--v=0")
+            options.add_argument("--vmodule=*turn*=3,*tls*=3,*ssl*=2,*p2p*=2")
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        env = {**os.environ, **({"HOME": str(home)} if home else {})}
+        service = Service(CHROMEDRIVER, env=env, log_output=str(log_file) if log_file else subprocess.DEVNULL,
+                          service_args=["--enable-chrome-logs"] if log_file else None)
+        self.driver = webdriver.Chrome(service=service, options=options)
+        self.driver.set_page_load_timeout(30)
+        self.driver.set_script_timeout(15)
+        self.console_lines = []
+
+    def force_relay(self, transport):
+        source = FORCE_RELAY_TEMPLATE.replace("__RELAY_URL__", TRANSPORT_FILTERS[transport])
+        self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+
+    def stats(self):
+        return self.driver.execute_async_script(CALL_STATS)
+
+    def state(self):
+        return self.driver.execute_script("return window.samtalerum ? window.samtalerum.state : null")
+
+    def element(self, element_id, timeout=15):
+        def shown():
+            found = self.driver.find_elements(By.ID, element_id)
+            return found[0] if found and found[0].is_displayed() else None
+        return wait_until(shown, timeout, message=f"#{element_id} on the {self.name} page")
+
+    def console(self):
+        try:
+            self.console_lines.extend(f"{e['level']} {e['message']}" for e in self.driver.get_log("browser"))
+        except WebDriverException:
+            pass
+        return self.console_lines
+
+    def quit(self):
+        self.console()
+        try:
+            self.driver.quit()
+        except WebDriverException:
+            pass
+
+
+def make_test_ca(folder):
+    """A throwaway CA and a server certificate for 127.0.0.1 and localhost, with the openssl CLI."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
+    ca_key, ca_pem = folder / "ca.key", folder / "ca.pem"
+    key, csr, cert = folder / "server.key", folder / "server.csr", folder / "server.pem"
+    ext = folder / "server.ext"
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(ca_key),
+        "-out", str(ca_pem), "-days", "2", "-subj", "/CN=Samtalerum e2e test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
+        "-out", str(csr), "-subj", "/CN=localhost")
+    ext.write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                   "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca_pem), "-CAkey", str(ca_key), "-CAcreateserial",
+        "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    return ca_pem, cert, key
+
+
+def nss_home(folder, ca_pem):
+    """A HOME whose NSS database (where Chromium on Linux looks for user-trusted CAs) trusts
+    `ca_pem` for TLS servers."""
+    db = folder / ".pki" / "nssdb"
+    db.mkdir(parents=True)
+    subprocess.run(["certutil", "-d", f"sql:{db}", "-N", "--empty-password"], check=True, capture_output=True, timeout=30)
+    subprocess.run(["certutil", "-d", f"sql:{db}", "-A", "-t", "C,,", "-n", "samtalerum-e2e-ca", "-i", str(ca_pem)],
+                   check=True, capture_output=True, timeout=30)
+    return folder
