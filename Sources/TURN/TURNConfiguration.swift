@@ -54,6 +54,16 @@ public struct TURNConfiguration: Sendable {
     /// Extra ranges to deny.
     public var deniedPeerRanges: [IPRange] = []
 
+    /// A TCP/TLS connection that has no allocation for this long is closed: a client opens its
+    /// connection to allocate, so one that never does (or whose allocation ended) only holds a socket.
+    public var unallocatedConnectionTimeout: Duration = .seconds(30)
+    /// Concurrent TCP/TLS client connections, TCP and TLS together; beyond it new ones are closed
+    /// at accept. Each allocation over a stream needs one, so keep it above `maxAllocations`.
+    public var maxStreamConnections: Int = 4096
+    /// Longest STUN message or ChannelData frame accepted on a TCP/TLS connection, and so the most
+    /// a connection buffers; a longer one closes the connection. The default admits every legal frame.
+    public var maxStreamFrameBytes: Int = 20 + 65_535
+
     /// Client and peer addresses are personal data: keep them out of logs unless debugging.
     public var logIPAddresses = false
     /// How many datagrams one UDP read may return (recvmmsg).

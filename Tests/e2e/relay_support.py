@@ -12,7 +12,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -128,14 +127,18 @@ class RelayServer:
         return listen[1]
 
     def stop(self, timeout=10):
+        """SIGTERM, then SIGKILL after `timeout` s; returns how it ended, for the report."""
         if self.process is None or self.process.poll() is not None:
-            return
+            return None if self.process is None else f"exited {self.process.returncode} before stop"
+        started = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=timeout)
+            return f"exit {self.process.returncode} {time.monotonic() - started:.1f}s after SIGTERM"
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+            return f"killed: no exit {timeout}s after SIGTERM"
 
     def url(self, path):
         return self.base_url + path

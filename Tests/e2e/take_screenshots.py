@@ -24,7 +24,8 @@ def viewport(driver, width, height, mobile):
 
 def shot(driver, name):
     time.sleep(0.8)  # let fonts, focus rings and video frames settle
-    driver.execute_script("document.activeElement && document.activeElement.blur && document.activeElement.blur()")
+    driver.execute_script("document.activeElement && document.activeElement.blur && document.activeElement.blur();"
+                          "window.scrollTo(0, 0)")
     driver.save_screenshot(str(OUT / f"{name}.png"))
     print(f"wrote {OUT / name}.png")
 

@@ -221,3 +221,17 @@ def test_keyboard_only_join_with_visible_focus(shared_server, shared_worker_toke
     ActionChains(worker).send_keys(Keys.ENTER).perform()
     wait_state(citizen, "connected", MEDIA_TIMEOUT)
     wait_state(worker, "connected", MEDIA_TIMEOUT)
+
+
+def test_english_has_every_danish_text(shared_server, browsers):
+    browser = browsers.open("visitor")
+    browser.get(shared_server.url("/"))
+    missing = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const keys = (node, prefix = '') => Object.entries(node).flatMap(([k, v]) =>
+            v && typeof v === 'object' ? keys(v, `${prefix}${k}.`) : [`${prefix}${k}`]);
+        Promise.all([import('/js/i18n-da.js'), import('/js/i18n-en.js')]).then(([da, en]) => {
+            const a = new Set(keys(da.texts)), b = new Set(keys(en.texts));
+            done({onlyDa: [...a].filter((k) => !b.has(k)), onlyEn: [...b].filter((k) => !a.has(k)), count: a.size});
+        }).catch((e) => done({error: String(e)}));""")
+    assert missing.get("count", 0) > 100 and not missing["onlyDa"] and not missing["onlyEn"], missing

@@ -18,7 +18,6 @@ import json
 import re
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -209,7 +208,7 @@ def run_relayed_call(server, work_dir, transport, **browser_options):
     finally:
         if call:
             call.close()
-        server.stop()
+        observed["serverStop"] = server.stop()
     print(f"relayed call: {json.dumps(observed)}")
     return observed
 

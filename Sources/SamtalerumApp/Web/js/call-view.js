@@ -128,7 +128,7 @@ export function mountCallView(container, call, errorText) {
     if (call.sendChat($('chat-input').value)) $('chat-input').value = '';
   });
   call.addEventListener('message', ({ detail }) => {
-    if (detail.kind === 'note') {
+    if (detail.kind === 'note' && !call.peerPresent) {
       appendLine($('note-list'), detail.text);
       $('notes').hidden = false;
     } else {
@@ -161,7 +161,8 @@ export function mountCallView(container, call, errorText) {
 
     $('waiting-room').hidden = call.state !== CallState.waitingRoom;
     $('admit-panel').hidden = !(isWorker && call.peerWaiting && !call.peerPresent && inRoom);
-    if ($('notes').hidden === false && over) $('notes').hidden = true;
+    // Notes are for the waiting room; in the call the stage needs the room (chat takes over).
+    if (over || call.peerPresent) $('notes').hidden = true;
 
     $('call-stage').hidden = over || call.state === CallState.waitingRoom;
     $('call-controls').hidden = over;
