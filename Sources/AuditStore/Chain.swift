@@ -37,6 +37,15 @@ enum Chain {
         return out
     }
 
+    /// Binds the lookup_subject rows of one look-up to its chained record. Pseudonyms are fixed
+    /// 32-byte HMACs, sorted, so concatenation is unambiguous.
+    static func lookupSubjectsDigest(_ sortedPseudonyms: [Data]) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Data("samtalerum.lookup-subjects.v1".utf8))
+        for pseudonym in sortedPseudonyms { hasher.update(data: pseudonym) }
+        return Data(hasher.finalize()).hex
+    }
+
     /// Compact JSON with sorted keys. Hand-written because it runs once per record and Foundation's
     /// serializer dominated the write path; the stored text, not a re-encoding, is what gets hashed.
     static func detailJSON(_ detail: [String: any Sendable]) throws -> String {
@@ -196,12 +205,6 @@ extension AuditDatabase {
 
     func insertCheckpoint(_ db: Database, seq: Int64, hash: Data, at: Int64) throws {
         try signedCheckpoint(seq: seq, hash: hash, at: at).insert(db, onConflict: .ignore)
-    }
-
-    func isValid(_ checkpoint: CheckpointRow) -> Bool {
-        keys.signingKey.publicKey.isValidSignature(
-            checkpoint.signature,
-            for: Chain.checkpointMessage(seq: checkpoint.seq, hash: checkpoint.hash, signedAt: checkpoint.signedAt))
     }
 
     private func publishHead(seq: Int64, hash: Data, at: Int64) throws {

@@ -11,10 +11,18 @@ struct AuditKeys: Sendable {
     let sealingKey: SymmetricKey
     /// Signs checkpoints and the head file, so a rewritten chain cannot be re-signed.
     let signingKey: Curve25519.Signing.PrivateKey
+    /// Public halves of signing keys retired by `rotate-keys`, by the last record each may sign
+    /// (the rotation record): old checkpoints stay verifiable, and a leaked old key cannot
+    /// vouch for anything newer.
+    let retiredPublicKeys: [Int64: Curve25519.Signing.PublicKey]
 
     static let auditKeyFile = "audit.key"
     static let signingKeyFile = "checkpoint.ed25519"
     static let publicKeyFile = "checkpoint.pub"
+    static let pendingSuffix = ".new"
+
+    /// `checkpoint-<last record it signs>.pub`: a signing key retired by a rotation.
+    static func retiredPublicKeyFile(upTo seq: Int64) -> String { "checkpoint-\(seq).pub" }
     /// First byte of every sealed blob, so a future key generation can be told apart.
     static let sealVersion: UInt8 = 1
     /// What an Art. 17 erasure leaves in place of a sealed reference.
@@ -35,7 +43,31 @@ struct AuditKeys: Sendable {
         }
         return AuditKeys(pseudonymKey: SymmetricKey(data: auditKey.prefix(32)),
                          sealingKey: SymmetricKey(data: auditKey.suffix(32)),
-                         signingKey: signingKey)
+                         signingKey: signingKey, retiredPublicKeys: try loadRetiredPublicKeys(in: directory))
+    }
+
+    static func loadRetiredPublicKeys(in directory: URL) throws -> [Int64: Curve25519.Signing.PublicKey] {
+        var keys: [Int64: Curve25519.Signing.PublicKey] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        where name.hasPrefix("checkpoint-") && name.hasSuffix(".pub") {
+            guard let seq = Int64(name.dropFirst("checkpoint-".count).dropLast(".pub".count)) else { continue }
+            let url = directory.appendingPathComponent(name)
+            do {
+                keys[seq] = try Curve25519.Signing.PublicKey(rawRepresentation: try Data(contentsOf: url))
+            } catch {
+                throw AuditStoreError.corruptKeyFile(url.path)
+            }
+        }
+        return keys
+    }
+
+    /// Signed by the current key, or by a retired key that was still in force at that record.
+    func isSigned(_ checkpoint: CheckpointRow) -> Bool {
+        let message = Chain.checkpointMessage(seq: checkpoint.seq, hash: checkpoint.hash, signedAt: checkpoint.signedAt)
+        if signingKey.publicKey.isValidSignature(checkpoint.signature, for: message) { return true }
+        return retiredPublicKeys.contains { upTo, key in
+            checkpoint.seq <= upTo && key.isValidSignature(checkpoint.signature, for: message)
+        }
     }
 
     func pseudonym(_ ref: SubjectRefBytes) -> Data {
@@ -60,7 +92,7 @@ struct AuditKeys: Sendable {
         return text
     }
 
-    private static func readOrCreateSecret(_ url: URL, count: Int, create: Bool) throws -> Data {
+    static func readOrCreateSecret(_ url: URL, count: Int, create: Bool) throws -> Data {
         if FileManager.default.fileExists(atPath: url.path) {
             let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
             if let mode = attributes[.posixPermissions] as? NSNumber, mode.intValue & 0o077 != 0 {

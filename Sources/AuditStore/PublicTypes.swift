@@ -46,16 +46,22 @@ public struct SessionQuery: Sendable, Equatable {
     public var worker: SubjectRef?
     public var from: Date?
     public var to: Date?
+    /// Page size. Large answers are read page by page with `after`.
     public var limit: Int
+    /// Continue after this cursor (`SessionPage.next` of the previous page).
+    public var after: String?
 
     public static let maxLimit = 10_000
+    public static let defaultLimit = 1000
 
-    public init(subject: SubjectRef? = nil, worker: SubjectRef? = nil, from: Date? = nil, to: Date? = nil, limit: Int = 1000) {
+    public init(subject: SubjectRef? = nil, worker: SubjectRef? = nil, from: Date? = nil, to: Date? = nil,
+                limit: Int = SessionQuery.defaultLimit, after: String? = nil) {
         self.subject = subject
         self.worker = worker
         self.from = from
         self.to = to
         self.limit = limit
+        self.after = after
     }
 }
 
@@ -84,6 +90,19 @@ public struct SessionSummary: Sendable, Equatable, Codable {
     public var endReason: EndReason?
     public var workerRef: SubjectRef?
     public var citizenRef: SubjectRef?
+}
+
+/// One page of sessions. `next` is nil on the last page; otherwise pass it as `SessionQuery.after`.
+public struct SessionPage: Sendable, Equatable {
+    public var sessions: [SessionSummary]
+    public var next: String?
+}
+
+/// What a key rotation did. `retiredPublicKeyFile` keeps the old checkpoints verifiable.
+public struct KeyRotationReport: Sendable, Equatable {
+    public var rotationRecord: Int64
+    public var referencesResealed: Int
+    public var retiredPublicKeyFile: String
 }
 
 /// Art. 15 answer for one citizen reference: their meetings and when/why their data was looked at.

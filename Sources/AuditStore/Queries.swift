@@ -6,6 +6,17 @@ import SamtalerumCore
 /// before its results are handed back, so no one reads the trail without leaving a trace in it.
 extension AuditDatabase {
     public func sessions(matching query: SessionQuery, access: AuditorAccess) async throws -> [SessionSummary] {
+        try await sessionPage(matching: query, access: access).sessions
+    }
+
+    /// One page of a look-up, oldest first; `next` continues after its last session.
+    ///
+    /// The rows are read on the writer, inside the transaction that chains the look-up: what is
+    /// recorded (count, which citizens) is exactly what is returned, and the writer's page cache
+    /// stays warm because no other connection invalidates it. References are opened after the
+    /// commit, outside the write lock.
+    public func sessionPage(matching query: SessionQuery, access: AuditorAccess) async throws -> SessionPage {
+        guard mode == .readWrite else { throw AuditStoreError.readOnly }
         let purpose = try Self.validPurpose(access.purpose)
         guard (1...SessionQuery.maxLimit).contains(query.limit) else {
             throw AuditStoreError.invalidQuery("limit must be 1…\(SessionQuery.maxLimit)")
@@ -13,30 +24,41 @@ extension AuditDatabase {
         if let from = query.from, let to = query.to, from >= to {
             throw AuditStoreError.invalidQuery("from must be before to")
         }
+        let after = try query.after.map(SessionCursor.init(parsing:))
         let subject = query.subject.map(pseudonym)
         let worker = query.worker.map(pseudonym)
-        let rows = try await pool.read { db in try Self.fetchSessions(db, subject: subject, worker: worker, query: query) }
-        // A worker's or a citizen's sessions repeat the same few references: open each once.
-        var opened: [Data: SubjectRef] = [:]
-        let summaries = try rows.map { try summary($0, opened: &opened) }
-
         var criteria: [String: any Sendable] = ["limit": query.limit]
         if let subject { criteria["subject"] = subject.hex }
         if let worker { criteria["worker"] = worker.hex }
         if let from = query.from { criteria["from"] = from.auditMilliseconds }
         if let to = query.to { criteria["to"] = to.auditMilliseconds }
-        let citizens = Set(rows.compactMap(\.citizenPseudonym))
-        let detail: [String: any Sendable] = ["criteria": criteria, "purpose": purpose, "resultCount": summaries.count,
-                                              "citizensInResult": citizens.count]
+        if let after = query.after { criteria["after"] = after }
+        let fixedCriteria = criteria
         let actor = try store(access.auditor)
         let subjectRef = try query.subject.map(store)
-        try await appendCommitted { db in
-            let event = try self.appendEvent(db, kind: "auditor_query", at: access.at.auditMilliseconds, meeting: nil,
-                                             session: nil, actor: actor, subject: subjectRef, detail: detail)
-            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO lookup_subject (subjectPseudonym, seq) VALUES (?, ?)")
-            for citizen in citizens { try insert.execute(arguments: [citizen, event.seq]) }
+        let at = access.at.auditMilliseconds
+
+        let (rows, more) = try await appendCommitted { db in
+            var rows = try Self.fetchSessions(db, subject: subject, worker: worker, query: query, after: after)
+            let more = rows.count > query.limit
+            if more { rows.removeLast() }
+            // Sorted as the lookup_subject primary key orders them, so verify can recompute the digest.
+            let citizens = Set(rows.compactMap(\.citizenPseudonym)).sorted { $0.lexicographicallyPrecedes($1) }
+            let detail: [String: any Sendable] = [
+                "criteria": fixedCriteria, "purpose": purpose, "resultCount": rows.count,
+                "citizensInResult": citizens.count, "citizensDigest": Chain.lookupSubjectsDigest(citizens),
+            ]
+            let event = try self.appendEvent(db, kind: "auditor_query", at: at, meeting: nil, session: nil,
+                                             actor: actor, subject: subjectRef, detail: detail)
+            let insert = try db.cachedStatement(sql: "INSERT INTO lookup_subject (seq, subjectPseudonym) VALUES (?, ?)")
+            for citizen in citizens { try insert.execute(arguments: [event.seq, citizen]) }
+            return (rows, more)
         }
-        return summaries
+        // A worker's or a citizen's sessions repeat the same few references: open each once.
+        var opened: [Data: SubjectRef] = [:]
+        let summaries = try rows.map { try summary($0, opened: &opened) }
+        let next = more ? rows.last.map { SessionCursor(startedAt: $0.startedAt, rowid: $0.rowid).text } : nil
+        return SessionPage(sessions: summaries, next: next)
     }
 
     /// Art. 15: everything the store holds about one citizen reference, plus when and why it was
@@ -85,7 +107,7 @@ extension AuditDatabase {
 
     /// Read by column position, in the order of the SELECT below: Decodable's by-name lookups were
     /// the largest cost of a 1000-row answer.
-    private struct SessionJoinRow: FetchableRecord {
+    private struct SessionJoinRow: FetchableRecord, Sendable {
         var id: String
         var meetingId: String
         var startedAt: Int64
@@ -95,6 +117,7 @@ extension AuditDatabase {
         var workerSealed: Data?
         var citizenPseudonym: Data?
         var citizenSealed: Data?
+        var rowid: Int64
 
         init(row: Row) {
             id = row[0]
@@ -106,21 +129,26 @@ extension AuditDatabase {
             workerSealed = row[6]
             citizenPseudonym = row[7]
             citizenSealed = row[8]
+            rowid = row[9]
         }
     }
 
-    private static func fetchSessions(_ db: Database, subject: Data?, worker: Data?, query: SessionQuery) throws -> [SessionJoinRow] {
+    /// Keyset pagination on the index order (start time, then rowid): each page is one index
+    /// range scan however deep the auditor pages, unlike OFFSET.
+    private static func fetchSessions(_ db: Database, subject: Data?, worker: Data?, query: SessionQuery,
+                                      after: SessionCursor?) throws -> [SessionJoinRow] {
         var clauses: [String] = []
         var arguments: StatementArguments = []
         if let subject { clauses.append("s.citizenPseudonym = ?"); arguments += [subject] }
         if let worker { clauses.append("s.workerPseudonym = ?"); arguments += [worker] }
         if let from = query.from { clauses.append("s.startedAt >= ?"); arguments += [from.auditMilliseconds] }
         if let to = query.to { clauses.append("s.startedAt < ?"); arguments += [to.auditMilliseconds] }
-        arguments += [query.limit]
+        if let after { clauses.append("(s.startedAt, s.rowid) > (?, ?)"); arguments += [after.startedAt, after.rowid] }
+        arguments += [query.limit + 1]
         let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         return try SessionJoinRow.fetchAll(db.cachedStatement(sql: """
             SELECT s.id, s.meetingId, s.startedAt, s.endedAt, s.endReason,
-                   m.workerPseudonym, m.workerSealed, m.citizenPseudonym, m.citizenSealed
+                   m.workerPseudonym, m.workerSealed, m.citizenPseudonym, m.citizenSealed, s.rowid
             FROM session s LEFT JOIN meeting m ON m.id = s.meetingId
             \(filter)
             ORDER BY s.startedAt, s.rowid
@@ -158,4 +186,25 @@ extension AuditDatabase {
         let object = try? JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [String: Any]
         return object?["purpose"] as? String ?? ""
     }
+}
+
+/// Where a page ended. Opaque to callers; it stays valid as long as the sessions exist.
+struct SessionCursor: Sendable {
+    var startedAt: Int64
+    var rowid: Int64
+
+    init(startedAt: Int64, rowid: Int64) {
+        self.startedAt = startedAt
+        self.rowid = rowid
+    }
+
+    init(parsing text: String) throws {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, let startedAt = Int64(parts[0]), let rowid = Int64(parts[1]) else {
+            throw AuditStoreError.invalidQuery("after must be a cursor returned as next by an earlier page")
+        }
+        self.init(startedAt: startedAt, rowid: rowid)
+    }
+
+    var text: String { "\(startedAt).\(rowid)" }
 }

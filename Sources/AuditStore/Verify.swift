@@ -18,10 +18,7 @@ extension AuditDatabase {
                 report.problem = ChainProblem(record: record, reason: reason)
                 return report
             }
-            let publicKey = keys.signingKey.publicKey
-            func signed(_ c: CheckpointRow) -> Bool {
-                publicKey.isValidSignature(c.signature, for: Chain.checkpointMessage(seq: c.seq, hash: c.hash, signedAt: c.signedAt))
-            }
+            func signed(_ c: CheckpointRow) -> Bool { keys.isSigned(c) }
             var checkpoints: [Int64: CheckpointRow] = [:]
             for c in try CheckpointRow.order(sql: "seq").fetchAll(db) {
                 guard signed(c) else { return fail(c.seq, "checkpoint signature is invalid (checkpoint table edited)") }
@@ -36,6 +33,8 @@ extension AuditDatabase {
             let erasures = try Data.fetchAll(db, sql: "SELECT subjectPseudonym FROM audit_event WHERE kind = 'subject_erased'")
             let erased = Set(erasures)
             let cursor = try EventRow.order(sql: "seq").fetchCursor(db)
+            var lookups: Set<Int64> = []
+            var rotations: Set<Int64> = []
             var expectedSeq: Int64 = 0
             var previousHash = Chain.genesis
             while let row = try cursor.next() {
@@ -60,6 +59,16 @@ extension AuditDatabase {
                     return fail(row.seq, "contents do not match its hash (edited)")
                 }
                 if let problem = sealedProblem(row, keys: keys, erased: erased) { return fail(row.seq, problem) }
+                if row.kind == "auditor_query" {
+                    lookups.insert(row.seq)
+                    if let problem = try lookupSubjectsProblem(row, db) { return fail(row.seq, problem) }
+                }
+                if row.kind == Self.keysRotatedKind {
+                    guard let retired = keys.retiredPublicKeys[row.seq],
+                          Self.detailString(row.detail, "retiredSigningKey") == retired.rawRepresentation.hex
+                    else { return fail(row.seq, "the key rotation it records does not match keys/\(AuditKeys.retiredPublicKeyFile(upTo: row.seq))") }
+                    rotations.insert(row.seq)
+                }
                 if let checkpoint = checkpoints[row.seq] {
                     guard checkpoint.hash == row.hash else {
                         return fail(row.seq, "differs from its signed checkpoint (chain rewritten up to here)")
@@ -72,6 +81,15 @@ extension AuditDatabase {
                 report.lastRecord = row.seq
             }
             let last = report.lastRecord ?? 0
+            // Citizens attributed to a record that is not a look-up (it would show in their Art. 15 export).
+            for seq in try Int64.fetchAll(db, sql: "SELECT DISTINCT seq FROM lookup_subject") where !lookups.contains(seq) {
+                return fail(seq, "lookup_subject names this record, which is not a look-up (inserted)")
+            }
+            // A retired key is trusted only for records up to a chained rotation that names it.
+            if let first = report.firstRecord,
+               let stray = keys.retiredPublicKeys.keys.filter({ $0 >= first && !rotations.contains($0) }).min() {
+                return fail(stray, "keys/\(AuditKeys.retiredPublicKeyFile(upTo: stray)) is not named by a chained key rotation")
+            }
             if let beyond = checkpoints.keys.filter({ $0 > last }).min() {
                 return fail(last + 1, "missing (deleted); a signed checkpoint exists for record \(beyond)")
             }
@@ -90,6 +108,26 @@ extension AuditDatabase {
             }
             return report
         }
+    }
+
+    static let keysRotatedKind = "keys_rotated"
+
+    /// A look-up's chained digest covers which citizens it returned; look-ups recorded before the
+    /// digest existed carry none and are not checked.
+    private static func lookupSubjectsProblem(_ row: EventRow, _ db: Database) throws -> String? {
+        guard let recorded = detailString(row.detail, "citizensDigest") else { return nil }
+        let stored = try Data.fetchAll(db.cachedStatement(
+            sql: "SELECT subjectPseudonym FROM lookup_subject WHERE seq = ? ORDER BY subjectPseudonym"), arguments: [row.seq])
+        guard Chain.lookupSubjectsDigest(stored) == recorded else {
+            return "the citizens stored for this look-up (lookup_subject) differ from what it recorded (deleted, added or changed)"
+        }
+        return nil
+    }
+
+    static func detailString(_ detail: String, _ key: String) -> String? {
+        guard detail.contains("\"\(key)\"") else { return nil }
+        let object = try? JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [String: Any]
+        return object?[key] as? String
     }
 
     /// A sealed reference that no longer opens under its hashed pseudonym was edited or swapped.

@@ -103,12 +103,18 @@ public struct Allocation: Sendable {
 
     enum BindResult: Equatable { case bound, conflict }
 
-    /// RFC 8656 §12: a number stays tied to one peer and a peer to one number while bound.
+    /// RFC 8656 §12: after a binding expires, its number and peer stay reserved for each other
+    /// this long, so late packets for the old binding can't reach a new one.
+    static let channelReuseHold: Duration = .seconds(300)
+
+    /// RFC 8656 §12: a number stays tied to one peer and a peer to one number while bound and
+    /// for `channelReuseHold` after; rebinding the same pair refreshes it.
     mutating func bindChannel(
         _ number: UInt16, to peer: TransportAddress, until expiry: Instant, permissionUntil: Instant, now: Instant
     ) -> BindResult {
-        if let existing = channels[number], existing.expiresAt > now, existing.peer != peer { return .conflict }
-        if let other = channelByPeer[peer], other != number, let o = channels[other], o.expiresAt > now { return .conflict }
+        let held = now - Self.channelReuseHold
+        if let existing = channels[number], existing.expiresAt > held, existing.peer != peer { return .conflict }
+        if let other = channelByPeer[peer], other != number, let o = channels[other], o.expiresAt > held { return .conflict }
         if let stale = channels[number], stale.peer != peer { channelByPeer[stale.peer] = nil }
         if let old = channelByPeer[peer], old != number { channels[old] = nil }
         channels[number] = ChannelBinding(number: number, peer: peer, expiresAt: expiry)
@@ -125,7 +131,8 @@ public struct Allocation: Sendable {
 
     mutating func dropExpired(now: Instant) {
         permissions = permissions.filter { $0.value.expiresAt > now }
-        for (n, b) in channels where b.expiresAt <= now {
+        // Expired bindings are kept through their hold: they still block conflicting rebinds.
+        for (n, b) in channels where b.expiresAt + Self.channelReuseHold <= now {
             channels[n] = nil
             channelByPeer[b.peer] = nil
         }

@@ -8,6 +8,8 @@ struct ChannelDataForwarder {
     private var unflushed: [any Channel] = []
     private var packets = 0
     private var bytes = 0
+    /// Building a `SocketAddress` allocates; a call has one or two peers, so reuse them.
+    private var peerAddresses: [TransportAddress: SocketAddress] = [:]
 
     /// `frame` starts at a ChannelData header; stream frames may carry trailing padding.
     mutating func forward(_ frame: inout ByteBuffer, from tuple: FiveTuple, core: RelayCore) {
@@ -15,10 +17,19 @@ struct ChannelDataForwarder {
               let payload = frame.readSlice(length: Int(length)),
               let (relay, peer) = core.channelDataToPeer(from: tuple, channel: number, bytes: Int(length), now: .now)
         else { return }
-        relay.write(AddressedEnvelope(remoteAddress: peer.socketAddress, data: payload), promise: nil)
+        relay.write(AddressedEnvelope(remoteAddress: socketAddress(peer), data: payload), promise: nil)
         if unflushed.last !== relay, !unflushed.contains(where: { $0 === relay }) { unflushed.append(relay) }
         packets += 1
         bytes += Int(length)
+    }
+
+    private mutating func socketAddress(_ peer: TransportAddress) -> SocketAddress {
+        if let cached = peerAddresses[peer] { return cached }
+        // Bounded: a listener serves many clients, and peers come and go.
+        if peerAddresses.count >= 1024 { peerAddresses.removeAll(keepingCapacity: true) }
+        let address = peer.socketAddress
+        peerAddresses[peer] = address
+        return address
     }
 
     mutating func flush(metrics: TURNMetrics) {
@@ -71,10 +82,15 @@ final class DatagramListenerHandler: ChannelInboundHandler {
 }
 
 /// Splits a TCP/TLS byte stream into STUN messages and (4-padded) ChannelData frames.
+/// A frame longer than `maxFrameBytes` is refused from its header, so a connection never
+/// buffers more than one frame's worth of bytes.
 struct StreamFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
 
     struct NotTURN: Error {}
+    struct FrameTooLong: Error {}
+
+    var maxFrameBytes = STUNMessage.headerLength + 65_535
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let start = buffer.readerIndex
@@ -87,6 +103,7 @@ struct StreamFrameDecoder: ByteToMessageDecoder {
         case .channelData: frameLength = 4 + (Int(length) + 3) & ~3
         case .other: throw NotTURN()
         }
+        guard frameLength <= maxFrameBytes else { throw FrameTooLong() }
         guard let frame = buffer.readSlice(length: frameLength) else { return .needMoreData }
         context.fireChannelRead(wrapInboundOut(frame))
         return .continue
@@ -110,9 +127,25 @@ final class StreamConnectionHandler: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         if let remote = context.channel.remoteAddress.flatMap(TransportAddress.init),
            let local = context.channel.localAddress.flatMap(TransportAddress.init) {
-            tuple = FiveTuple(client: remote, server: local, transport: transport)
+            let tuple = FiveTuple(client: remote, server: local, transport: transport)
+            self.tuple = tuple
+            Self.closeUnlessAllocated(context.channel, tuple: tuple, core: core)
         }
         context.fireChannelActive()
+    }
+
+    /// Every `unallocatedConnectionTimeout` the connection must hold an allocation (or be
+    /// getting one), else it is closed: a connection costs a socket and buffers even when idle.
+    private static func closeUnlessAllocated(_ channel: any Channel, tuple: FiveTuple, core: RelayCore) {
+        channel.eventLoop.scheduleTask(in: TimeAmount(core.configuration.unallocatedConnectionTimeout)) {
+            guard channel.isActive else { return }
+            if core.hasAllocation(tuple) {
+                closeUnlessAllocated(channel, tuple: tuple, core: core)
+            } else {
+                core.logger.debug("closing TURN stream without allocation")
+                channel.close(promise: nil)
+            }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

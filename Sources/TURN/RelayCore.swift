@@ -46,6 +46,8 @@ final class RelayCore: Sendable {
     let logger: Logger
     let metrics: TURNMetrics
     private let state: Mutex<State>
+    /// Accepted TCP/TLS connections: counted against `maxStreamConnections`, closed at shutdown.
+    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
 
     init(configuration: TURNConfiguration, policy: PeerPolicy, logger: Logger, metrics: TURNMetrics) {
         self.configuration = configuration
@@ -130,6 +132,9 @@ final class RelayCore: Sendable {
         if request.evenPort { port &= ~1; if port < range.lowerBound { port += 2 } }
         return DatagramBootstrap(group: eventLoop)
             .channelOption(.datagramVectorReadMessageCount, value: configuration.datagramVectorReadCount)
+            // One recvmmsg per wake-up (epoll is level-triggered, so what is left wakes it again):
+            // NIO's default of 4 reads costs a second, empty recvmmsg when packets trickle in.
+            .channelOption(.maxMessagesPerRead, value: 1)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: configuration.datagramVectorReadCount * 2048))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -182,6 +187,28 @@ final class RelayCore: Sendable {
     func clientDisconnected(_ tuple: FiveTuple, eventLoop: any EventLoop) {
         let actions = state.withLock { $0.handler.clientDisconnected(tuple) }
         perform(actions, sink: nil, eventLoop: eventLoop)
+    }
+
+    func hasAllocation(_ tuple: FiveTuple) -> Bool {
+        state.withLock { $0.handler.hasAllocation(for: tuple) }
+    }
+
+    /// Registers an accepted connection; false when the cap is reached and it must be closed.
+    func admitConnection(_ channel: any Channel) -> Bool {
+        let id = ObjectIdentifier(channel)
+        let admitted = connections.withLock { connections in
+            guard connections.count < configuration.maxStreamConnections else { return false }
+            connections[id] = channel
+            return true
+        }
+        if admitted {
+            channel.closeFuture.whenComplete { _ in self.connections.withLock { _ = $0.removeValue(forKey: id) } }
+        }
+        return admitted
+    }
+
+    func openConnections() -> [any Channel] {
+        connections.withLock { Array($0.values) }
     }
 
     func statistics() -> [AllocationStatistics] {

@@ -19,6 +19,9 @@ public final class TURNRelayService: Service, Sendable {
         public var description: String
     }
 
+    /// A TCP/TLS connection closed at accept because `maxStreamConnections` are open.
+    struct ConnectionLimitReached: Error {}
+
     private let configuration: TURNConfiguration
     private let group: any EventLoopGroup
     private let core: RelayCore
@@ -78,6 +81,9 @@ public final class TURNRelayService: Service, Sendable {
         }
 
         for channel in listeners { try? await channel.close() }
+        // Accepted connections are not children a listener's close reaches: close them too, so
+        // clients see the end at once instead of a silent peer.
+        for channel in core.openConnections() { try? await channel.close() }
         for channel in core.closeAllRelays() { try? await channel.close() }
         core.logger.info("TURN relay stopped")
     }
@@ -105,6 +111,7 @@ public final class TURNRelayService: Service, Sendable {
                 let udp = try await DatagramBootstrap(group: group)
                     .channelOption(.socketOption(.so_reuseaddr), value: 1)
                     .channelOption(.datagramVectorReadMessageCount, value: configuration.datagramVectorReadCount)
+                    .channelOption(.maxMessagesPerRead, value: 1)
                     .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(
                         capacity: configuration.datagramVectorReadCount * 4096))
                     .channelInitializer { channel in
@@ -143,10 +150,15 @@ public final class TURNRelayService: Service, Sendable {
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard core.admitConnection(channel) else {
+                    core.logger.debug("TURN stream refused: connection limit reached")
+                    return channel.eventLoop.makeFailedFuture(ConnectionLimitReached())
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try sync.addHandler(ByteToMessageHandler(StreamFrameDecoder()))
+                    let decoder = StreamFrameDecoder(maxFrameBytes: core.configuration.maxStreamFrameBytes)
+                    try sync.addHandler(ByteToMessageHandler(decoder))
                     try sync.addHandler(StreamConnectionHandler(core: core, transport: tls == nil ? .tcp : .tls))
                 }
             }

@@ -219,8 +219,17 @@ public struct TURNRequestHandler: Sendable {
     // MARK: - Refresh (RFC 8656 §8)
 
     private mutating func refresh(_ m: STUNMessage, from tuple: FiveTuple, auth: Authenticated, now: Instant) -> [TURNAction] {
-        let requested: UInt32?
-        do { requested = try m.lifetime } catch { return [.respond(errorReply(.badRequest, to: m, key: auth.key))] }
+        let requested: UInt32?, family: AddressFamily?
+        do {
+            requested = try m.lifetime
+            family = try m.addressFamily()
+        } catch {
+            return [.respond(errorReply(.badRequest, to: m, key: auth.key))]
+        }
+        // RFC 8656 §7.3: a family that is not the allocation's is a mismatch, not a new request.
+        if let family, let allocation = table[tuple], (family == .ipv4) != allocation.relayAddress.ip.isIPv4 {
+            return [.respond(errorReply(.peerAddressFamilyMismatch, to: m, key: auth.key))]
+        }
         var response = m.response(.successResponse)
         if requested == 0 {
             guard let gone = table.remove(tuple) else { return [] }
@@ -294,6 +303,11 @@ public struct TURNRequestHandler: Sendable {
     }
 
     // MARK: - Housekeeping
+
+    /// Whether the client has an allocation or is getting one (its relay socket is being bound).
+    public func hasAllocation(for tuple: FiveTuple) -> Bool {
+        table[tuple] != nil || pending[tuple] != nil
+    }
 
     /// Drops expired allocations (closing their relays), permissions, channels and rate-limit entries.
     public mutating func expire(now: Instant) -> [TURNAction] {

@@ -81,7 +81,8 @@ struct LoadCommand: AsyncParsableCommand {
                 }
                 started += chunk.count
                 await waitForCalls(target: 2 * started, recorder: recorder)
-                say("ramp: \(started) rooms started, \(recorder.inCall) endpoints in call, \(recorder.errorCount) errors")
+                let errors = recorder.snapshot.errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                say("ramp: \(started) rooms started, \(recorder.inCall) endpoints in call, errors: \(errors.isEmpty ? "none" : errors)")
             }
             let rampSeconds = seconds(since: rampStart)
             let rssAfter = serverPid.flatMap(residentKiB)

@@ -8,7 +8,8 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Inspect, verify, purge and back up the GDPR audit trail.",
-        subcommands: [Sessions.self, Export.self, Verify.self, Purge.self, Backup.self, Erase.self, Bench.self])
+        subcommands: [Sessions.self, Export.self, Verify.self, Purge.self, Backup.self, Erase.self, RotateKeys.self,
+                      Bench.self])
 }
 
 struct AuditDataOptions: ParsableArguments {
@@ -45,18 +46,22 @@ extension AuditCommand {
         @Option(help: "Sessions starting at or after this date/time (ISO 8601).") var from: String?
         @Option(help: "Sessions starting before this date/time (ISO 8601).") var to: String?
         @Option(help: "Why you look (required, recorded in the audit trail).") var purpose: String
-        @Option(help: "At most this many sessions.") var limit: Int = 1000
+        @Option(help: "Page size (at most this many sessions).") var limit: Int = SessionQuery.defaultLimit
+        @Option(help: "Continue after this cursor (printed as 'next' by the previous page).") var after: String?
         @Flag(help: "Print JSON instead of a table.") var json = false
 
         func run() async throws {
             let query = SessionQuery(subject: try subject.map(parseRef), worker: try worker.map(parseRef),
-                                     from: try from.map(parseDate), to: try to.map(parseDate), limit: limit)
+                                     from: try from.map(parseDate), to: try to.map(parseDate), limit: limit, after: after)
             let store = try data.openForWriting()
-            let rows = try await store.sessions(matching: query, access: AuditorAccess(auditor: data.auditor, purpose: purpose, at: Date()))
+            let page = try await store.sessionPage(matching: query, access: AuditorAccess(auditor: data.auditor, purpose: purpose, at: Date()))
+            let rows = page.sessions
             if json {
                 print(try encodeJSON(rows))
+                if let next = page.next { FileHandle.standardError.write(Data("next: \(next)\n".utf8)) }
                 return
             }
+            defer { if let next = page.next { print("more: continue with --after \(next)") } }
             let header = ["meeting", "session", "start", "end", "duration_s", "end_reason", "worker_ref", "citizen_ref"]
             let table = rows.map { r in
                 [r.meeting.rawValue, r.session.rawValue, isoString(r.startedAt), r.endedAt.map(isoString) ?? "-",
@@ -128,6 +133,20 @@ extension AuditCommand {
             print("erased: \(report.recordsBlanked) records, \(report.meetingsBlanked) meeting references, "
                 + "\(report.participantsBlanked) participant references blanked")
             print("backups made before now still hold the sealed reference until they expire")
+        }
+    }
+
+    struct RotateKeys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-keys",
+            abstract: "New sealing and signing keys (server stopped); old checkpoints stay verifiable.")
+        @OptionGroup var data: AuditDataOptions
+
+        func run() async throws {
+            let report = try AuditDatabase.rotateKeys(dataDirectory: data.url, actor: data.auditor)
+            print("rotated: \(report.referencesResealed) sealed references re-sealed, recorded as record \(report.rotationRecord)")
+            print("old public key kept as keys/\(report.retiredPublicKeyFile); old secret keys replaced")
+            print("back up \(data.url.appendingPathComponent("keys").path) now: backups made before this need the old keys")
         }
     }
 

@@ -51,6 +51,9 @@ import Testing
         // Nothing passes before a permission exists.
         let relaySocket = try SocketAddress(ipAddress: loopback, port: Int(relay.port))
         try await peer.send([9, 9, 9], to: relaySocket)
+        // The relay socket lives on the client connection's event loop: once a request on the
+        // connection is answered, that loop has also read (and dropped) the datagram queued before it.
+        _ = try await client.transact(STUNMessage(method: .binding, class: .request))
 
         let permission = try await client.authed(.createPermission) { $0.appendXORAddress(.xorPeerAddress, peerAddress) }
         #expect(permission.class == .successResponse)

@@ -26,22 +26,24 @@ struct AuditController<Context: RequestContext> {
         var query = SessionQuery(subject: try text("subject").map { try Self.ref($0, name: "subject") },
                                  worker: try text("worker").map { try Self.ref($0, name: "worker") },
                                  from: try text("from").map { try Self.date($0, name: "from") },
-                                 to: try text("to").map { try Self.date($0, name: "to") })
+                                 to: try text("to").map { try Self.date($0, name: "to") },
+                                 after: text("after"))
         if let limit = text("limit") {
             guard let value = Int(limit) else { throw Problem(.invalidRequest, detail: "limit must be a number") }
             query.limit = value
         }
-        let rows = try await Self.mapped {
-            try await store.sessions(matching: query, access: AuditorAccess(auditor: auditor.subject,
-                                                                            purpose: text("purpose") ?? "", at: clock.now()))
+        let page = try await Self.mapped {
+            try await store.sessionPage(matching: query, access: AuditorAccess(auditor: auditor.subject,
+                                                                               purpose: text("purpose") ?? "", at: clock.now()))
         }
+        let rows = page.sessions
         let wantsCSV = text("format") == "csv"
             || request.headers[.accept].map { $0.contains("text/csv") } == true
         if wantsCSV {
             return Self.response(Self.csv(rows), type: "text/csv; charset=utf-8",
                                  extra: [.contentDisposition: "attachment; filename=\"audit-sessions.csv\""])
         }
-        return Self.response(try Self.json(SessionList(count: rows.count, sessions: rows)), type: "application/json")
+        return Self.response(try Self.json(SessionList(count: rows.count, sessions: rows, next: page.next)), type: "application/json")
     }
 
     @Sendable func export(_ request: Request, context: Context) async throws -> Response {
@@ -58,6 +60,8 @@ struct AuditController<Context: RequestContext> {
     struct SessionList: Encodable {
         var count: Int
         var sessions: [SessionSummary]
+        /// Present when there are more sessions: pass it back as `after` for the next page.
+        var next: String?
     }
 
     /// Store errors that are the caller's fault become 400 problems; the rest stay 500.

@@ -1,0 +1,151 @@
+import Logging
+import NIOCore
+import NIOPosix
+import STUN
+import ServiceLifecycle
+import Testing
+@testable import TURN
+
+/// A raw TCP connection to the relay that sends what the test says and sees when the server closes.
+struct StreamProbe {
+    let channel: any Channel
+    let inbox: Inbox
+
+    static func connect(_ port: Int) async throws -> StreamProbe {
+        let inbox = Inbox()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(FrameCollector(inbox: inbox))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return StreamProbe(channel: channel, inbox: inbox)
+    }
+
+    func send(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    /// Whether a Binding request is answered.
+    func answersBinding() async -> Bool {
+        let request = STUNMessage(method: .binding, class: .request)
+        guard (try? await send(request.serialize())) != nil,
+              let reply = try? await inbox.next(timeout: .seconds(2))
+        else { return false }
+        return (try? STUNMessage(bytes: reply.bytes))?.transactionID == request.transactionID
+    }
+
+    /// How long until the connection was seen closed, or nil if it stayed open for `timeout`.
+    func waitForClose(timeout: Duration) async throws -> Duration? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < timeout {
+            if !channel.isActive { return ContinuousClock.now - start }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return nil
+    }
+
+    func close() async { try? await channel.close() }
+}
+
+@Suite(.serialized) struct StreamLimitsTests {
+    typealias R = RelayIntegrationTests
+
+    @Test func aConnectionWithoutAllocationIsClosedAfterTheTimeout() async throws {
+        var configuration = R.configuration()
+        configuration.unallocatedConnectionTimeout = .milliseconds(300)
+        try await R.withRelay(configuration) { _, ports in
+            let tcp = try #require(ports.tcp)
+            let opened = ContinuousClock.now
+            let idle = try await StreamProbe.connect(tcp)
+            // Talking without allocating doesn't count, nor does a frame that never completes.
+            let talker = try await StreamProbe.connect(tcp)
+            #expect(await talker.answersBinding())
+            let stalled = try await StreamProbe.connect(tcp)
+            try await stalled.send([0x40, 0x00, 0x00, 0x64, 1, 2, 3, 4])
+            var allocated = try await TURNTestClient.stream(server: tcp, tls: false, credentials: R.credentials("idle"), realm: "itest")
+            _ = try await allocated.allocate()
+
+            for probe in [idle, talker, stalled] {
+                #expect(try await probe.waitForClose(timeout: .seconds(3)) != nil)
+                #expect(ContinuousClock.now - opened >= .milliseconds(300))
+            }
+            // Well past the timeout, the connection holding an allocation still works.
+            try await Task.sleep(for: .milliseconds(400))
+            let binding = try await allocated.transact(STUNMessage(method: .binding, class: .request))
+            #expect(binding.class == .successResponse)
+            await allocated.close()
+        }
+    }
+
+    @Test func connectionsBeyondTheCapAreClosedAtAccept() async throws {
+        var configuration = R.configuration()
+        configuration.maxStreamConnections = 2
+        try await R.withRelay(configuration) { _, ports in
+            let tcp = try #require(ports.tcp)
+            let first = try await StreamProbe.connect(tcp)
+            let second = try await StreamProbe.connect(tcp)
+            #expect(await first.answersBinding())
+            #expect(await second.answersBinding())
+            let third = try await StreamProbe.connect(tcp)
+            #expect(try await third.waitForClose(timeout: .seconds(2)) != nil)
+            #expect(first.channel.isActive && second.channel.isActive)
+
+            // A slot frees when a connection ends.
+            await first.close()
+            var admitted = false
+            for _ in 0..<40 where !admitted {
+                let next = try await StreamProbe.connect(tcp)
+                admitted = try await next.waitForClose(timeout: .milliseconds(100)) == nil
+                if admitted { #expect(await next.answersBinding()) }
+                await next.close()
+            }
+            #expect(admitted)
+            await second.close()
+        }
+    }
+
+    @Test func oversizedFramesAndGarbageCloseTheConnection() async throws {
+        var configuration = R.configuration()
+        configuration.maxStreamFrameBytes = 1024
+        try await R.withRelay(configuration) { _, ports in
+            let tcp = try #require(ports.tcp)
+            let fine = try await StreamProbe.connect(tcp)
+            #expect(await fine.answersBinding())
+
+            // ChannelData announcing 2000 bytes: refused from its header, before any payload.
+            let oversized = try await StreamProbe.connect(tcp)
+            try await oversized.send([0x40, 0x00, 0x07, 0xD0])
+            #expect(try await oversized.waitForClose(timeout: .seconds(2)) != nil)
+
+            let garbage = try await StreamProbe.connect(tcp)
+            try await garbage.send(Array("GET / HTTP/1.1\r\n\r\n".utf8))
+            #expect(try await garbage.waitForClose(timeout: .seconds(2)) != nil)
+
+            #expect(fine.channel.isActive)
+            await fine.close()
+        }
+    }
+
+    @Test func gracefulShutdownClosesAcceptedConnections() async throws {
+        let service = TURNRelayService(configuration: R.configuration(tls: try TestTLS.serverContext()))
+        let group = ServiceGroup(configuration: .init(services: [service], logger: Logger(label: "turn-test")))
+        let task = Task { try await group.run() }
+        let ports = try await service.boundPorts()
+        let plain = try await StreamProbe.connect(try #require(ports.tcp))
+        #expect(await plain.answersBinding())
+        // A TLS connection still in its handshake is a client connection too.
+        let tls = try await StreamProbe.connect(try #require(ports.tls))
+        var allocated = try await TURNTestClient.stream(
+            server: try #require(ports.tcp), tls: false, credentials: R.credentials("shutdown"), realm: "itest")
+        _ = try await allocated.allocate()
+
+        await group.triggerGracefulShutdown()
+        try await task.value
+        #expect(try await plain.waitForClose(timeout: .seconds(2)) != nil)
+        #expect(try await tls.waitForClose(timeout: .seconds(2)) != nil)
+        #expect(service.statistics().isEmpty)
+        await allocated.close()
+    }
+}
