@@ -91,7 +91,7 @@ extension AuditDatabase {
         ]
         var count = 0
         for column in columns {
-            let key = column.table == "participant" ? "sessionId, role, refPseudonym" : "rowid"
+            let key = column.table == "participant" ? "sessionId, role, refPseudonym" : "rowid AS k"
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT \(key), \(column.pseudonym) AS p, \(column.sealed) AS s FROM \(column.table)
                 WHERE \(column.sealed) IS NOT NULL AND \(column.sealed) != ?
@@ -101,7 +101,7 @@ extension AuditDatabase {
                 let pseudonym: Data = row["p"]
                 let plain = try keys.open(row["s"], pseudonym: pseudonym)
                 let keyArguments: StatementArguments = column.table == "participant"
-                    ? [row["sessionId"] as String, row["role"] as String, pseudonym] : [row["rowid"] as Int64]
+                    ? [row["sessionId"] as String, row["role"] as String, pseudonym] : [row["k"] as Int64]
                 updates.append((try next.seal(SubjectRefBytes(plain), pseudonym: pseudonym), keyArguments))
             }
             let whereKey = column.table == "participant" ? "sessionId = ? AND role = ? AND refPseudonym = ?" : "rowid = ?"

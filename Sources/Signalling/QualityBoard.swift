@@ -44,8 +44,8 @@ struct QualityBoard: Sendable {
             guard let endpoint = member.endpoint else { continue }
             let role = member.participant.role
             let peer = Room.other(than: role)
-            let receiving = estimators[Key(meeting: room.meeting.id, role: role)]?.assessment(at: now)
-            let sending = estimators[Key(meeting: room.meeting.id, role: peer)]?.assessment(at: now).forSender
+            let receiving = verdict(meeting: room.meeting.id, role: role, now: now)
+            let sending = verdict(meeting: room.meeting.id, role: peer, now: now)?.forSender
             guard receiving != nil || sending != nil else { continue }
             let update = QualityUpdate(receiving: receiving.map(Self.report), sending: sending.map(Self.report))
             let key = Key(meeting: room.meeting.id, role: role)
@@ -58,11 +58,22 @@ struct QualityBoard: Sendable {
     }
 
     func report(meeting: MeetingID, role: Role, now: Date) -> QualityReport? {
-        (estimators[Key(meeting: meeting, role: role)]?.assessment(at: now)).map(Self.report)
+        verdict(meeting: meeting, role: role, now: now).map(Self.report)
     }
 
+    /// Nothing is said before the first sample, unless the silence itself has become `lost`.
+    private func verdict(meeting: MeetingID, role: Role, now: Date) -> QualityAssessment? {
+        guard let assessment = estimators[Key(meeting: meeting, role: role)]?.assessment(at: now),
+              assessment.measured || assessment.class == .lost else { return nil }
+        return assessment
+    }
+
+    /// Estimators start with the session, so a side whose browser never reports turns `lost`.
     mutating func sessionStarted(meeting: MeetingID, at: Date) {
         sessions[meeting] = SessionRecord(accumulator: SessionQualityAccumulator(startedAt: at))
+        for role in [Role.worker, .citizen] where estimators[Key(meeting: meeting, role: role)] == nil {
+            estimators[Key(meeting: meeting, role: role)] = QualityEstimator(startedAt: at)
+        }
     }
 
     mutating func reconnected(meeting: MeetingID) {

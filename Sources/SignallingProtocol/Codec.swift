@@ -25,43 +25,41 @@ private struct TypeOnly: Decodable {
 
 private enum TypeKey: String, CodingKey { case type }
 
-extension ClientMessage {
-    /// Decodes one text frame. Never traps; every failure is a typed `DecodeFailure`.
+extension ClientMessage: Decodable {
+    /// Decodes one text frame in a single JSON parse. Never traps; every failure is a typed
+    /// `DecodeFailure`.
     public static func decode(_ text: String) throws(DecodeFailure) -> ClientMessage {
-        let data = Data(text.utf8)
-        let decoder = JSONDecoder()
-        let envelope: TypeOnly
         do {
-            envelope = try decoder.decode(TypeOnly.self, from: data)
-        } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
-            // A `type` that is not a string is as good as a missing one.
-            throw .unknownType(nil)
+            return try JSONDecoder().decode(ClientMessage.self, from: Data(text.utf8))
+        } catch let failure as DecodeFailure {
+            throw failure
         } catch {
             throw .invalidJSON
         }
-        guard let raw = envelope.type else { throw .unknownType(nil) }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        guard let container = try? decoder.container(keyedBy: TypeKey.self) else { throw DecodeFailure.invalidJSON }
+        // A `type` that is missing or not a string is as good as an unknown one.
+        guard let raw = try? container.decodeIfPresent(String.self, forKey: .type) else { throw DecodeFailure.unknownType(nil) }
         let type = MessageType(rawValue: raw)
         do {
             switch type {
-            case .hello: return .hello(try decoder.decode(Hello.self, from: data))
-            case .join: return .join(try decoder.decode(Join.self, from: data))
-            case .offer: return .offer(try decoder.decode(SessionDescription.self, from: data))
-            case .answer: return .answer(try decoder.decode(SessionDescription.self, from: data))
-            case .candidate: return .candidate(try decoder.decode(CandidateMessage.self, from: data))
-            case .leave: return .leave
-            case .ping: return .ping(try decoder.decode(Ping.self, from: data))
-            case .admit: return .admit
-            case .note: return .note(try decoder.decode(Note.self, from: data))
-            case .chat: return .chat(try decoder.decode(Chat.self, from: data))
-            case .stats: return .stats(try decoder.decode(CallStats.self, from: data))
+            case .hello: self = .hello(try Hello(from: decoder))
+            case .join: self = .join(try Join(from: decoder))
+            case .offer: self = .offer(try SessionDescription(from: decoder))
+            case .answer: self = .answer(try SessionDescription(from: decoder))
+            case .candidate: self = .candidate(try CandidateMessage(from: decoder))
+            case .leave: self = .leave
+            case .ping: self = .ping(try Ping(from: decoder))
+            case .admit: self = .admit
+            case .note: self = .note(try Note(from: decoder))
+            case .chat: self = .chat(try Chat(from: decoder))
+            case .stats: self = .stats(try CallStats(from: decoder))
             default: throw DecodeFailure.unknownType(raw)
             }
-        } catch let failure as DecodeFailure {
-            throw failure
         } catch let error as DecodingError {
-            throw .invalidMessage(type, detail: error.fieldDescription)
-        } catch {
-            throw .invalidMessage(type, detail: "unreadable")
+            throw DecodeFailure.invalidMessage(type, detail: error.fieldDescription)
         }
     }
 

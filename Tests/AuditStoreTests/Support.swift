@@ -26,6 +26,12 @@ final class TempDataDir {
         defer { try? queue.close() }
         return try queue.read { db in try Int.fetchOne(db, sql: sql) ?? -1 }
     }
+
+    func rawHex(_ sql: String) throws -> String {
+        let queue = try DatabaseQueue(path: databasePath)
+        defer { try? queue.close() }
+        return try queue.read { db in try String.fetchOne(db, sql: sql) ?? "" }
+    }
 }
 
 let t0 = Date(timeIntervalSince1970: 1_790_000_000)

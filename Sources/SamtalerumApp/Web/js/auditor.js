@@ -97,10 +97,38 @@ async function fetchOrExplain(path, init) {
 async function search(event) {
   event.preventDefault();
   if (!purposeGiven()) return;
+  await showPage(criteria());
+}
+
+/** Answers come in pages (the server's `limit`); each further page is a logged look-up of its own. */
+let nextPage = null;
+
+function nextPageButton() {
+  let button = document.getElementById('next-page');
+  if (!button) {
+    button = document.createElement('button');
+    button.type = 'button';
+    button.id = 'next-page';
+    button.textContent = 'Næste side';
+    button.addEventListener('click', () => { if (nextPage) showPage(nextPage); });
+    byId('results').after(button);
+  }
+  return button;
+}
+
+async function showPage(params) {
   byId('results-status').textContent = 'Søger …';
-  const response = await fetchOrExplain(`/api/audit/sessions?${query(criteria())}`, authorised({ Accept: 'application/json' }));
+  const response = await fetchOrExplain(`/api/audit/sessions?${query(params)}`, authorised({ Accept: 'application/json' }));
   if (!response) { byId('results-status').textContent = ''; return; }
-  render((await response.json()).sessions);
+  const answer = await response.json();
+  render(answer.sessions);
+  nextPage = null;
+  if (answer.next) {
+    nextPage = new URLSearchParams(params);
+    nextPage.set('after', answer.next);
+    byId('results-status').textContent += ' Der er flere: "Næste side" henter dem (og logges som en ny søgning).';
+  }
+  nextPageButton().hidden = !nextPage;
 }
 
 async function csv() {
