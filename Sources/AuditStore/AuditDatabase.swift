@@ -30,6 +30,19 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
         checkpointInterval: Int = 64,
         logger: Logger = Logger(label: "samtalerum.audit")
     ) throws -> AuditDatabase {
+        // Pending keys may already be the ones the sealed copies need: only rotate-keys may go on.
+        let pending = dataDirectory.appendingPathComponent(keysDirectoryName)
+            .appendingPathComponent(AuditKeys.signingKeyFile + AuditKeys.pendingSuffix)
+        if mode == .readWrite, FileManager.default.fileExists(atPath: pending.path) {
+            throw AuditStoreError.unfinishedKeyRotation(pending.path)
+        }
+        return try open(dataDirectory: dataDirectory, mode: mode, clock: clock, checkpointInterval: checkpointInterval,
+                        logger: logger, duringRotation: ())
+    }
+
+    /// `open` for rotate-keys itself, which finishes or discards a pending rotation.
+    static func open(dataDirectory: URL, mode: AuditAccessMode = .readWrite, clock: WallClock = .system,
+                     checkpointInterval: Int = 64, logger: Logger, duringRotation: Void) throws -> AuditDatabase {
         let db = try AuditDatabase(dataDirectory: dataDirectory, mode: mode,
                                    checkpointInterval: checkpointInterval, logger: logger)
         if mode == .readWrite {

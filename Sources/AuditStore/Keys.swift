@@ -88,7 +88,7 @@ struct AuditKeys: Sendable {
         guard sealed.first == Self.sealVersion else { throw AuditStoreError.unreadableReference }
         let box = try ChaChaPoly.SealedBox(combined: sealed.dropFirst())
         let plain = try ChaChaPoly.open(box, using: sealingKey, authenticating: pseudonym)
-        guard let text = String(data: plain, encoding: .utf8) else { throw AuditStoreError.unreadableReference }
+        guard let text = String(validating: plain, as: UTF8.self) else { throw AuditStoreError.unreadableReference }
         return text
     }
 

@@ -43,7 +43,7 @@ extension AuditDatabase {
             let more = rows.count > query.limit
             if more { rows.removeLast() }
             // Sorted as the lookup_subject primary key orders them, so verify can recompute the digest.
-            let citizens = Set(rows.compactMap(\.citizenPseudonym)).sorted { $0.lexicographicallyPrecedes($1) }
+            let citizens = Set(rows.compactMap(\.citizenPseudonym)).sorted(by: Data.memcmpPrecedes)
             let detail: [String: any Sendable] = [
                 "criteria": fixedCriteria, "purpose": purpose, "resultCount": rows.count,
                 "citizensInResult": citizens.count, "citizensDigest": Chain.lookupSubjectsDigest(citizens),

@@ -21,7 +21,7 @@ extension AuditDatabase {
         guard FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent(databaseFileName).path) else {
             throw AuditStoreError.missingKeys(dataDirectory.appendingPathComponent(databaseFileName).path)
         }
-        let store = try open(dataDirectory: dataDirectory, logger: logger)
+        let store = try open(dataDirectory: dataDirectory, logger: logger, duringRotation: ())
         let report: KeyRotationReport
         do {
             report = try store.rotateOrResume(keysDirectory: keysDirectory, actor: actor, at: at)

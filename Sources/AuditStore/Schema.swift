@@ -157,6 +157,19 @@ extension Date {
 }
 
 extension Data {
+    /// SQLite's BLOB order. The generic `lexicographicallyPrecedes` on Data was 8 % of a
+    /// 1000-row look-up's CPU time.
+    static func memcmpPrecedes(_ a: Data, _ b: Data) -> Bool {
+        let common = Swift.min(a.count, b.count)
+        let order = a.withUnsafeBytes { pa in
+            b.withUnsafeBytes { pb -> Int32 in
+                guard let x = pa.baseAddress, let y = pb.baseAddress else { return 0 }
+                return memcmp(x, y, common)
+            }
+        }
+        return order != 0 ? order < 0 : a.count < b.count
+    }
+
     var hex: String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []

@@ -67,7 +67,7 @@ import SamtalerumCore
         #expect(problem.record == 6, "\(problem)")
     }
 
-    @Test func aRotationInterruptedAfterItsCommitIsFinishedByARerun() async throws {
+    @Test func anUnfinishedRotationStopsTheServerAndARerunDiscardsUncommittedKeys() async throws {
         let dir = try TempDataDir()
         do {
             let store = try AuditDatabase.open(dataDirectory: dir.url)
@@ -78,6 +78,8 @@ import SamtalerumCore
         let keys = dir.url.appendingPathComponent("keys")
         try Data(repeating: 7, count: 32).write(to: keys.appendingPathComponent("checkpoint.ed25519.new"))
         chmod(keys.appendingPathComponent("checkpoint.ed25519.new").path, 0o600)
+        // The server does not start over an unfinished rotation; rotate-keys sorts it out.
+        #expect(throws: AuditStoreError.self) { _ = try AuditDatabase.open(dataDirectory: dir.url) }
         _ = try AuditDatabase.rotateKeys(dataDirectory: dir.url, actor: SubjectRef(rawValue: "cli:root"), at: t0)
         #expect(try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify().isIntact)
         #expect(try await AuditDatabase.open(dataDirectory: dir.url).meeting(id: MeetingID(rawValue: "x")) == nil)

@@ -61,6 +61,10 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
         public var maxAllocationsPerUser = 16
         public var maxAllocations = 10_000
         public var maxBytesPerSecondPerAllocation = 5_000_000
+        /// TCP/TLS clients that hold no allocation are closed after this long.
+        public var unallocatedConnectionTimeoutSeconds = 30
+        /// Concurrent TCP/TLS client connections; beyond it new ones are closed at accept.
+        public var maxStreamConnections = 12_000
         /// UNSAFE outside tests: lets the relay reach 127.0.0.0/8 and ::1.
         public var allowLoopbackPeers = false
     }

@@ -29,6 +29,8 @@ extension AppConfiguration {
         relay.maxAllocationsPerUser = turn.maxAllocationsPerUser
         relay.maxAllocations = turn.maxAllocations
         relay.maxBandwidthBytesPerSecond = turn.maxBytesPerSecondPerAllocation > 0 ? turn.maxBytesPerSecondPerAllocation : nil
+        relay.unallocatedConnectionTimeout = .seconds(turn.unallocatedConnectionTimeoutSeconds)
+        relay.maxStreamConnections = turn.maxStreamConnections
         relay.allowLoopbackPeers = turn.allowLoopbackPeers
         relay.logIPAddresses = logging.logIPAddresses
         return relay
