@@ -112,8 +112,6 @@ public func buildServer(
         .addRoutes(api: router.group("api"), root: router)
     router.addRoutes(AuditController(authenticator: authenticator, store: audit, clock: clock).routes, atPath: "/api/audit")
 
-    let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
-    SignallingRoute.install(on: webSocketRouter, endpoint: endpoint)
 
     let webSocket = WebSocketServerConfiguration(
         maxFrameSize: SignallingRoute.maxMessageBytes,
@@ -122,8 +120,8 @@ public func buildServer(
         router: router,
         server: try .tls(
             .http1WebSocketUpgrade(
-                webSocketRouter: webSocketRouter,
-                configuration: .init(http1: .init(idleTimeout: .seconds(60)), ws: webSocket)),
+                configuration: .init(http1: .init(idleTimeout: .seconds(60)), ws: webSocket),
+                shouldUpgrade: SignallingRoute.shouldUpgrade(endpoint: endpoint)),
             tlsConfiguration: tls.serverConfiguration),
         configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port),
                              serverName: "Samtalerum"),

@@ -1,5 +1,8 @@
+import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
+import Logging
+import NIOCore
 import NIOWebSocket
 import SamtalerumCore
 import Signalling
@@ -21,19 +24,28 @@ struct WebSocketFrameWriter: FrameWriter {
 enum SignallingRoute {
     /// One text message is at most 64 KiB (Docs/PROTOCOL.md, "Limits").
     static let maxMessageBytes = 65_536
+    static let path = "/ws"
 
-    static func install(on router: Router<BasicWebSocketRequestContext>, endpoint: SignallingEndpoint) {
-        router.ws("/ws") { _, _ in
-            .upgrade([:])
-        } onUpgrade: { inbound, outbound, _ in
-            let frames = inbound.messages(maxSize: maxMessageBytes).map { message -> InboundFrame in
-                switch message {
-                case .text(let text): .text(text)
-                case .binary: .binary
-                }
+    typealias Upgrade = ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>>
+
+    /// Upgrades `GET /ws` and hands the socket to the protocol. Decided from the request head
+    /// alone: the router-based upgrade keeps a reference cycle through its request context,
+    /// which would hold every closed connection's context (and the app behind it) forever.
+    static func shouldUpgrade(endpoint: SignallingEndpoint) -> @Sendable (HTTPRequest, any Channel, Logger) throws -> Upgrade {
+        { request, _, _ in
+            guard request.method == .get, request.path?.split(separator: "?").first.map(String.init) == path else {
+                return .dontUpgrade
             }
-            try await endpoint.run(inbound: frames, writer: WebSocketFrameWriter(outbound: outbound),
-                                   classifyFailure: classify)
+            return .upgrade([:]) { inbound, outbound, _ in
+                let frames = inbound.messages(maxSize: maxMessageBytes).map { message -> InboundFrame in
+                    switch message {
+                    case .text(let text): .text(text)
+                    case .binary: .binary
+                    }
+                }
+                try await endpoint.run(inbound: frames, writer: WebSocketFrameWriter(outbound: outbound),
+                                       classifyFailure: classify)
+            }
         }
     }
 
