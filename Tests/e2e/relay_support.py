@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -17,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from conftest import free_port, wait_until
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -31,24 +31,6 @@ RESOURCE_BUNDLE = "Samtalerum_SamtalerumApp.resources"
 
 RELAY_LINE = re.compile(r"TURN relay listening: udp (\d+), tcp (\d+), tls (\d+)")
 LISTEN_LINE = re.compile(r"Samtalerum is listening on (https://\S+?)/?\s")
-
-
-def wait_until(predicate, timeout, interval=0.25, message="condition"):
-    """Polls `predicate` until it returns something truthy; bounded by `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value: {last!r}")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stage_binary(folder):
