@@ -74,7 +74,7 @@ public func buildServer(
         let service = TURNRelayService(
             configuration: try configuration.turnConfiguration(secret: credentials.secret, tls: tls), logger: logger)
         services += [service, RelayAnnouncer(relay: service, credentials: credentials, logger: logger, announce: onRelayRunning)]
-        iceServers = { endpoint, _ in credentials.iceServers(for: endpoint, now: clock.now()) }
+        iceServers = { endpoint, _ in credentials.iceServers(id: endpoint.rawValue, now: clock.now()) }
         relay = service
         relayCredentials = credentials
     } else {

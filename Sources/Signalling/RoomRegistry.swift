@@ -338,6 +338,11 @@ public struct RoomSnapshot: Sendable, Equatable {
     public var sessionStartedAt: Date?
     public var interruptions: Int
     public var participants: [ParticipantSnapshot]
+
+    /// `reconnecting` while anyone is away, `waiting` before the session starts, else `in-call`.
+    public var state: String {
+        participants.contains(where: \.away) ? "reconnecting" : sessionId == nil ? "waiting" : "in-call"
+    }
 }
 
 public struct ParticipantSnapshot: Sendable, Equatable {

@@ -27,8 +27,7 @@ enum MetricsExporter {
         var states = ["waiting": 0, "in-call": 0, "reconnecting": 0]
         var classes = ["excellent": 0, "good": 0, "poor": 0, "lost": 0]
         for room in rooms {
-            let state = room.participants.contains(where: \.away) ? "reconnecting" : room.sessionId == nil ? "waiting" : "in-call"
-            states[state, default: 0] += 1
+            states[room.state, default: 0] += 1
             for participant in room.participants {
                 if let quality = participant.quality { classes[quality.class, default: 0] += 1 }
             }

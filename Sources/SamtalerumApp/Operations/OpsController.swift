@@ -20,7 +20,7 @@ struct OpsController<Context: RequestContext> {
     /// A stream ends after this long; the page reconnects. Bounds every connection's lifetime.
     static var streamLifetime: Duration { .seconds(600) }
     /// A throwaway TURN credential for the network check: long enough to gather candidates.
-    static var checkCredentialTTL: TimeInterval { 120 }
+    static var checkCredentialTTL: Duration { .seconds(120) }
 
     func snapshot() async -> OpsSnapshot {
         OpsSnapshot.make(rooms: await registry.snapshot, connections: await registry.connectionCount,
@@ -51,10 +51,8 @@ struct OpsController<Context: RequestContext> {
         }
         api.get("ice-check") { _, _ -> IceCheck in
             guard let relayCredentials else { return IceCheck(iceServers: []) }
-            let issued = TURNCredentials.issue(secret: relayCredentials.secret, id: "check-\(EndpointID.random().rawValue)",
-                                               ttl: .seconds(Int64(Self.checkCredentialTTL)), now: clock.now())
-            return IceCheck(iceServers: [IceServer(urls: relayCredentials.stunURIs),
-                                         IceServer(urls: relayCredentials.turnURIs, username: issued.username, credential: issued.password)])
+            return IceCheck(iceServers: relayCredentials.iceServers(
+                id: "check-\(EndpointID.random().rawValue)", ttl: Self.checkCredentialTTL, now: clock.now()))
         }
         root.get("metrics") { _, _ -> Response in
             let rooms = await registry.snapshot

@@ -65,9 +65,8 @@ struct OpsSnapshot: ResponseEncodable, Sendable {
                     relayBytesIn: allocations.isEmpty ? nil : allocations.reduce(0) { $0 + $1.bytesFromPeer },
                     relayBytesOut: allocations.isEmpty ? nil : allocations.reduce(0) { $0 + $1.bytesToPeer })
             }
-            let state = room.participants.contains(where: \.away) ? "reconnecting" : room.sessionId == nil ? "waiting" : "in-call"
             return SessionView(
-                meetingId: room.meetingId, sessionId: room.sessionId, state: state, startedAt: room.sessionStartedAt,
+                meetingId: room.meetingId, sessionId: room.sessionId, state: room.state, startedAt: room.sessionStartedAt,
                 durationSeconds: room.sessionStartedAt.map { max(0, Int(now.timeIntervalSince($0))) } ?? 0,
                 interruptions: room.interruptions, participants: participants)
         }

@@ -46,14 +46,15 @@ public final class RelayCredentials: Sendable {
                 "turns:\(host):\(current.tlsPort)?transport=tcp"]
     }
 
-    public func issue(id: String, now: Date) -> TURNCredentials.Issued {
-        TURNCredentials.issue(secret: secret, id: id, ttl: ttl, now: now)
+    public func issue(id: String, ttl: Duration? = nil, now: Date) -> TURNCredentials.Issued {
+        TURNCredentials.issue(secret: secret, id: id, ttl: ttl ?? self.ttl, now: now)
     }
 
-    /// What a joining endpoint passes to `RTCPeerConnection`: STUN plus TURN over UDP, TCP and TLS.
-    /// The credential id is the endpoint, so the relay's counters can be tied to the session.
-    public func iceServers(for endpoint: EndpointID, now: Date) -> [IceServer] {
-        let issued = issue(id: endpoint.rawValue, now: now)
+    /// What a browser passes to `RTCPeerConnection`: STUN plus TURN over UDP, TCP and TLS. For a
+    /// joining endpoint the credential id is the endpoint, so the relay's counters can be tied to
+    /// the session.
+    public func iceServers(id: String, ttl: Duration? = nil, now: Date) -> [IceServer] {
+        let issued = issue(id: id, ttl: ttl, now: now)
         return [IceServer(urls: stunURIs), IceServer(urls: turnURIs, username: issued.username, credential: issued.password)]
     }
 }
