@@ -111,9 +111,27 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
     // MARK: MeetingDirectory
 
     public func meeting(id: MeetingID) async throws -> Meeting? {
-        let row = try await pool.read { db in try MeetingRow.fetchOne(db, key: id.rawValue) }
+        let (row, invitations) = try await pool.read { db in
+            (try MeetingRow.fetchOne(db, key: id.rawValue),
+             try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT subjectPseudonym, subjectSealed, detail FROM audit_event
+                WHERE meetingId = ? AND kind = 'guest_invited' ORDER BY seq
+                """), arguments: [id.rawValue]))
+        }
         guard let row, row.workerSealed != AuditKeys.erased, row.citizenSealed != AuditKeys.erased else { return nil }
-        return try meeting(from: row)
+        var meeting = try meeting(from: row)
+        for invitation in invitations {
+            // An erased guest can no longer be let in; the other places stay usable.
+            guard let guest = try reveal(pseudonym: invitation["subjectPseudonym"], sealed: invitation["subjectSealed"]),
+                  let peer = Self.guestPeer(inDetail: invitation["detail"]) else { continue }
+            meeting.guests[peer] = guest
+        }
+        return meeting
+    }
+
+    static func guestPeer(inDetail detail: String) -> PeerID? {
+        let object = try? JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [String: Any]
+        return (object?["peer"] as? String).flatMap(PeerID.init(validating:))
     }
 
     func meeting(from row: MeetingRow) throws -> Meeting {

@@ -26,6 +26,12 @@ extension AuditDatabase {
                             session: nil, actor: try store(by), subject: try citizen(of: meeting.rawValue, db),
                             detail: ["expiresAt": expiresAt.auditMilliseconds])
 
+        case .guestInvited(let meeting, let peer, let guest, let by, let expiresAt, let at):
+            try touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
+            try appendEvent(db, kind: "guest_invited", at: at.auditMilliseconds, meeting: meeting.rawValue,
+                            session: nil, actor: try store(by), subject: try store(guest),
+                            detail: ["peer": peer.rawValue, "expiresAt": expiresAt.auditMilliseconds])
+
         case .participantJoined(let meeting, let participant, let at):
             try participantEvent(db, kind: "participant_joined", meeting: meeting, participant: participant, at: at,
                                  detail: [:])
@@ -46,6 +52,15 @@ extension AuditDatabase {
 
         case .sessionStarted(let session, let meeting, let participants, let at):
             try startSession(db, session: session, meeting: meeting, participants: participants, at: at)
+
+        case .sessionJoined(let session, let meeting, let participant, let at):
+            try touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
+            let ref = try store(participant.ref)
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO participant (sessionId, role, refPseudonym, refSealed) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [session.rawValue, participant.role.rawValue, ref.pseudonym, ref.sealed])
+            try appendEvent(db, kind: "session_joined", at: at.auditMilliseconds, meeting: meeting.rawValue,
+                            session: session.rawValue, actor: ref, subject: try citizen(of: meeting.rawValue, db),
+                            detail: ["role": participant.role.rawValue])
 
         case .sessionEnded(let session, let meeting, let reason, let at):
             try endSession(db, id: session.rawValue, meeting: meeting.rawValue, reason: reason,

@@ -96,6 +96,8 @@ public struct SessionSummary: Sendable, Equatable, Codable {
     public var endReason: EndReason?
     public var workerRef: SubjectRef?
     public var citizenRef: SubjectRef?
+    /// Further participants the worker brought in (e.g. a job-centre caseworker); absent when none.
+    public var guestRefs: [SubjectRef]?
 }
 
 /// One page of sessions. `next` is nil on the last page; otherwise pass it as `SessionQuery.after`.

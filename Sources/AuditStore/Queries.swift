@@ -38,10 +38,11 @@ extension AuditDatabase {
         let subjectRef = try query.subject.map(store)
         let at = access.at.auditMilliseconds
 
-        let (rows, more) = try await appendCommitted { db in
+        let (rows, guests, more) = try await appendCommitted { db in
             var rows = try Self.fetchSessions(db, subject: subject, worker: worker, query: query, after: after)
             let more = rows.count > query.limit
             if more { rows.removeLast() }
+            let guests = try Self.fetchGuests(db, sessions: rows.map(\.id))
             // Sorted as the lookup_subject primary key orders them, so verify can recompute the digest.
             let citizens = Set(rows.compactMap(\.citizenPseudonym)).sorted(by: Data.memcmpPrecedes)
             let detail: [String: any Sendable] = [
@@ -52,11 +53,11 @@ extension AuditDatabase {
                                              actor: actor, subject: subjectRef, detail: detail)
             let insert = try db.cachedStatement(sql: "INSERT INTO lookup_subject (seq, subjectPseudonym) VALUES (?, ?)")
             for citizen in citizens { try insert.execute(arguments: [event.seq, citizen]) }
-            return (rows, more)
+            return (rows, guests, more)
         }
         // A worker's or a citizen's sessions repeat the same few references: open each once.
         var opened: [Data: SubjectRef] = [:]
-        let summaries = try rows.map { try summary($0, opened: &opened) }
+        let summaries = try rows.map { try summary($0, guests: guests[$0.id] ?? [], opened: &opened) }
         let next = more ? rows.last.map { SessionCursor(startedAt: $0.startedAt, rowid: $0.rowid).text } : nil
         return SessionPage(sessions: summaries, next: next)
     }
@@ -156,7 +157,19 @@ extension AuditDatabase {
             """), arguments: arguments)
     }
 
-    private func summary(_ row: SessionJoinRow, opened: inout [Data: SubjectRef]) throws -> SessionSummary {
+    /// Guests by session, for one page: probes of the participant key, no scan.
+    private static func fetchGuests(_ db: Database, sessions: [String]) throws -> [String: [StoredRef]] {
+        guard !sessions.isEmpty else { return [:] }
+        let placeholders = Array(repeating: "?", count: sessions.count).joined(separator: ",")
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT sessionId, refPseudonym, refSealed FROM participant
+            WHERE sessionId IN (\(placeholders)) AND role = 'guest' ORDER BY sessionId, refPseudonym
+            """, arguments: StatementArguments(sessions))
+        return Dictionary(grouping: rows, by: { $0["sessionId"] as String })
+            .mapValues { $0.map { StoredRef(pseudonym: $0["refPseudonym"], sealed: $0["refSealed"]) } }
+    }
+
+    private func summary(_ row: SessionJoinRow, guests: [StoredRef], opened: inout [Data: SubjectRef]) throws -> SessionSummary {
         func reveal(pseudonym: Data?, sealed: Data?) throws -> SubjectRef? {
             guard let pseudonym else { return nil }
             if let known = opened[pseudonym] { return known }
@@ -170,7 +183,8 @@ extension AuditDatabase {
                        durationSeconds: row.endedAt.map { Self.durationSeconds(start: row.startedAt, end: $0) },
                        endReason: row.endReason.map(EndReason.init(rawValue:)),
                        workerRef: try reveal(pseudonym: row.workerPseudonym, sealed: row.workerSealed),
-                       citizenRef: try reveal(pseudonym: row.citizenPseudonym, sealed: row.citizenSealed))
+                       citizenRef: try reveal(pseudonym: row.citizenPseudonym, sealed: row.citizenSealed),
+                       guestRefs: guests.isEmpty ? nil : try guests.compactMap { try reveal(pseudonym: $0.pseudonym, sealed: $0.sealed) })
     }
 
     static func validPurpose(_ raw: String) throws -> String {

@@ -83,6 +83,13 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3-guests") { db in
+            // A guest's reference lives in its `guest_invited` record (sealed like every other), so
+            // erasure, key rotation and retention already cover it; this finds a meeting's guests.
+            try db.execute(sql: """
+                CREATE INDEX audit_event_guest_invites ON audit_event(meetingId) WHERE kind = 'guest_invited';
+                """)
+        }
         return migrator
     }
 }

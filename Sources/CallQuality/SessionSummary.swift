@@ -20,7 +20,7 @@ public struct MediaPath: RawRepresentable, Hashable, Sendable, Codable, CustomSt
 
 /// Quality of one direction over a whole session (media received by `receiver`).
 public struct DirectionQualitySummary: Codable, Sendable, Equatable {
-    public var receiver: Role
+    public var receiver: PeerID
     /// Over measured, not-lost time; nil if no measurement ever arrived.
     public var minMOS: Double?
     public var averageMOS: Double?
@@ -64,14 +64,14 @@ public struct SessionQualityAccumulator: Sendable {
     }
 
     private let startedAt: Date
-    private var directions: [Role: Direction] = [:]
-    private var order: [Role] = []
+    private var directions: [PeerID: Direction] = [:]
+    private var order: [PeerID] = []
     private var path = MediaPath.unknown
     private var reconnects = 0
 
     public init(startedAt: Date) { self.startedAt = startedAt }
 
-    public mutating func record(_ assessment: QualityAssessment, receivedBy receiver: Role, at now: Date) {
+    public mutating func record(_ assessment: QualityAssessment, receivedBy receiver: PeerID, at now: Date) {
         var direction = directions[receiver] ?? {
             order.append(receiver)
             return Direction(since: startedAt)

@@ -23,20 +23,31 @@ struct StaffClaims: JWTPayload {
     }
 }
 
-/// A citizen's invite: bound to one meeting and the citizen role, short-lived.
+/// An invite: bound to one meeting and one place in it (the citizen, or a guest's `peer`), short-lived.
 struct InviteClaims: JWTPayload {
     var iss: IssuerClaim
     var aud: AudienceClaim
     var mid: String
     var role: String
+    /// The guest's place; absent for the citizen, whose place is fixed.
+    var peer: String?
     var iat: IssuedAtClaim
     var exp: ExpirationClaim
     var jti: IDClaim
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
         try aud.verifyIntendedAudience(includes: TokenAudience.invite)
-        guard role == Role.citizen.rawValue else {
-            throw JWTError.claimVerificationFailure(failedClaim: nil, reason: "invite is not for a citizen")
+        guard place != nil else {
+            throw JWTError.claimVerificationFailure(failedClaim: nil, reason: "invite is not for a call participant's place")
+        }
+    }
+
+    /// The role and place this invite opens, or nil for anything a worker could not have issued.
+    var place: (role: Role, peer: PeerID)? {
+        switch Role(rawValue: role) {
+        case .citizen where peer == nil: (.citizen, .citizen)
+        case .guest: peer.flatMap(PeerID.init(validating:)).flatMap { $0.rawValue.hasPrefix("guest-") ? (.guest, $0) : nil }
+        default: nil
         }
     }
 }

@@ -15,22 +15,26 @@ public struct StaffIdentity: Sendable, Equatable {
     }
 }
 
-/// A verified citizen invite.
-public struct CitizenInvite: Sendable, Equatable {
+/// A verified invite into one meeting: the citizen's, or a guest's for one place.
+public struct Invite: Sendable, Equatable {
     public var meetingId: MeetingID
     public var inviteId: String
     public var expiresAt: Date
-    public init(meetingId: MeetingID, inviteId: String, expiresAt: Date) {
+    public var role: Role
+    public var peer: PeerID
+    public init(meetingId: MeetingID, inviteId: String, expiresAt: Date, role: Role = .citizen, peer: PeerID = .citizen) {
         self.meetingId = meetingId
         self.inviteId = inviteId
         self.expiresAt = expiresAt
+        self.role = role
+        self.peer = peer
     }
 }
 
 /// What a `hello` token turned out to be.
 public enum Credential: Sendable, Equatable {
     case staff(StaffIdentity)
-    case invite(CitizenInvite)
+    case invite(Invite)
 }
 
 public enum AuthenticationError: Error, Sendable, Equatable {
@@ -95,10 +99,12 @@ public final class TokenAuthority: Sendable {
         return try await local.sign(claims, kid: Self.localKID)
     }
 
-    public func issueInvite(meeting: MeetingID, expiresAt: Date) async throws -> String {
+    /// The citizen's invite, or with `guest` a further participant's invite for that place.
+    public func issueInvite(meeting: MeetingID, expiresAt: Date, guest: PeerID? = nil) async throws -> String {
         let claims = InviteClaims(
             iss: .init(value: Self.issuer), aud: .init(value: TokenAudience.invite), mid: meeting.rawValue,
-            role: Role.citizen.rawValue, iat: .init(value: clock.now()), exp: .init(value: expiresAt),
+            role: (guest == nil ? Role.citizen : .guest).rawValue, peer: guest?.rawValue,
+            iat: .init(value: clock.now()), exp: .init(value: expiresAt),
             jti: .init(value: UUID().uuidString))
         return try await local.sign(claims, kid: Self.localKID)
     }
@@ -116,12 +122,14 @@ public final class TokenAuthority: Sendable {
         return try await verifyExternal(token, now: now)
     }
 
-    /// A `hello` token: a citizen invite or a staff token.
+    /// A `hello` token: an invite or a staff token.
     public func verifyCredential(_ token: String) async throws(AuthenticationError) -> Credential {
         if let claims = try? await local.verify(token, as: InviteClaims.self) {
-            guard let meeting = MeetingID(validating: claims.mid), claims.iss.value == Self.issuer else { throw .invalid }
+            guard let meeting = MeetingID(validating: claims.mid), let place = claims.place, claims.iss.value == Self.issuer
+            else { throw .invalid }
             guard clock.now() < claims.exp.value else { throw .expired }
-            return .invite(CitizenInvite(meetingId: meeting, inviteId: claims.jti.value, expiresAt: claims.exp.value))
+            return .invite(Invite(meetingId: meeting, inviteId: claims.jti.value, expiresAt: claims.exp.value,
+                                  role: place.role, peer: place.peer))
         }
         return .staff(try await verifyStaff(token))
     }

@@ -103,7 +103,7 @@ public func buildServer(
     router.add(middleware: WebAssetsMiddleware(web: try WebAssets.bundled()))
     let authenticator = BearerAuthenticator(authority: authority)
     router.addRoutes(MeetingsController(
-        authenticator: authenticator, authority: authority, recorder: audit,
+        authenticator: authenticator, authority: authority, recorder: audit, directory: audit,
         publicBaseURL: configuration.publicBaseURL,
         inviteTTL: TimeInterval(configuration.signalling.inviteTTLSeconds), clock: clock
     ).routes, atPath: "/api")

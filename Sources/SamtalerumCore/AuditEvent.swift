@@ -8,13 +8,20 @@ public struct Meeting: Sendable, Equatable {
     public var citizenRef: SubjectRef
     public var createdAt: Date
     public var inviteExpiresAt: Date
+    /// Further participants the worker invited, by their place in the room.
+    public var guests: [PeerID: SubjectRef]
 
-    public init(id: MeetingID, workerRef: SubjectRef, citizenRef: SubjectRef, createdAt: Date, inviteExpiresAt: Date) {
+    /// A room holds the worker, the citizen and at most this many guests: a mesh of four.
+    public static let maxGuests = 2
+
+    public init(id: MeetingID, workerRef: SubjectRef, citizenRef: SubjectRef, createdAt: Date, inviteExpiresAt: Date,
+                guests: [PeerID: SubjectRef] = [:]) {
         self.id = id
         self.workerRef = workerRef
         self.citizenRef = citizenRef
         self.createdAt = createdAt
         self.inviteExpiresAt = inviteExpiresAt
+        self.guests = guests
     }
 }
 
@@ -33,10 +40,14 @@ public struct Participant: Sendable, Equatable, Codable {
 public enum AuditEvent: Sendable, Equatable {
     case meetingCreated(Meeting)
     case inviteIssued(meeting: MeetingID, by: SubjectRef, expiresAt: Date, at: Date)
+    /// The worker invited a further participant, who gets their own invite for place `peer`.
+    case guestInvited(meeting: MeetingID, peer: PeerID, guest: SubjectRef, by: SubjectRef, expiresAt: Date, at: Date)
     case participantJoined(meeting: MeetingID, participant: Participant, at: Date)
     case participantLeft(meeting: MeetingID, participant: Participant, reason: EndReason, at: Date)
     case sessionStarted(session: SessionID, meeting: MeetingID, participants: [Participant], at: Date)
     case sessionEnded(session: SessionID, meeting: MeetingID, reason: EndReason, at: Date)
+    /// A guest entered a session that was already running.
+    case sessionJoined(session: SessionID, meeting: MeetingID, participant: Participant, at: Date)
     /// The same participant came back (resume) without the session ending.
     case participantReconnected(meeting: MeetingID, participant: Participant, at: Date)
     /// The worker let a waiting participant into the room.

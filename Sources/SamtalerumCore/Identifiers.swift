@@ -45,6 +45,41 @@ public struct EndpointID: RawRepresentable, Hashable, Sendable, Codable, CustomS
     public var description: String { rawValue }
 }
 
+/// A participant's place in a room: `worker`, `citizen`, or `guest-…` for each further participant
+/// the worker invited (e.g. a job-centre caseworker). Room-scoped and random, so not personal data;
+/// the protocol calls it `peer`.
+public struct PeerID: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    public static let worker = PeerID(rawValue: "worker")
+    public static let citizen = PeerID(rawValue: "citizen")
+    public static func randomGuest() -> PeerID { PeerID(rawValue: "guest-" + RandomID.make(length: 8)) }
+
+    public init?(validating raw: String) {
+        guard raw == "worker" || raw == "citizen" || (raw.hasPrefix("guest-") && MeetingID.isWellFormed(raw) && raw.count <= 32)
+        else { return nil }
+        self.rawValue = raw
+    }
+
+    /// Offer order in a mesh: the worker offers to everyone, the citizen to guests, guests by id.
+    public static func < (a: PeerID, b: PeerID) -> Bool { (a.rank, a.rawValue) < (b.rank, b.rawValue) }
+    private var rank: Int { self == .worker ? 0 : self == .citizen ? 1 : 2 }
+
+    public init(from decoder: any Decoder) throws {
+        let raw = try decoder.singleValueContainer().decode(String.self)
+        guard let valid = PeerID(validating: raw) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "malformed peer id"))
+        }
+        self = valid
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
+    }
+}
+
 /// A pseudonymous reference to a person: a worker's subject id from their token, or the
 /// citizen's case reference. Never a name; the audit store keeps it pseudonymised at rest.
 public struct SubjectRef: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
@@ -69,8 +104,12 @@ enum RandomID {
 
     /// 20 symbols of a 32-letter alphabet: 100 bits, unguessable, readable aloud if needed.
     static func make(prefix: String) -> String {
+        prefix + "-" + make(length: 20)
+    }
+
+    static func make(length: Int) -> String {
         var rng = SystemRandomNumberGenerator()
-        let body = (0..<20).map { _ in alphabet[Int(rng.next(upperBound: UInt32(alphabet.count)))] }
-        return prefix + "-" + String(decoding: body, as: UTF8.self)
+        let body = (0..<length).map { _ in alphabet[Int(rng.next(upperBound: UInt32(alphabet.count)))] }
+        return String(decoding: body, as: UTF8.self)
     }
 }

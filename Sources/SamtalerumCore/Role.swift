@@ -8,11 +8,13 @@ public struct Role: RawRepresentable, Hashable, Sendable, Codable, CustomStringC
     public static let worker = Role(rawValue: "worker")
     public static let ops = Role(rawValue: "ops")
     public static let auditor = Role(rawValue: "auditor")
+    /// A further participant the worker invited into a meeting (e.g. a job-centre caseworker).
+    public static let guest = Role(rawValue: "guest")
 
     /// Roles a staff bearer token may carry (citizens only ever hold invites).
     public static let staff: [Role] = [.worker, .ops, .auditor]
     /// Roles that take part in a call.
-    public var isCallParticipant: Bool { self == .citizen || self == .worker }
+    public var isCallParticipant: Bool { self == .citizen || self == .worker || self == .guest }
 }
 
 /// Why a participant left or a session ended. Stable strings: they are stored and queried.

@@ -6,11 +6,6 @@ import SignallingProtocol
 /// Live call quality per meeting: one estimator per receiving participant, and the session's
 /// summary for the audit trail. Pure state; the registry feeds it and sends what it returns.
 struct QualityBoard: Sendable {
-    struct Key: Hashable, Sendable {
-        var meeting: MeetingID
-        var role: Role
-    }
-
     private struct SessionRecord: Sendable {
         var accumulator: SessionQualityAccumulator
         var roundTrips: [Double] = []
@@ -20,60 +15,64 @@ struct QualityBoard: Sendable {
     /// Enough for a median over a long call without growing without bound.
     static let maxSamples = 2000
 
-    private var estimators: [Key: QualityEstimator] = [:]
-    private var sent: [Key: QualityUpdate] = [:]
+    /// By meeting first, so a room's end forgets its entries without scanning everyone's.
+    private var estimators: [MeetingID: [PeerID: QualityEstimator]] = [:]
+    private var sent: [MeetingID: [PeerID: QualityUpdate]] = [:]
     private var sessions: [MeetingID: SessionRecord] = [:]
 
-    mutating func ingest(_ stats: CallStats, meeting: MeetingID, role: Role, now: Date) {
-        let key = Key(meeting: meeting, role: role)
-        var estimator = estimators[key] ?? QualityEstimator(startedAt: now)
+    mutating func ingest(_ stats: CallStats, meeting: MeetingID, peer: PeerID, now: Date) {
+        var estimator = estimators[meeting]?[peer] ?? QualityEstimator(startedAt: now)
         let assessment = estimator.ingest(QualitySample(stats), at: now)
-        estimators[key] = estimator
+        estimators[meeting, default: [:]][peer] = estimator
         guard var record = sessions[meeting] else { return }
-        record.accumulator.record(assessment, receivedBy: role, at: now)
+        record.accumulator.record(assessment, receivedBy: peer, at: now)
         record.accumulator.recordCandidatePair(localCandidateType: stats.localCandidateType, remoteCandidateType: stats.remoteCandidateType)
         if let rtt = stats.rttMs, record.roundTrips.count < Self.maxSamples { record.roundTrips.append(rtt) }
         if let loss = stats.packetLossIn, record.lossSamples.count < Self.maxSamples { record.lossSamples.append(loss) }
         sessions[meeting] = record
     }
 
-    /// The `quality` message each present member should get now, if it changed.
+    /// The `quality` message each present member should get now, if it changed. What a member
+    /// sends is judged by the others' reception; in a mesh the worst of them speaks for it.
     mutating func updates(for room: Room, now: Date) -> [RoomAction] {
         var actions: [RoomAction] = []
+        let inCall = room.session?.peers ?? []
         for member in room.members.values {
             guard let endpoint = member.endpoint else { continue }
-            let role = member.participant.role
-            let peer = Room.other(than: role)
-            let receiving = verdict(meeting: room.meeting.id, role: role, now: now)
-            let sending = verdict(meeting: room.meeting.id, role: peer, now: now)?.forSender
+            let receiving = verdict(meeting: room.meeting.id, peer: member.peer, now: now)
+            let sending = inCall.subtracting([member.peer])
+                .compactMap { verdict(meeting: room.meeting.id, peer: $0, now: now) }
+                .min { $0.mos < $1.mos }?.forSender
             guard receiving != nil || sending != nil else { continue }
             let update = QualityUpdate(receiving: receiving.map(Self.report), sending: sending.map(Self.report))
-            let key = Key(meeting: room.meeting.id, role: role)
-            if sent[key].map({ !Self.sameVerdict($0, update) }) ?? true {
-                sent[key] = update
+            if sent[room.meeting.id]?[member.peer].map({ !Self.sameVerdict($0, update) }) ?? true {
+                sent[room.meeting.id, default: [:]][member.peer] = update
                 actions.append(.send(endpoint, .quality(update)))
             }
         }
         return actions
     }
 
-    func report(meeting: MeetingID, role: Role, now: Date) -> QualityReport? {
-        verdict(meeting: meeting, role: role, now: now).map(Self.report)
+    func report(meeting: MeetingID, peer: PeerID, now: Date) -> QualityReport? {
+        verdict(meeting: meeting, peer: peer, now: now).map(Self.report)
     }
 
     /// Nothing is said before the first sample, unless the silence itself has become `lost`.
-    private func verdict(meeting: MeetingID, role: Role, now: Date) -> QualityAssessment? {
-        guard let assessment = estimators[Key(meeting: meeting, role: role)]?.assessment(at: now),
+    private func verdict(meeting: MeetingID, peer: PeerID, now: Date) -> QualityAssessment? {
+        guard let assessment = estimators[meeting]?[peer]?.assessment(at: now),
               assessment.measured || assessment.class == .lost else { return nil }
         return assessment
     }
 
     /// Estimators start with the session, so a side whose browser never reports turns `lost`.
-    mutating func sessionStarted(meeting: MeetingID, at: Date) {
+    mutating func sessionStarted(meeting: MeetingID, peers: Set<PeerID>, at: Date) {
         sessions[meeting] = SessionRecord(accumulator: SessionQualityAccumulator(startedAt: at))
-        for role in [Role.worker, .citizen] where estimators[Key(meeting: meeting, role: role)] == nil {
-            estimators[Key(meeting: meeting, role: role)] = QualityEstimator(startedAt: at)
-        }
+        for peer in peers { entered(meeting: meeting, peer: peer, at: at) }
+    }
+
+    /// A participant in the call from `at`: silence from here on counts.
+    mutating func entered(meeting: MeetingID, peer: PeerID, at: Date) {
+        if estimators[meeting]?[peer] == nil { estimators[meeting, default: [:]][peer] = QualityEstimator(startedAt: at) }
     }
 
     mutating func reconnected(meeting: MeetingID) {
@@ -97,10 +96,8 @@ struct QualityBoard: Sendable {
     }
 
     mutating func forget(meeting: MeetingID) {
-        for role in [Role.worker, .citizen] {
-            estimators[Key(meeting: meeting, role: role)] = nil
-            sent[Key(meeting: meeting, role: role)] = nil
-        }
+        estimators[meeting] = nil
+        sent[meeting] = nil
         sessions[meeting] = nil
     }
 

@@ -37,11 +37,11 @@ public actor RoomRegistry {
         var resumeToken: String?
     }
 
-    /// Who may take a place back with a resume token: the same meeting, role and person.
+    /// Who may take a place back with a resume token: the same meeting, place and person.
     private struct ResumeTicket {
         var meeting: MeetingID
-        var role: Role
-        var subject: SubjectRef
+        var peer: PeerID
+        var participant: Participant
     }
 
     private var rooms: [MeetingID: Room] = [:]
@@ -89,16 +89,16 @@ public actor RoomRegistry {
             logger.error("meeting lookup failed", metadata: ["error": "\(error)"])
             throw .internal
         }
-        let participant = try participantOf(meeting)
+        let (participant, peer) = try participantOf(meeting)
         // The lookup suspended: the endpoint may have gone, or joined elsewhere, meanwhile.
         guard connections[endpoint] != nil, connections[endpoint]?.meeting == nil else { return }
 
         var room = rooms[meeting.id] ?? Room(meeting: meeting, autoAdmit: policy.autoAdmit, graceSeconds: policy.graceSeconds)
-        let token = issueTicket(for: endpoint, meeting: meeting.id, participant: participant)
+        let token = issueTicket(for: endpoint, meeting: meeting.id, peer: peer, participant: participant)
         let actions: [RoomAction]
         do {
-            actions = try room.join(endpoint: endpoint, participant: participant, iceServers: iceServers(endpoint, meeting.id),
-                                    resumeToken: token, now: clock.now()).get()
+            actions = try room.join(endpoint: endpoint, participant: participant, peer: peer,
+                                    iceServers: iceServers(endpoint, meeting.id), resumeToken: token, now: clock.now()).get()
         } catch {
             revokeTicket(of: endpoint)
             throw error
@@ -113,11 +113,10 @@ public actor RoomRegistry {
     public func resume(_ endpoint: EndpointID, credential: Credential, token: String) async throws(SignallingErrorCode) {
         guard connections[endpoint]?.meeting == nil else { throw .alreadyJoined }
         guard let ticket = tickets[token], Self.credential(credential, matches: ticket),
-              var room = rooms[ticket.meeting], room.members[ticket.role] != nil else { throw .resumeFailed }
+              var room = rooms[ticket.meeting], room.members[ticket.peer] != nil else { throw .resumeFailed }
         tickets[token] = nil
-        let participant = Participant(role: ticket.role, ref: ticket.subject)
-        let fresh = issueTicket(for: endpoint, meeting: ticket.meeting, participant: participant)
-        let actions = try room.reattach(role: ticket.role, endpoint: endpoint, iceServers: iceServers(endpoint, ticket.meeting),
+        let fresh = issueTicket(for: endpoint, meeting: ticket.meeting, peer: ticket.peer, participant: ticket.participant)
+        let actions = try room.reattach(peer: ticket.peer, endpoint: endpoint, iceServers: iceServers(endpoint, ticket.meeting),
                                         resumeToken: fresh, now: clock.now()).get()
         rooms[ticket.meeting] = room
         connections[endpoint]?.meeting = ticket.meeting
@@ -126,14 +125,14 @@ public actor RoomRegistry {
 
     private static func credential(_ credential: Credential, matches ticket: ResumeTicket) -> Bool {
         switch credential {
-        case .invite(let invite): invite.meetingId == ticket.meeting && ticket.role == .citizen
-        case .staff(let staff): staff.subject == ticket.subject && ticket.role == .worker
+        case .invite(let invite): invite.meetingId == ticket.meeting && invite.peer == ticket.peer
+        case .staff(let staff): staff.subject == ticket.participant.ref && ticket.peer == .worker
         }
     }
 
-    private func issueTicket(for endpoint: EndpointID, meeting: MeetingID, participant: Participant) -> String {
+    private func issueTicket(for endpoint: EndpointID, meeting: MeetingID, peer: PeerID, participant: Participant) -> String {
         let token = EndpointID.random().rawValue + EndpointID.random().rawValue
-        tickets[token] = ResumeTicket(meeting: meeting, role: participant.role, subject: participant.ref)
+        tickets[token] = ResumeTicket(meeting: meeting, peer: peer, participant: participant)
         connections[endpoint]?.resumeToken = token
         return token
     }
@@ -143,8 +142,8 @@ public actor RoomRegistry {
         connections[endpoint]?.resumeToken = nil
     }
 
-    public func admit(by endpoint: EndpointID) async throws(SignallingErrorCode) {
-        try await mutateRoom(of: endpoint) { room, now throws(SignallingErrorCode) in try room.admit(by: endpoint, now: now).get() }
+    public func admit(_ peer: PeerID?, by endpoint: EndpointID) async throws(SignallingErrorCode) {
+        try await mutateRoom(of: endpoint) { room, now throws(SignallingErrorCode) in try room.admit(peer, by: endpoint, now: now).get() }
     }
 
     public func note(from endpoint: EndpointID, text: String) async throws(SignallingErrorCode) {
@@ -158,7 +157,7 @@ public actor RoomRegistry {
               let member = room.member(endpoint) else { throw .notJoined }
         lastStats[endpoint] = stats
         let now = clock.now()
-        quality.ingest(stats, meeting: meeting, role: member.participant.role, now: now)
+        quality.ingest(stats, meeting: meeting, peer: member.peer, now: now)
         await perform(quality.updates(for: room, now: now))
     }
 
@@ -197,20 +196,24 @@ public actor RoomRegistry {
         await perform(actions)
     }
 
-    /// Which meeting a credential may enter, and as whom.
+    /// Which meeting a credential may enter, and as whom, in which place.
     static func admission(
         credential: Credential, request: Join
-    ) throws(SignallingErrorCode) -> (MeetingID, (Meeting) throws(SignallingErrorCode) -> Participant) {
+    ) throws(SignallingErrorCode) -> (MeetingID, (Meeting) throws(SignallingErrorCode) -> (Participant, PeerID)) {
         switch credential {
         case .invite(let invite):
             if let asked = request.meetingId, asked != invite.meetingId { throw .notInvited }
-            return (invite.meetingId, { meeting in Participant(role: .citizen, ref: meeting.citizenRef) })
+            return (invite.meetingId, { meeting throws(SignallingErrorCode) in
+                if invite.peer == .citizen { return (Participant(role: .citizen, ref: meeting.citizenRef), .citizen) }
+                guard invite.role == .guest, let guest = meeting.guests[invite.peer] else { throw .notInvited }
+                return (Participant(role: .guest, ref: guest), invite.peer)
+            })
         case .staff(let staff):
             guard staff.role == .worker else { throw .roleNotAllowed }
             guard let asked = request.meetingId else { throw .invalidMessage }
             return (asked, { meeting throws(SignallingErrorCode) in
                 guard meeting.workerRef == staff.subject else { throw .notInvited }
-                return Participant(role: .worker, ref: staff.subject)
+                return (Participant(role: .worker, ref: staff.subject), .worker)
             })
         }
     }
@@ -243,8 +246,8 @@ public actor RoomRegistry {
         let now = clock.now()
         for (id, var room) in rooms {
             var actions: [RoomAction] = []
-            for role in Array(room.members.keys) {
-                actions += room.expireNow(role: role, reason: .serverShutdown, now: now)
+            for peer in room.members.keys.sorted() {
+                actions += room.expireNow(peer: peer, reason: .serverShutdown, now: now)
             }
             rooms[id] = nil
             await perform(actions)
@@ -263,12 +266,11 @@ public actor RoomRegistry {
             RoomSnapshot(
                 meetingId: room.meeting.id, sessionId: room.session?.id, sessionStartedAt: room.session?.startedAt,
                 interruptions: room.session?.interruptions ?? 0,
-                participants: room.members.values.sorted { $0.participant.role.rawValue < $1.participant.role.rawValue }.map { member in
-                    ParticipantSnapshot(role: member.participant.role, endpoint: member.endpoint,
-                                        away: member.endpoint == nil,
-                                        waiting: member.participant.role == .citizen && !room.citizenAdmitted,
+                participants: room.members.values.sorted { $0.peer < $1.peer }.map { member in
+                    ParticipantSnapshot(role: member.participant.role, peer: member.peer, endpoint: member.endpoint,
+                                        away: member.endpoint == nil, waiting: room.isWaiting(member.peer),
                                         stats: member.endpoint.flatMap { lastStats[$0] },
-                                        quality: quality.report(meeting: room.meeting.id, role: member.participant.role, now: now))
+                                        quality: quality.report(meeting: room.meeting.id, peer: member.peer, now: now))
                 })
         }
     }
@@ -291,8 +293,10 @@ public actor RoomRegistry {
                     try await recorder.record(event)
                     switch event {
                     case .sessionStarted(let session, let meeting, _, let at):
-                        quality.sessionStarted(meeting: meeting, at: at)
+                        quality.sessionStarted(meeting: meeting, peers: rooms[meeting]?.session?.peers ?? [.worker, .citizen], at: at)
                         sessionStarts[session] = at
+                    case .sessionJoined(_, let meeting, _, let at):
+                        for peer in rooms[meeting]?.session?.peers ?? [] { quality.entered(meeting: meeting, peer: peer, at: at) }
                     case .participantReconnected(let meeting, _, _):
                         quality.reconnected(meeting: meeting)
                     default:
@@ -347,6 +351,7 @@ public struct RoomSnapshot: Sendable, Equatable {
 
 public struct ParticipantSnapshot: Sendable, Equatable {
     public var role: Role
+    public var peer: PeerID
     /// The connection, when present; its TURN credential id, to find its relay counters.
     public var endpoint: EndpointID?
     public var away: Bool

@@ -155,8 +155,8 @@ public struct SignallingEndpoint: Sendable {
             do { try await registry.note(from: state.endpoint, text: note.text) } catch {
                 state.fail(error, Self.explanation(error), inReplyTo: .note)
             }
-        case .admit:
-            do { try await registry.admit(by: state.endpoint) } catch {
+        case .admit(let admit):
+            do { try await registry.admit(admit.peer, by: state.endpoint) } catch {
                 state.fail(error, Self.explanation(error), inReplyTo: .admit)
             }
         case .stats(let stats):
@@ -195,13 +195,13 @@ public struct SignallingEndpoint: Sendable {
         let welcome: Welcome
         switch credential {
         case .invite(let invite):
-            welcome = Welcome(role: .citizen, meetingId: invite.meetingId, endpointId: state.endpoint,
+            welcome = Welcome(role: invite.role, peer: invite.peer, meetingId: invite.meetingId, endpointId: state.endpoint,
                               pingInterval: settings.pingInterval, resumeGraceSeconds: settings.resumeGraceSeconds)
         case .staff(let staff):
             guard staff.role.isCallParticipant else {
                 return state.fail(.roleNotAllowed, "role \(staff.role) does not take part in calls", inReplyTo: .hello)
             }
-            welcome = Welcome(role: staff.role, meetingId: nil, endpointId: state.endpoint,
+            welcome = Welcome(role: staff.role, peer: .worker, meetingId: nil, endpointId: state.endpoint,
                               pingInterval: settings.pingInterval, resumeGraceSeconds: settings.resumeGraceSeconds)
         }
         state.credential = credential
@@ -219,7 +219,7 @@ public struct SignallingEndpoint: Sendable {
 
     static func explanation(_ code: SignallingErrorCode) -> String {
         switch code {
-        case .roomFull: "that role is already present in this meeting"
+        case .roomFull: "that place is already taken in this meeting"
         case .notInvited: "this token does not give access to that meeting"
         case .meetingNotFound: "no such meeting"
         case .meetingEnded: "the meeting's invite has expired"
@@ -227,9 +227,9 @@ public struct SignallingEndpoint: Sendable {
         case .alreadyJoined: "already in a meeting"
         case .noPeer: "nobody else is in the room yet"
         case .roleNotAllowed: "this role does not take part in calls"
-        case .invalidMessage: "join needs a meetingId"
+        case .invalidMessage: "a field this needs is missing: join needs meetingId; in a call of three or more, offer/answer/candidate need to"
         case .notAllowed: "only the worker may do that"
-        case .notWaiting: "nobody is waiting to be admitted"
+        case .notWaiting: "nobody (or not that peer) is waiting to be admitted"
         case .resumeFailed: "that place is no longer kept; join again"
         default: "the request could not be served"
         }

@@ -9,7 +9,7 @@ public enum ClientMessage: Sendable, Equatable {
     case candidate(CandidateMessage)
     case leave
     case ping(Ping)
-    case admit
+    case admit(Admit)
     case note(Note)
     case chat(Chat)
     case stats(CallStats)
@@ -105,7 +105,18 @@ public struct Join: Codable, Sendable, Equatable {
 
 public struct SessionDescription: Codable, Sendable, Equatable {
     public var sdp: String
-    public init(sdp: String) { self.sdp = sdp }
+    /// The recipient; needed once a call has more than one other participant.
+    public var to: PeerID?
+    public init(sdp: String, to: PeerID? = nil) {
+        self.sdp = sdp
+        self.to = to
+    }
+}
+
+/// Worker only: let a waiting participant in; without `peer`, the citizen or the only one waiting.
+public struct Admit: Codable, Sendable, Equatable {
+    public var peer: PeerID?
+    public init(peer: PeerID? = nil) { self.peer = peer }
 }
 
 /// `RTCIceCandidateInit` as browsers produce it; relayed unchanged.
@@ -125,16 +136,22 @@ public struct IceCandidate: Codable, Sendable, Equatable {
 /// `candidate: null` is meaningful (end of candidates), so the key is required and null is kept.
 public struct CandidateMessage: Codable, Sendable, Equatable {
     public var candidate: IceCandidate?
-    public init(candidate: IceCandidate?) { self.candidate = candidate }
+    public var to: PeerID?
+    public init(candidate: IceCandidate?, to: PeerID? = nil) {
+        self.candidate = candidate
+        self.to = to
+    }
 
-    enum CodingKeys: String, CodingKey { case candidate }
+    enum CodingKeys: String, CodingKey { case candidate, to }
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         candidate = try c.decode(IceCandidate?.self, forKey: .candidate)
+        to = try c.decodeIfPresent(PeerID.self, forKey: .to)
     }
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(candidate, forKey: .candidate)
+        try c.encodeIfPresent(to, forKey: .to)
     }
 }
 

@@ -52,7 +52,7 @@ extension ClientMessage: Decodable {
             case .candidate: self = .candidate(try CandidateMessage(from: decoder))
             case .leave: self = .leave
             case .ping: self = .ping(try Ping(from: decoder))
-            case .admit: self = .admit
+            case .admit: self = .admit(try Admit(from: decoder))
             case .note: self = .note(try Note(from: decoder))
             case .chat: self = .chat(try Chat(from: decoder))
             case .stats: self = .stats(try CallStats(from: decoder))
@@ -70,7 +70,8 @@ extension ClientMessage: Decodable {
         case .join(let body): frame(type, body)
         case .offer(let body), .answer(let body): frame(type, body)
         case .candidate(let body): frame(type, body)
-        case .leave, .admit: frame(type, Empty())
+        case .leave: frame(type, Empty())
+        case .admit(let body): frame(type, body)
         case .ping(let body): frame(type, body)
         case .note(let body): frame(type, body)
         case .chat(let body): frame(type, body)

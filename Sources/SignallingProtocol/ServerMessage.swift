@@ -47,14 +47,17 @@ public struct Welcome: Codable, Sendable, Equatable {
     public var v: Int
     public var role: Role
     public var meetingId: MeetingID?
+    /// Your place in the room: fixed by an invite, `worker` for the worker.
+    public var peer: PeerID
     public var endpointId: EndpointID
     public var pingInterval: Int
     /// How long after a dropped connection `hello.resumeToken` still gets the place back.
     public var resumeGraceSeconds: Int?
-    public init(v: Int = ProtocolVersion.current, role: Role, meetingId: MeetingID?, endpointId: EndpointID, pingInterval: Int,
-                resumeGraceSeconds: Int? = nil) {
+    public init(v: Int = ProtocolVersion.current, role: Role, peer: PeerID, meetingId: MeetingID?, endpointId: EndpointID,
+                pingInterval: Int, resumeGraceSeconds: Int? = nil) {
         self.v = v
         self.role = role
+        self.peer = peer
         self.meetingId = meetingId
         self.endpointId = endpointId
         self.pingInterval = pingInterval
@@ -65,9 +68,11 @@ public struct Welcome: Codable, Sendable, Equatable {
 public struct RelayedNote: Codable, Sendable, Equatable {
     public var text: String
     public var from: Role
-    public init(text: String, from: Role) {
+    public var peer: PeerID
+    public init(text: String, from: Role, peer: PeerID) {
         self.text = text
         self.from = from
+        self.peer = peer
     }
 }
 
@@ -75,6 +80,7 @@ public struct RelayedNote: Codable, Sendable, Equatable {
 public struct Resumed: Codable, Sendable, Equatable {
     public var meetingId: MeetingID
     public var role: Role
+    public var peer: PeerID
     public var sessionId: SessionID?
     public var peers: [PeerInfo]
     public var iceServers: [IceServer]
@@ -83,10 +89,11 @@ public struct Resumed: Codable, Sendable, Equatable {
     public var waiting: Bool
     /// A fresh token for the next resume.
     public var resumeToken: String?
-    public init(meetingId: MeetingID, role: Role, sessionId: SessionID?, peers: [PeerInfo], iceServers: [IceServer],
+    public init(meetingId: MeetingID, role: Role, peer: PeerID, sessionId: SessionID?, peers: [PeerInfo], iceServers: [IceServer],
                 replayed: Int, waiting: Bool = false, resumeToken: String? = nil) {
         self.meetingId = meetingId
         self.role = role
+        self.peer = peer
         self.sessionId = sessionId
         self.peers = peers
         self.iceServers = iceServers
@@ -122,7 +129,11 @@ public struct QualityUpdate: Codable, Sendable, Equatable {
 
 public struct PeerInfo: Codable, Sendable, Equatable {
     public var role: Role
-    public init(role: Role) { self.role = role }
+    public var peer: PeerID
+    public init(role: Role, peer: PeerID) {
+        self.role = role
+        self.peer = peer
+    }
 }
 
 /// `RTCIceServer` as the browser's `RTCPeerConnection` constructor takes it.
@@ -140,16 +151,18 @@ public struct IceServer: Codable, Sendable, Equatable {
 public struct Joined: Codable, Sendable, Equatable {
     public var meetingId: MeetingID
     public var role: Role
+    public var peer: PeerID
     public var peers: [PeerInfo]
     public var iceServers: [IceServer]
     /// A citizen waits here until the worker admits them (`admitted`).
     public var waiting: Bool
     /// Send it in `hello.resumeToken` after a dropped connection to get this place back.
     public var resumeToken: String?
-    public init(meetingId: MeetingID, role: Role, peers: [PeerInfo], iceServers: [IceServer], waiting: Bool = false,
+    public init(meetingId: MeetingID, role: Role, peer: PeerID, peers: [PeerInfo], iceServers: [IceServer], waiting: Bool = false,
                 resumeToken: String? = nil) {
         self.meetingId = meetingId
         self.role = role
+        self.peer = peer
         self.peers = peers
         self.iceServers = iceServers
         self.waiting = waiting
@@ -157,12 +170,15 @@ public struct Joined: Codable, Sendable, Equatable {
     }
 }
 
+/// One per other participant you are now in a call with: `initiator` says who offers to whom.
 public struct PeerJoined: Codable, Sendable, Equatable {
     public var role: Role
+    public var peer: PeerID
     public var initiator: Bool
     public var sessionId: SessionID
-    public init(role: Role, initiator: Bool, sessionId: SessionID) {
+    public init(role: Role, peer: PeerID, initiator: Bool, sessionId: SessionID) {
         self.role = role
+        self.peer = peer
         self.initiator = initiator
         self.sessionId = sessionId
     }
@@ -170,40 +186,49 @@ public struct PeerJoined: Codable, Sendable, Equatable {
 
 public struct PeerLeft: Codable, Sendable, Equatable {
     public var role: Role
+    public var peer: PeerID
     public var reason: EndReason
-    public init(role: Role, reason: EndReason) {
+    public init(role: Role, peer: PeerID, reason: EndReason) {
         self.role = role
+        self.peer = peer
         self.reason = reason
     }
 }
 
+/// `from` is the sender's role, `peer` its place (what `to` names in replies).
 public struct RelayedDescription: Codable, Sendable, Equatable {
     public var sdp: String
     public var from: Role
-    public init(sdp: String, from: Role) {
+    public var peer: PeerID
+    public init(sdp: String, from: Role, peer: PeerID) {
         self.sdp = sdp
         self.from = from
+        self.peer = peer
     }
 }
 
 public struct RelayedCandidate: Codable, Sendable, Equatable {
     public var candidate: IceCandidate?
     public var from: Role
-    public init(candidate: IceCandidate?, from: Role) {
+    public var peer: PeerID
+    public init(candidate: IceCandidate?, from: Role, peer: PeerID) {
         self.candidate = candidate
         self.from = from
+        self.peer = peer
     }
 
-    enum CodingKeys: String, CodingKey { case candidate, from }
+    enum CodingKeys: String, CodingKey { case candidate, from, peer }
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         candidate = try c.decode(IceCandidate?.self, forKey: .candidate)
         from = try c.decode(Role.self, forKey: .from)
+        peer = try c.decode(PeerID.self, forKey: .peer)
     }
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(candidate, forKey: .candidate)
         try c.encode(from, forKey: .from)
+        try c.encode(peer, forKey: .peer)
     }
 }
 

@@ -65,7 +65,7 @@ enum Endpoint {
                         case .joined:
                             onJoined()
                         case .peerWaiting:
-                            if plan.role == .worker { try await send(.admit) }
+                            if plan.role == .worker { try await send(.admit(Admit())) }
                         case .peerJoined(let joined):
                             if inCall.set() {
                                 recorder.enteredCall()

@@ -64,11 +64,12 @@ extension AuditCommand {
                 return
             }
             defer { if let next = page.next { print("more: continue with --after \(next)") } }
-            let header = ["meeting", "session", "start", "end", "duration_s", "end_reason", "worker_ref", "citizen_ref"]
+            let header = ["meeting", "session", "start", "end", "duration_s", "end_reason", "worker_ref", "citizen_ref", "guest_refs"]
             let table = rows.map { r in
                 [r.meeting.rawValue, r.session.rawValue, isoString(r.startedAt), r.endedAt.map(isoString) ?? "-",
                  r.durationSeconds.map(String.init) ?? "-", r.endReason?.rawValue ?? "-",
-                 r.workerRef?.rawValue ?? "-", r.citizenRef?.rawValue ?? "-"]
+                 r.workerRef?.rawValue ?? "-", r.citizenRef?.rawValue ?? "-",
+                 r.guestRefs.map { $0.map(\.rawValue).joined(separator: "; ") } ?? "-"]
             }
             printTable(header: header, rows: table)
         }

@@ -24,16 +24,16 @@ import Testing
             #expect(citizenWelcome.meetingId?.rawValue == meeting.meetingId)
             citizen.send(.join(Join(meetingId: nil)))
             guard case .joined(let citizenJoined) = try await citizen.next() else { throw TestFailure("no joined") }
-            #expect(citizenJoined.peers == [PeerInfo(role: .worker)])
+            #expect(citizenJoined.peers == [PeerInfo(role: .worker, peer: .worker)])
             #expect(citizenJoined.waiting, "the citizen waits in the waiting room")
-            #expect(try await worker.next() == .peerWaiting(PeerInfo(role: .citizen)))
+            #expect(try await worker.next() == .peerWaiting(PeerInfo(role: .citizen, peer: .citizen)))
 
             worker.send(.note(Note(text: "Et øjeblik")))
-            #expect(try await citizen.next() == .note(RelayedNote(text: "Et øjeblik", from: .worker)))
-            citizen.send(.admit)
+            #expect(try await citizen.next() == .note(RelayedNote(text: "Et øjeblik", from: .worker, peer: .worker)))
+            citizen.send(.admit(Admit()))
             guard case .error(let notAllowed) = try await citizen.next() else { throw TestFailure("citizen admitted themselves") }
             #expect(notAllowed.code == .notAllowed)
-            worker.send(.admit)
+            worker.send(.admit(Admit()))
             #expect(try await citizen.next() == .admitted)
 
             guard case .peerJoined(let toWorker) = try await worker.next(),
@@ -42,12 +42,12 @@ import Testing
             #expect(toWorker.sessionId == toCitizen.sessionId)
 
             worker.send(.offer(SessionDescription(sdp: "v=0 offer")))
-            #expect(try await citizen.next() == .offer(RelayedDescription(sdp: "v=0 offer", from: .worker)))
+            #expect(try await citizen.next() == .offer(RelayedDescription(sdp: "v=0 offer", from: .worker, peer: .worker)))
             citizen.send(.answer(SessionDescription(sdp: "v=0 answer")))
-            #expect(try await worker.next() == .answer(RelayedDescription(sdp: "v=0 answer", from: .citizen)))
+            #expect(try await worker.next() == .answer(RelayedDescription(sdp: "v=0 answer", from: .citizen, peer: .citizen)))
             let candidate = IceCandidate(candidate: "candidate:1 1 udp 2122260223 192.0.2.4 51234 typ host", sdpMid: "0", sdpMLineIndex: 0)
             citizen.send(.candidate(CandidateMessage(candidate: candidate)))
-            #expect(try await worker.next() == .candidate(RelayedCandidate(candidate: candidate, from: .citizen)))
+            #expect(try await worker.next() == .candidate(RelayedCandidate(candidate: candidate, from: .citizen, peer: .citizen)))
 
             worker.send(.ping(Ping(id: 9)))
             #expect(try await worker.next() == .pong(Ping(id: 9)))
@@ -55,7 +55,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(1100))
             citizen.send(.leave)
             #expect(try await citizen.closeCode() == 1000)
-            #expect(try await worker.next() == .peerLeft(PeerLeft(role: .citizen, reason: .hangup)))
+            #expect(try await worker.next() == .peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: .hangup)))
             worker.send(.leave)
             #expect(try await worker.closeCode() == 1000)
             return meeting.meetingId
@@ -182,7 +182,7 @@ import Testing
             citizen.send(.join(Join(meetingId: nil)))
             _ = try await citizen.next()
             _ = try await worker.next()
-            worker.send(.admit)
+            worker.send(.admit(Admit()))
             _ = try await citizen.next()
             _ = try await citizen.next()
             _ = try await worker.next()
@@ -195,7 +195,7 @@ import Testing
 
             citizen.send(.offer(SessionDescription(sdp: String(repeating: "a", count: 70_000))))
             #expect(try await citizen.closeCode() == 1009)
-            #expect(try await worker.next() == .peerLeft(PeerLeft(role: .citizen, reason: .protocolError)), "no grace for a protocol violation")
+            #expect(try await worker.next() == .peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: .protocolError)), "no grace for a protocol violation")
             bystander.send(.ping(Ping(id: 3)))
             #expect(try await bystander.next() == .pong(Ping(id: 3)))
         }
@@ -216,7 +216,7 @@ import Testing
         citizen.send(.join(Join(meetingId: nil)))
         guard case .joined(let joined) = try await citizen.next(), let resume = joined.resumeToken else { throw TestFailure("no resume token") }
         _ = try await worker.next()
-        worker.send(.admit)
+        worker.send(.admit(Admit()))
         _ = try await citizen.next()
         guard case .peerJoined(let started) = try await citizen.next() else { throw TestFailure("no session") }
         _ = try await worker.next()
@@ -227,7 +227,7 @@ import Testing
         let (sessionID, directory) = try await TestServer.run { server in
             let call = try await Self.startCall(server)
             call.citizen.drop()
-            #expect(try await call.worker.next() == .peerReconnecting(PeerInfo(role: .citizen)))
+            #expect(try await call.worker.next() == .peerReconnecting(PeerInfo(role: .citizen, peer: .citizen)))
             call.worker.send(.candidate(CandidateMessage(candidate: nil)))
             try await Task.sleep(for: .milliseconds(300))
 
@@ -238,8 +238,8 @@ import Testing
             }
             #expect(resumed.sessionId == call.session)
             #expect(resumed.replayed == 1)
-            #expect(try await back.next() == .candidate(RelayedCandidate(candidate: nil, from: .worker)))
-            #expect(try await call.worker.next() == .peerReconnected(PeerInfo(role: .citizen)))
+            #expect(try await back.next() == .candidate(RelayedCandidate(candidate: nil, from: .worker, peer: .worker)))
+            #expect(try await call.worker.next() == .peerReconnected(PeerInfo(role: .citizen, peer: .citizen)))
 
             // The old token is spent; only the fresh one works.
             let replay = WebSocketPeer(port: server.port)
@@ -249,7 +249,7 @@ import Testing
             #expect(failed.code == .resumeFailed && !failed.fatal)
 
             back.send(.leave)
-            #expect(try await call.worker.next() == .peerLeft(PeerLeft(role: .citizen, reason: .hangup)))
+            #expect(try await call.worker.next() == .peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: .hangup)))
             return call.session
         }
         defer { withTemporaryDirectoryRemoved(directory) }
@@ -264,8 +264,8 @@ import Testing
         let (_, directory) = try await TestServer.run(adjust: { $0.signalling.resumeGraceSeconds = 1 }) { server in
             let call = try await Self.startCall(server)
             call.citizen.drop()
-            #expect(try await call.worker.next() == .peerReconnecting(PeerInfo(role: .citizen)))
-            #expect(try await call.worker.next(within: 5) == .peerLeft(PeerLeft(role: .citizen, reason: .connectionLost)))
+            #expect(try await call.worker.next() == .peerReconnecting(PeerInfo(role: .citizen, peer: .citizen)))
+            #expect(try await call.worker.next(within: 5) == .peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: .connectionLost)))
         }
         defer { withTemporaryDirectoryRemoved(directory) }
         let audit = try AuditDatabase.open(dataDirectory: directory)

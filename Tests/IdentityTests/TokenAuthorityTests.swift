@@ -46,7 +46,34 @@ final class ManualClock: Sendable {
             return
         }
         #expect(verified.meetingId == MeetingID(rawValue: "m-abc"))
+        #expect(verified.role == .citizen && verified.peer == .citizen)
         await #expect(throws: AuthenticationError.invalid) { try await authority.verifyStaff(invite) }
+    }
+
+    @Test func aGuestInviteOpensOnlyItsOwnPlace() async throws {
+        let authority = try await TokenAuthority(signingKey: key, clock: ManualClock(start).clock)
+        let place = PeerID.randomGuest()
+        let invite = try await authority.issueInvite(meeting: MeetingID(rawValue: "m-abc"), expiresAt: start.addingTimeInterval(600), guest: place)
+        guard case .invite(let verified) = try await authority.verifyCredential(invite) else {
+            Issue.record("a guest invite must verify as an invite")
+            return
+        }
+        #expect(verified.role == .guest && verified.peer == place)
+
+        // Invites naming another place than a guest's (hand-made with our own key) are refused.
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: key.withUnsafeBytes { Array($0) }), digestAlgorithm: .sha256,
+                       kid: JWKIdentifier(string: "samtalerum-local"))
+        let wellFormed = try await keys.sign(HandMadeInvite(role: "guest", peer: "guest-aaaaaaaa", exp: .init(value: start.addingTimeInterval(600))),
+                                             kid: JWKIdentifier(string: "samtalerum-local"))
+        #expect(try await authority.verifyCredential(wellFormed) == .invite(Invite(
+            meetingId: MeetingID(rawValue: "m-abc"), inviteId: "hand-made", expiresAt: start.addingTimeInterval(600),
+            role: .guest, peer: PeerID(rawValue: "guest-aaaaaaaa"))), "the hand-made shape itself verifies")
+        for (role, peer) in [("guest", "worker"), ("guest", nil), ("worker", "worker"), ("citizen", "guest-aaaaaaaa")] as [(String, String?)] {
+            let forged = try await keys.sign(HandMadeInvite(role: role, peer: peer, exp: .init(value: start.addingTimeInterval(600))),
+                                             kid: JWKIdentifier(string: "samtalerum-local"))
+            await #expect(throws: AuthenticationError.invalid, "\(role)/\(peer ?? "-")") { try await authority.verifyCredential(forged) }
+        }
     }
 
     @Test(arguments: ["", "abc", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])
@@ -108,4 +135,24 @@ final class ManualClock: Sendable {
         let attributes = try FileManager.default.attributesOfItem(atPath: dir.appending(path: "keys/token.key").path)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
     }
+}
+
+/// An invite as an attacker holding the signing key might shape it; only the claims matter here.
+struct HandMadeInvite: JWTPayload {
+    var iss = IssuerClaim(value: TokenAuthority.issuer)
+    var aud = AudienceClaim(value: "samtalerum-invite")
+    var mid = "m-abc"
+    var role: String
+    var peer: String?
+    var iat = IssuedAtClaim(value: Date(timeIntervalSince1970: 1_800_000_000))
+    var exp: ExpirationClaim
+    var jti = IDClaim(value: "hand-made")
+
+    init(role: String, peer: String?, exp: ExpirationClaim) {
+        self.role = role
+        self.peer = peer
+        self.exp = exp
+    }
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
 }

@@ -38,6 +38,8 @@ import Testing
         (#"{"type":"candidate","candidate":{"sdpMid":"0"}}"#, .invalidMessage(.candidate, detail: "missing field 'candidate.candidate'")),
         (#"{"type":"join","meetingId":"../../etc"}"#, .invalidMessage(.join, detail: "field 'meetingId' is malformed")),
         (#"{"type":"ping"}"#, .invalidMessage(.ping, detail: "missing field 'id'")),
+        (#"{"type":"offer","sdp":"v=0","to":"mallory"}"#, .invalidMessage(.offer, detail: "field 'to' is malformed")),
+        (#"{"type":"admit","peer":"guest-<script>"}"#, .invalidMessage(.admit, detail: "field 'peer' is malformed")),
     ])
     func rejectsBadInputWithATypedError(text: String, expected: DecodeFailure) {
         #expect(throws: expected) { try ClientMessage.decode(text) }
@@ -54,6 +56,8 @@ import Testing
         let messages: [ClientMessage] = [
             .hello(Hello(token: "t")), .join(Join(meetingId: .random())), .offer(SessionDescription(sdp: "s")),
             .candidate(CandidateMessage(candidate: nil)), .leave, .ping(Ping(id: 1)),
+            .offer(SessionDescription(sdp: "s", to: .randomGuest())), .candidate(CandidateMessage(candidate: nil, to: .citizen)),
+            .admit(Admit()), .admit(Admit(peer: .citizen)),
         ]
         for message in messages {
             #expect(try ClientMessage.decode(message.encoded()) == message)
@@ -62,18 +66,18 @@ import Testing
 
     @Test func serverMessagesRoundTripAndKeepNullCandidates() throws {
         let messages: [ServerMessage] = [
-            .welcome(Welcome(role: .citizen, meetingId: .random(), endpointId: .random(), pingInterval: 15)),
-            .joined(Joined(meetingId: .random(), role: .worker, peers: [PeerInfo(role: .citizen)],
+            .welcome(Welcome(role: .citizen, peer: .citizen, meetingId: .random(), endpointId: .random(), pingInterval: 15)),
+            .joined(Joined(meetingId: .random(), role: .worker, peer: .worker, peers: [PeerInfo(role: .citizen, peer: .citizen)],
                            iceServers: [IceServer(urls: ["stun:127.0.0.1:3478"])])),
-            .peerJoined(PeerJoined(role: .worker, initiator: false, sessionId: .random())),
-            .peerLeft(PeerLeft(role: .citizen, reason: .hangup)),
-            .candidate(RelayedCandidate(candidate: nil, from: .worker)),
+            .peerJoined(PeerJoined(role: .worker, peer: .worker, initiator: false, sessionId: .random())),
+            .peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: .hangup)),
+            .candidate(RelayedCandidate(candidate: nil, from: .worker, peer: .worker)),
             .error(ErrorMessage(code: .roomFull, message: "full", inReplyTo: .join)),
         ]
         for message in messages {
             #expect(try ServerMessage.decode(message.encoded()) == message)
         }
-        #expect(ServerMessage.candidate(RelayedCandidate(candidate: nil, from: .worker)).encoded().contains(#""candidate":null"#))
+        #expect(ServerMessage.candidate(RelayedCandidate(candidate: nil, from: .worker, peer: .worker)).encoded().contains(#""candidate":null"#))
     }
 
     @Test(arguments: [

@@ -107,11 +107,12 @@ struct AuditController<Context: RequestContext> {
 
     static func csv(_ rows: [SessionSummary]) -> Data {
         let iso = ISO8601DateFormatter()
-        var lines = ["meeting,session,start,end,duration_seconds,end_reason,worker_ref,citizen_ref"]
+        var lines = ["meeting,session,start,end,duration_seconds,end_reason,worker_ref,citizen_ref,guest_refs"]
         for r in rows {
             lines.append([r.meeting.rawValue, r.session.rawValue, iso.string(from: r.startedAt),
                           r.endedAt.map(iso.string(from:)) ?? "", r.durationSeconds.map(String.init) ?? "",
-                          r.endReason?.rawValue ?? "", r.workerRef?.rawValue ?? "", r.citizenRef?.rawValue ?? ""]
+                          r.endReason?.rawValue ?? "", r.workerRef?.rawValue ?? "", r.citizenRef?.rawValue ?? "",
+                          (r.guestRefs ?? []).map(\.rawValue).joined(separator: "; ")]
                 .map(csvField).joined(separator: ","))
         }
         return Data((lines.joined(separator: "\r\n") + "\r\n").utf8)

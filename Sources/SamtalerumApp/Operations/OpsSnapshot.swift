@@ -22,6 +22,7 @@ struct OpsSnapshot: ResponseEncodable, Sendable {
 
     struct ParticipantView: Codable, Sendable {
         var role: Role
+        var peer: PeerID
         var present: Bool
         var waiting: Bool
         var quality: Quality?
@@ -57,7 +58,7 @@ struct OpsSnapshot: ResponseEncodable, Sendable {
                 let stats = participant.stats
                 let relayedByStats = stats?.localCandidateType.map { $0 == "relay" }
                 return ParticipantView(
-                    role: participant.role, present: !participant.away, waiting: participant.waiting,
+                    role: participant.role, peer: participant.peer, present: !participant.away, waiting: participant.waiting,
                     quality: participant.quality.map { Quality(class: $0.class, mos: $0.mos) },
                     rttMs: stats?.rttMs, packetLossIn: stats?.packetLossIn,
                     relayed: relayedByStats ?? (allocations.isEmpty ? nil : true),

@@ -1,0 +1,133 @@
+import AuditStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import SamtalerumCore
+import SignallingProtocol
+import Testing
+
+/// A third participant (a job-centre caseworker) invited through the API, in a live three-way call.
+@Suite(.timeLimit(.minutes(2))) struct MeshIntegrationTests {
+    struct GuestInvite: Decodable {
+        var meetingId: String
+        var peer: String
+        var guestInviteUrl: String
+        var invite: String { String(guestInviteUrl.split(separator: "#invite=").last ?? "") }
+    }
+
+    static func inviteGuest(_ server: TestServer, meeting: String, worker: String, body: String = #"{"guestRef":"jobcenter-17"}"#)
+        async throws -> (status: HTTPResponse.Status, body: ByteBuffer, type: String?) {
+        let response = try await server.client.execute(
+            uri: "/api/meetings/\(meeting)/guests", method: .post,
+            headers: [.authorization: "Bearer \(try await server.token(.worker, subject: worker))", .contentType: "application/json"],
+            body: ByteBuffer(string: body))
+        return (response.status, response.body, response.headers[.contentType])
+    }
+
+    static func problemType(_ body: ByteBuffer) -> String? {
+        (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])?["type"] as? String
+    }
+
+    /// Connects with `token`, joins and returns the peer and what `joined` said.
+    static func enter(_ server: TestServer, token: String, meeting: String? = nil) async throws -> (WebSocketPeer, Joined) {
+        let peer = WebSocketPeer(port: server.port)
+        peer.send(.hello(Hello(token: token)))
+        guard case .welcome = try await peer.next() else { throw TestFailure("no welcome") }
+        peer.send(.join(Join(meetingId: meeting.map(MeetingID.init(rawValue:)))))
+        guard case .joined(let joined) = try await peer.next() else { throw TestFailure("no joined") }
+        return (peer, joined)
+    }
+
+    @Test func onlyTheMeetingsWorkerInvitesGuestsAndAtMostTwo() async throws {
+        let (_, directory) = try await TestServer.run { server in
+            let meeting = try await server.createMeeting(worker: "w-mesh")
+            let other = try await Self.inviteGuest(server, meeting: meeting.meetingId, worker: "w-someone-else")
+            #expect(other.status == .forbidden)
+            #expect(Self.problemType(other.body)?.hasSuffix("/not-your-meeting") == true)
+            #expect(other.type == "application/problem+json")
+            let missing = try await Self.inviteGuest(server, meeting: "m-nosuchmeeting", worker: "w-mesh")
+            #expect(missing.status == .notFound)
+            let malformed = try await Self.inviteGuest(server, meeting: meeting.meetingId, worker: "w-mesh", body: #"{"guest":1}"#)
+            #expect(malformed.status == .badRequest)
+
+            for _ in 0..<Meeting.maxGuests {
+                #expect(try await Self.inviteGuest(server, meeting: meeting.meetingId, worker: "w-mesh").status == .created)
+            }
+            let third = try await Self.inviteGuest(server, meeting: meeting.meetingId, worker: "w-mesh")
+            #expect(third.status == .conflict)
+            #expect(Self.problemType(third.body)?.hasSuffix("/too-many-guests") == true)
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+
+    @Test func aGuestJoinsTheCallEveryPairSignalsAndTheAuditNamesThem() async throws {
+        let (meetingID, directory) = try await TestServer.run(adjust: { $0.signalling.autoAdmit = true }) { server in
+            let meeting = try await server.createMeeting(worker: "w-mesh")
+            let created = try await Self.inviteGuest(server, meeting: meeting.meetingId, worker: "w-mesh")
+            #expect(created.status == .created)
+            let guestInvite = try JSONDecoder().decode(GuestInvite.self, from: Data(buffer: created.body))
+            let guestPeer = try #require(PeerID(validating: guestInvite.peer))
+
+            let (worker, _) = try await Self.enter(server, token: try await server.token(.worker, subject: "w-mesh"), meeting: meeting.meetingId)
+            let (citizen, _) = try await Self.enter(server, token: meeting.invite)
+            guard case .peerJoined = try await worker.next(), case .peerJoined = try await citizen.next() else {
+                throw TestFailure("worker and citizen not paired")
+            }
+
+            let (guest, guestJoined) = try await Self.enter(server, token: guestInvite.invite)
+            #expect(guestJoined.role == .guest && guestJoined.peer == guestPeer)
+            #expect(guestJoined.peers.map(\.peer) == [.worker, .citizen])
+            var toGuest: [PeerID: Bool] = [:]
+            for _ in 0..<2 {
+                guard case .peerJoined(let joined) = try await guest.next() else { throw TestFailure("guest not paired") }
+                toGuest[joined.peer] = joined.initiator
+            }
+            #expect(toGuest == [.worker: false, .citizen: false], "the guest answers both")
+            guard case .peerJoined(let workerSees) = try await worker.next(),
+                  case .peerJoined(let citizenSees) = try await citizen.next() else { throw TestFailure("no pairing with the guest") }
+            #expect(workerSees.peer == guestPeer && workerSees.initiator && citizenSees.peer == guestPeer && citizenSees.initiator)
+
+            // The invite opens that one place: a second connection with it is turned away.
+            let copy = WebSocketPeer(port: server.port)
+            copy.send(.hello(Hello(token: guestInvite.invite)))
+            guard case .welcome = try await copy.next() else { throw TestFailure("no welcome") }
+            copy.send(.join(Join(meetingId: nil)))
+            guard case .error(let full) = try await copy.next() else { throw TestFailure("a second guest connection got in") }
+            #expect(full.code == .roomFull && full.fatal)
+
+            citizen.send(.offer(SessionDescription(sdp: "v=0 c→g", to: guestPeer)))
+            #expect(try await guest.next() == .offer(RelayedDescription(sdp: "v=0 c→g", from: .citizen, peer: .citizen)))
+            guest.send(.answer(SessionDescription(sdp: "v=0 g→c")))
+            guard case .error(let ambiguous) = try await guest.next() else { throw TestFailure("an answer without `to` went somewhere") }
+            #expect(ambiguous.code == .invalidMessage && !ambiguous.fatal)
+            guest.send(.answer(SessionDescription(sdp: "v=0 g→c", to: .citizen)))
+            #expect(try await citizen.next() == .answer(RelayedDescription(sdp: "v=0 g→c", from: .guest, peer: guestPeer)))
+            guest.send(.chat(Chat(text: "Hej fra jobcentret")))
+            let line = ServerMessage.chat(RelayedNote(text: "Hej fra jobcentret", from: .guest, peer: guestPeer))
+            #expect(try await worker.next() == line)
+            #expect(try await citizen.next() == line)
+
+            guest.send(.leave)
+            #expect(try await guest.closeCode() == 1000)
+            let guestLeft = ServerMessage.peerLeft(PeerLeft(role: .guest, peer: guestPeer, reason: .hangup))
+            #expect(try await worker.next() == guestLeft)
+            #expect(try await citizen.next() == guestLeft)
+            worker.send(.offer(SessionDescription(sdp: "v=0 still")))
+            #expect(try await citizen.next() == .offer(RelayedDescription(sdp: "v=0 still", from: .worker, peer: .worker)),
+                    "the call goes on, one-to-one again")
+            citizen.send(.leave)
+            worker.send(.leave)
+            _ = try await worker.closeCode()
+            return meeting.meetingId
+        }
+        defer { withTemporaryDirectoryRemoved(directory) }
+
+        let audit = try AuditDatabase.open(dataDirectory: directory)
+        let sessions = try await audit.sessions(
+            matching: SessionQuery(), access: AuditorAccess(auditor: SubjectRef(rawValue: "test"), purpose: "mesh test", at: Date()))
+        let session = try #require(sessions.first)
+        #expect(sessions.count == 1 && session.meeting.rawValue == meetingID)
+        #expect(session.guestRefs == [SubjectRef(rawValue: "jobcenter-17")])
+        #expect(try await audit.verify().isIntact)
+    }
+}
