@@ -89,6 +89,7 @@ public func buildServer(
     let signalling = configuration.signalling
     let registry = RoomRegistry(
         directory: audit, recorder: audit, iceServers: iceServers,
+        releaseRelay: { [relay] endpoints in relay?.releaseAllocations(credentialIDs: Set(endpoints.map(\.rawValue))) },
         policy: RoomPolicy(autoAdmit: signalling.autoAdmit, graceSeconds: TimeInterval(signalling.resumeGraceSeconds)),
         clock: clock, logger: logger)
     services.append(RoomSweeper(registry: registry))

@@ -9,6 +9,9 @@ public enum RoomAction: Sendable, Equatable {
     case send(EndpointID, ServerMessage)
     /// A newer connection took this endpoint's place: close it without treating it as a leave.
     case detach(EndpointID)
+    /// A place was given up: whatever these connections held outside the room (relay
+    /// allocations made with their TURN credentials) can go.
+    case retire([EndpointID])
 }
 
 /// A closed room for one meeting: the worker, the citizen and at most `Meeting.maxGuests` guests,
@@ -32,6 +35,9 @@ public struct Room: Sendable {
         public var joinedAt: Date
         /// Messages that arrived while away, replayed on resume.
         var pending: [ServerMessage] = []
+        /// Every connection that held this place, newest last: a resumed browser may still use
+        /// relay allocations made with an earlier connection's credentials.
+        var connections: [EndpointID]
 
         public var endpoint: EndpointID? {
             if case .present(let endpoint) = presence { endpoint } else { nil }
@@ -54,6 +60,9 @@ public struct Room: Sendable {
     /// Replay is for the few messages of a short gap; beyond this the oldest are dropped (the
     /// ICE restart after a resume renegotiates anyway).
     static let maxPending = 256
+    /// Connections remembered per place for `retire`; beyond this, the oldest credentials have
+    /// long been replaced by the browser's ICE restarts.
+    static let maxConnectionsRemembered = 32
     /// The worker plus the citizen plus the guests: beyond four, a browser mesh gets too heavy.
     public static let capacity = 2 + Meeting.maxGuests
 
@@ -92,7 +101,7 @@ public struct Room: Sendable {
         guard now < meeting.inviteExpiresAt else { return .failure(.meetingEnded) }
 
         let others = members.values.sorted { $0.peer < $1.peer }.map(\.info)
-        let joining = Member(participant: participant, peer: peer, presence: .present(endpoint), joinedAt: now)
+        let joining = Member(participant: participant, peer: peer, presence: .present(endpoint), joinedAt: now, connections: [endpoint])
         members[peer] = joining
         var actions: [RoomAction] = [
             .record(.participantJoined(meeting: meeting.id, participant: participant, at: now)),
@@ -186,6 +195,7 @@ public struct Room: Sendable {
         }
         members[peer]?.presence = .present(endpoint)
         members[peer]?.pending = []
+        members[peer]?.connections = Array((returning.connections + [endpoint]).suffix(Self.maxConnectionsRemembered))
         actions.append(.record(.participantReconnected(meeting: meeting.id, participant: returning.participant, at: now)))
         if let since = session?.interruptedSince, members.values.allSatisfy({ $0.endpoint != nil }) {
             session?.interruptions += 1
@@ -239,7 +249,7 @@ public struct Room: Sendable {
         }
         let left = ServerMessage.peerLeft(PeerLeft(role: leaving.participant.role, peer: peer, reason: reason))
         for other in members.keys.sorted() { actions += sendOrQueue(to: other, left) }
-        return actions
+        return actions + [.retire(leaving.connections)]
     }
 
     /// Starts the session once the worker and the admitted citizen are both in, with every admitted

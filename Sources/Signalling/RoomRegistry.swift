@@ -16,6 +16,9 @@ public typealias Outbox = AsyncStream<Outgoing>.Continuation
 /// Gives each joining endpoint its ICE servers (with its own short-lived TURN credential).
 public typealias IceServerProvider = @Sendable (_ endpoint: EndpointID, _ meeting: MeetingID) -> [IceServer]
 
+/// Ends what these connections' TURN credentials hold in the relay: their holder left the call.
+public typealias RelayRelease = @Sendable (_ endpoints: [EndpointID]) -> Void
+
 public struct RoomPolicy: Sendable {
     /// Let an invited citizen straight in instead of into the waiting room.
     public var autoAdmit: Bool
@@ -54,17 +57,20 @@ public actor RoomRegistry {
     private let directory: any MeetingDirectory
     private let recorder: any AuditRecorder
     private let iceServers: IceServerProvider
+    private let releaseRelay: RelayRelease
     private let policy: RoomPolicy
     private let clock: WallClock
     private let logger: Logger
 
     public init(
         directory: any MeetingDirectory, recorder: any AuditRecorder, iceServers: @escaping IceServerProvider,
+        releaseRelay: @escaping RelayRelease = { _ in },
         policy: RoomPolicy = RoomPolicy(), clock: WallClock = .system, logger: Logger = Logger(label: "samtalerum.signalling")
     ) {
         self.directory = directory
         self.recorder = recorder
         self.iceServers = iceServers
+        self.releaseRelay = releaseRelay
         self.policy = policy
         self.clock = clock
         self.logger = logger
@@ -315,6 +321,8 @@ public actor RoomRegistry {
                     stale.outbox.yield(.close(.normal, reason: "replaced by a newer connection"))
                     stale.outbox.finish()
                 }
+            case .retire(let endpoints):
+                releaseRelay(endpoints)
             }
         }
     }

@@ -39,6 +39,12 @@ public struct AllocationTable: Sendable {
         return body(&allocations.values[i])
     }
 
+    /// Removes every allocation made with one of these credentials.
+    mutating func remove(credentialIDs: Set<String>) -> [Allocation] {
+        guard credentialIDs.contains(where: { countByCredential[$0] != nil }) else { return [] }
+        return allocations.values.filter { credentialIDs.contains($0.credentialID) }.compactMap { remove($0.fiveTuple) }
+    }
+
     /// Removes expired allocations and prunes expired permissions and channels of the rest.
     public mutating func expire(now: Instant) -> [Allocation] {
         var gone: [Allocation] = []

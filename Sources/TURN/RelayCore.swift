@@ -184,6 +184,11 @@ final class RelayCore: Sendable {
         perform(actions, sink: nil, eventLoop: eventLoop)
     }
 
+    func release(credentialIDs: Set<String>, eventLoop: any EventLoop) {
+        let actions = state.withLock { $0.handler.release(credentialIDs: credentialIDs) }
+        perform(actions, sink: nil, eventLoop: eventLoop)
+    }
+
     func clientDisconnected(_ tuple: FiveTuple, eventLoop: any EventLoop) {
         let actions = state.withLock { $0.handler.clientDisconnected(tuple) }
         perform(actions, sink: nil, eventLoop: eventLoop)

@@ -55,6 +55,12 @@ public final class TURNRelayService: Service, Sendable {
         core.statistics()
     }
 
+    /// Ends the allocations made with these credentials (their holders hung up).
+    public func releaseAllocations(credentialIDs: Set<String>) {
+        guard !credentialIDs.isEmpty else { return }
+        core.release(credentialIDs: credentialIDs, eventLoop: group.next())
+    }
+
     public func run() async throws {
         let listeners: [any Channel]
         let ports: BoundPorts

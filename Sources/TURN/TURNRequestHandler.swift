@@ -315,6 +315,12 @@ public struct TURNRequestHandler: Sendable {
         return table.expire(now: now).map { .closeRelay($0.relayAddress) }
     }
 
+    /// Signalling says these credentials' holders left the call: their allocations end now rather
+    /// than at the end of their lifetime (a closing browser does not always send Refresh 0 over UDP).
+    public mutating func release(credentialIDs: Set<String>) -> [TURNAction] {
+        table.remove(credentialIDs: credentialIDs).map { .closeRelay($0.relayAddress) }
+    }
+
     /// The client's TCP/TLS connection closed: its allocation goes with it (RFC 8656 §3.1).
     public mutating func clientDisconnected(_ tuple: FiveTuple) -> [TURNAction] {
         pending[tuple] = nil

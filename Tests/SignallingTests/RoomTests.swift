@@ -92,6 +92,7 @@ import Testing
             .record(.participantLeft(meeting: meeting.id, participant: citizen, reason: reason, at: end)),
             .record(.sessionEnded(session: session, meeting: meeting.id, reason: reason, at: end)),
             .send(w, .peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: reason))),
+            .retire([c]),
         ])
         #expect(room.session == nil)
         #expect(room.leave(endpoint: c, reason: reason, now: end).isEmpty, "leaving twice records once")
@@ -182,6 +183,8 @@ import Testing
         #expect(room.session?.interruptions == 1)
         #expect(room.session?.interruptedSeconds == 7)
         #expect(room.member(fresh)?.participant == citizen)
+        #expect(room.leave(endpoint: fresh, reason: .hangup, now: back).last == .retire([c, fresh]),
+                "the relay allocations of both connections go when the place is given up")
     }
 
     @Test func aNewerConnectionReplacesOneThatIsNotYetKnownToBeDead() throws {
@@ -204,6 +207,7 @@ import Testing
             .record(.participantLeft(meeting: meeting.id, participant: citizen, reason: .connectionLost, at: deadline)),
             .record(.sessionEnded(session: session, meeting: meeting.id, reason: .connectionLost, at: deadline)),
             .send(w, .peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: .connectionLost))),
+            .retire([c]),
         ])
         #expect(room.nextDeadline == nil)
         #expect(room.reattach(peer: .citizen, endpoint: c, iceServers: [], now: deadline) == .failure(.resumeFailed))
@@ -270,6 +274,7 @@ import Testing
             .record(.participantLeft(meeting: meeting.id, participant: jobCentre, reason: .hangup, at: t0)),
             .send(w, .peerLeft(PeerLeft(role: .guest, peer: guestA, reason: .hangup))),
             .send(c, .peerLeft(PeerLeft(role: .guest, peer: guestA, reason: .hangup))),
+            .retire([g1]),
         ])
         #expect(room.session?.peers == [.worker, .citizen])
 

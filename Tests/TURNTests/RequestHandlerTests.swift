@@ -256,6 +256,23 @@ import Testing
         #expect(h.handler.table.count == 0)
     }
 
+    @Test func releasingACredentialEndsOnlyItsAllocations() throws {
+        var h = try H()
+        func tuple(_ port: Int) throws -> FiveTuple {
+            FiveTuple(client: try TransportAddress("198.51.100.7:\(port)"), server: h.tuple.server, transport: .udp)
+        }
+        let first = try h.allocate(from: tuple(1))
+        let second = try h.allocate(from: tuple(2))
+        h.credentials = TURNCredentials.issue(secret: H.secret, id: "sess-2", ttl: .seconds(3600), now: h.date)
+        _ = try h.allocate(from: tuple(3))
+        #expect(h.handler.release(credentialIDs: ["sess-unknown"]).isEmpty)
+        let released = h.handler.release(credentialIDs: ["sess-1"])
+        #expect(released.count == 2 && released.contains(.closeRelay(first)) && released.contains(.closeRelay(second)))
+        #expect(h.handler.table.count == 1)
+        #expect(h.handler.table.allocationCount(credentialID: "sess-1") == 0)
+        #expect(h.handler.table.allocationCount(credentialID: "sess-2") == 1)
+    }
+
     @Test func streamDisconnectDeletesTheAllocation() throws {
         var h = try H(transport: .tcp)
         let relay = try h.allocate()
