@@ -25,6 +25,9 @@ struct LoadContext: Sendable {
     var recorder: Recorder
     var stop: Flag
     var interval: Duration
+    /// Pings go out on every `pingEvery`-th stats tick: browsers ping every `pingInterval` (15 s),
+    /// far less often than they report stats.
+    var pingEvery: Int
     var candidates: Int
     var logger: Logger
 }
@@ -104,7 +107,8 @@ enum Endpoint {
         }
     }
 
-    /// Stats and ping every interval (first one at a per-endpoint offset), `leave` once stopped.
+    /// Stats every interval and a ping every `pingEvery` intervals (first ones at per-endpoint
+    /// offsets), `leave` once stopped.
     private static func keepAlive(_ plan: Plan, _ context: LoadContext,
                                   send: @Sendable (ClientMessage) async throws -> Void) async throws {
         let interval = context.interval
@@ -115,7 +119,9 @@ enum Endpoint {
         // endpoint; `leave` then follows the stop within one interval.
         while !context.stop.isSet {
             try await send(Synthetic.stats(sequence: sequence))
-            try await send(.ping(Ping(id: microsSinceEpoch())))
+            let pings = (sequence + plan.index) % context.pingEvery == 0
+            if pings { try await send(.ping(Ping(id: microsSinceEpoch()))) }
+            context.recorder.sent(pings ? 2 : 1)
             sequence += 1
             try await Task.sleep(for: interval)
         }

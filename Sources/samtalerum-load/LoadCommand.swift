@@ -22,7 +22,8 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Rooms started per ramp batch.") var batch = 100
     @Option(help: "Seconds to wait for one batch to be in call before moving on.") var batchTimeout = 30
     @Option(help: "Meetings created concurrently during setup.") var createConcurrency = 8
-    @Option(help: "Seconds between stats/ping of one endpoint.") var interval = 2.0
+    @Option(help: "Seconds between stats of one endpoint (browsers: 2).") var interval = 2.0
+    @Option(help: "Seconds between pings of one endpoint (browsers: the server's pingInterval, 15).") var pingInterval = 15.0
     @Option(help: "ICE candidates each endpoint sends.") var candidates = 8
     @Option(help: "NIO event loop threads of this client.") var threads = 1
     @Option(help: "Server process id: its resident memory is read before and after connecting.") var serverPid: Int32?
@@ -33,8 +34,8 @@ struct LoadCommand: AsyncParsableCommand {
         guard Self.isLoopback(host) else { throw ValidationError("refusing non-loopback host '\(host)': load tests run on loopback only") }
         guard (1...50_000).contains(rooms) else { throw ValidationError("--rooms must be 1…50000") }
         guard (1...3600).contains(seconds), (10...7200).contains(deadline) else { throw ValidationError("--seconds 1…3600, --deadline 10…7200") }
-        guard batch > 0, threads > 0, createConcurrency > 0, interval >= 0.1, (0...8).contains(candidates) else {
-            throw ValidationError("--batch, --threads, --create-concurrency must be positive; --interval ≥ 0.1; --candidates 0…8")
+        guard batch > 0, threads > 0, createConcurrency > 0, interval >= 0.1, pingInterval >= interval, (0...8).contains(candidates) else {
+            throw ValidationError("--batch, --threads, --create-concurrency must be positive; --interval ≥ 0.1; --ping-interval ≥ --interval; --candidates 0…8")
         }
     }
 
@@ -64,7 +65,8 @@ struct LoadCommand: AsyncParsableCommand {
         let recorder = Recorder()
         let urlHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
         let context = LoadContext(url: "wss://\(urlHost):\(port)/ws", tls: tls, sniHostname: "localhost", group: group, recorder: recorder, stop: Flag(),
-                                  interval: .milliseconds(Int(interval * 1000)), candidates: candidates, logger: logger)
+                                  interval: .milliseconds(Int(interval * 1000)),
+                                  pingEvery: max(1, Int((pingInterval / interval).rounded())), candidates: candidates, logger: logger)
 
         let api = MeetingAPI(host: host, port: port, token: token, tls: try NIOSSLContext(configuration: tls), group: group)
         let setupStart = ContinuousClock.now

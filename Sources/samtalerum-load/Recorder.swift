@@ -21,6 +21,8 @@ struct Figures: Sendable, Codable {
     var answerRelayMs: [Double] = []
     var connectMs: [Double] = []
     var errors: [String: Int] = [:]
+    /// Stats and pings sent while steady: the server's inbound message count in the hold.
+    var steadyMessagesSent = 0
     var inCall = 0
     var peakInCall = 0
     var leftCleanly = 0
@@ -40,6 +42,11 @@ final class Recorder: Sendable {
             $0.pingMs.append(latencyMs)
             if isSteady { $0.steadyPingMs.append(latencyMs) }
         }
+    }
+
+    func sent(_ messages: Int) {
+        guard steady.load(ordering: .relaxed) else { return }
+        figures.withLock { $0.steadyMessagesSent += messages }
     }
 
     func relay(offer: Bool, latencyMs: Double) {

@@ -40,9 +40,9 @@ struct Report: Codable, Sendable {
         let cpu = { (value: Double?) in value.map { String(format: "%.0f %%", $0) } ?? "-" }
         say("CPU during hold (100 % = one core): server \(cpu(serverCPUPercentDuringHold)), this client \(cpu(clientCPUPercentDuringHold)), "
             + "whole machine \(cpu(machineBusyPercentDuringHold))")
-        if let seconds = serverCPUSecondsDuringHold, !figures.steadyPingMs.isEmpty {
-            // Each steady cycle is one stats + one ping in, one pong out.
-            say(String(format: "server CPU per stats+ping+pong cycle: %.0f µs", seconds / Double(figures.steadyPingMs.count) * 1e6))
+        if let seconds = serverCPUSecondsDuringHold, figures.steadyMessagesSent > 0 {
+            say(String(format: "server CPU per inbound message (stats or ping, pongs included): %.0f µs",
+                       seconds / Double(figures.steadyMessagesSent) * 1e6))
         }
         let errors = figures.errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         say("errors: \(errors.isEmpty ? "none" : errors)")
