@@ -48,6 +48,10 @@ public actor RoomRegistry {
     }
 
     private var rooms: [MeetingID: Room] = [:]
+    /// Rooms whose actions are being performed, with the batches queued behind them. The actor
+    /// is re-entrant at every awaited record, so without this a later change's messages (a
+    /// `peer-waiting`) could overtake an earlier one's (the `joined` it follows).
+    private var performing: [MeetingID: [CheckedContinuation<Void, Never>]] = [:]
     private var connections: [EndpointID: Connection] = [:]
     private var tickets: [String: ResumeTicket] = [:]
     private var lastStats: [EndpointID: CallStats] = [:]
@@ -111,7 +115,7 @@ public actor RoomRegistry {
         }
         rooms[meeting.id] = room
         connections[endpoint]?.meeting = meeting.id
-        await perform(actions)
+        await perform(actions, in: meeting.id)
     }
 
     /// Puts a returning participant back in their place, same session, if the token and the
@@ -126,7 +130,7 @@ public actor RoomRegistry {
                                         resumeToken: fresh, now: clock.now()).get()
         rooms[ticket.meeting] = room
         connections[endpoint]?.meeting = ticket.meeting
-        await perform(actions)
+        await perform(actions, in: ticket.meeting)
     }
 
     private static func credential(_ credential: Credential, matches ticket: ResumeTicket) -> Bool {
@@ -164,21 +168,22 @@ public actor RoomRegistry {
         lastStats[endpoint] = stats
         let now = clock.now()
         quality.ingest(stats, meeting: meeting, peer: member.peer, now: now)
-        await perform(quality.updates(for: room, now: now))
+        await perform(quality.updates(for: room, now: now), in: meeting)
     }
 
     /// Ends the places of everyone away longer than the grace period, and notices media that
     /// stopped reporting (quality `lost`). Called every second by `RoomSweeper`.
     public func expire() async {
         let now = clock.now()
-        for (id, var room) in rooms {
-            if room.nextDeadline.map({ $0 <= now }) ?? false {
+        // Each room is read afresh: the awaits below let other calls change the rooms meanwhile.
+        for id in Array(rooms.keys) {
+            if var room = rooms[id], room.nextDeadline.map({ $0 <= now }) ?? false {
                 let actions = room.expire(now: now)
                 store(room, id)
-                await perform(actions)
+                await perform(actions, in: id)
             }
             if let current = rooms[id], current.session != nil {
-                await perform(quality.updates(for: current, now: now))
+                await perform(quality.updates(for: current, now: now), in: id)
             }
         }
     }
@@ -199,7 +204,7 @@ public actor RoomRegistry {
         guard let meeting = connections[endpoint]?.meeting, var room = rooms[meeting] else { throw .notJoined }
         let actions = try change(&room, clock.now())
         rooms[meeting] = room
-        await perform(actions)
+        await perform(actions, in: meeting)
     }
 
     /// Which meeting a credential may enter, and as whom, in which place.
@@ -239,7 +244,7 @@ public actor RoomRegistry {
         let actions = keepsPlace ? room.disconnect(endpoint: endpoint, now: clock.now())
                                  : room.leave(endpoint: endpoint, reason: reason, now: clock.now())
         store(room, meetingID)
-        await perform(actions)
+        await perform(actions, in: meetingID)
     }
 
     /// Orderly stop: every session ends as `server_shutdown`, every client is told, and
@@ -250,13 +255,14 @@ public actor RoomRegistry {
             await disconnect(endpoint, reason: .serverShutdown)
         }
         let now = clock.now()
-        for (id, var room) in rooms {
+        for id in Array(rooms.keys) {
+            guard var room = rooms[id] else { continue }
             var actions: [RoomAction] = []
             for peer in room.members.keys.sorted() {
                 actions += room.expireNow(peer: peer, reason: .serverShutdown, now: now)
             }
             rooms[id] = nil
-            await perform(actions)
+            await perform(actions, in: id)
             quality.forget(meeting: id)
         }
         tickets = [:]
@@ -283,7 +289,27 @@ public actor RoomRegistry {
 
     public var connectionCount: Int { connections.count }
 
-    private func perform(_ actions: [RoomAction]) async {
+    /// Performs one room's batches one at a time, in the order the room produced them; returns
+    /// when this batch's records are committed and its messages handed to the outboxes.
+    private func perform(_ actions: [RoomAction], in meeting: MeetingID) async {
+        guard !actions.isEmpty else { return }
+        if performing[meeting] != nil {
+            await withCheckedContinuation { performing[meeting, default: []].append($0) }
+        } else {
+            performing[meeting] = []
+        }
+        await performInOrder(actions)
+        if var queue = performing[meeting], !queue.isEmpty {
+            // The turn passes straight to the next batch; the room stays marked as performing.
+            let next = queue.removeFirst()
+            performing[meeting] = queue
+            next.resume()
+        } else {
+            performing[meeting] = nil
+        }
+    }
+
+    private func performInOrder(_ actions: [RoomAction]) async {
         for action in actions {
             switch action {
             case .record(let event):

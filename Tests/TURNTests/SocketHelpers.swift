@@ -86,6 +86,9 @@ struct UDPSocket {
 struct TURNTestClient {
     let send: @Sendable ([UInt8]) async throws -> Void
     let inbox: Inbox
+    /// Over UDP a request or its answer may be lost (a busy machine's full socket buffer), so the
+    /// client retransmits as RFC 8489 §6.2.1 asks; streams deliver or fail.
+    var retransmits = false
     let close: @Sendable () async -> Void
     var nonce: String?
     var credentials: TURNCredentials.Issued
@@ -95,7 +98,7 @@ struct TURNTestClient {
         let socket = try await UDPSocket.bind()
         let address = try SocketAddress(ipAddress: "127.0.0.1", port: server)
         return TURNTestClient(
-            send: { try await socket.send($0, to: address) }, inbox: socket.inbox,
+            send: { try await socket.send($0, to: address) }, inbox: socket.inbox, retransmits: true,
             close: { try? await socket.channel.close() }, credentials: credentials, realm: realm)
     }
 
@@ -127,12 +130,15 @@ struct TURNTestClient {
 
     /// Sends a request and waits for the response with its transaction id.
     func transact(_ m: STUNMessage) async throws -> STUNMessage {
-        try await send(m.serialize())
+        let bytes = m.serialize()
         let id = m.transactionID
-        let reply = try await inbox.next {
-            STUNMessage.isSTUN($0) && (try? STUNMessage(bytes: $0))?.transactionID == id
+        let isReply = { (packet: [UInt8]) in STUNMessage.isSTUN(packet) && (try? STUNMessage(bytes: packet))?.transactionID == id }
+        for _ in 0..<(retransmits ? 9 : 0) {
+            try await send(bytes)
+            if let reply = try? await inbox.next(timeout: .milliseconds(500), where: isReply) { return try STUNMessage(bytes: reply.bytes) }
         }
-        return try STUNMessage(bytes: reply.bytes)
+        try await send(bytes)
+        return try STUNMessage(bytes: try await inbox.next(where: isReply).bytes)
     }
 
     /// An authenticated request; on 401/438 it takes the new nonce and retries once.
