@@ -61,6 +61,24 @@ pc.getStats().then((report) => {
 }).catch((e) => done({error: String(e)}));
 """
 
+# Mesh calls: decoded video frames per connection, keyed by the other participant's peer id.
+VIDEO_FRAMES_BY_PEER = """
+const done = arguments[arguments.length - 1];
+const hook = window.samtalerum;
+if (!hook) { done({error: 'no hook'}); return; }
+const peers = hook.peers;
+const pcs = hook.pcs;
+Promise.all(pcs.map((pc) => pc.getStats())).then((reports) => {
+  const frames = {};
+  reports.forEach((report, i) => {
+    let decoded = 0;
+    report.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') decoded += s.framesDecoded || 0; });
+    frames[peers[i].peer] = decoded;
+  });
+  done({frames, peers, state: hook.state});
+}).catch((e) => done({error: String(e)}));
+"""
+
 
 def wait_until(predicate, timeout, interval=0.25, message="condition"):
     """Polls `predicate` until it returns something truthy; bounded by `timeout` seconds."""
@@ -374,6 +392,21 @@ def create_meeting(server, token, citizen_ref="SAG-2026-0043"):
     with urllib.request.urlopen(request, context=insecure_context(), timeout=5) as response:
         assert response.status == 201
         return json.load(response)
+
+
+def invite_guest(server, token, meeting_id, guest_ref="JC-2026-0007"):
+    """POST /api/meetings/{id}/guests (mesh extension): the guest's own invite."""
+    request = urllib.request.Request(
+        server.url(f"/api/meetings/{meeting_id}/guests"), method="POST", data=json.dumps({"guestRef": guest_ref}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, context=insecure_context(), timeout=5) as response:
+        assert response.status == 201
+        return json.load(response)
+
+
+def frames_by_peer(driver):
+    """Decoded video frames per connection of a (mesh) call: {peer id: frames}."""
+    return driver.execute_async_script(VIDEO_FRAMES_BY_PEER).get("frames") or {}
 
 
 def both_decoding(worker, citizen, minimum=(1, 1)):

@@ -80,6 +80,13 @@ def test_every_page_and_state_passes_axe_and_fits_small_screens(shared_server, s
     element(worker, "create-meeting").click()
     invite = wait_until(lambda: element(worker, "invite-link").get_attribute("value"), UI_TIMEOUT, message="invite")
     audit.check(worker, "worker-home-invite")
+    element(worker, "guest-ref").send_keys("JC-2026-0099")
+    element(worker, "invite-guest").click()
+    guest_item = wait_until(lambda: worker.find_elements(By.CSS_SELECTOR, "#guest-invites li"), UI_TIMEOUT,
+                            message="the guest's invite")[0]
+    guest_peer = guest_item.get_attribute("data-peer")
+    guest_invite = element(worker, f"guest-link-{guest_peer}").get_attribute("value")
+    audit.check(worker, "worker-guest-invite")
     element(worker, "join-meeting-button").click()
     wait_state(worker, "waiting")
     audit.check(worker, "worker-waiting")
@@ -109,6 +116,20 @@ def test_every_page_and_state_passes_axe_and_fits_small_screens(shared_server, s
     wait_until(lambda: worker.execute_script("return window.samtalerum.quality"), 15, message="a quality push")
     audit.check(worker, "worker-in-call")
     audit.check(citizen, "citizen-in-call")
+
+    # A third participant: the worker's call view with a guest waiting, then three tiles.
+    guest = browsers.open("guest")
+    guest.get(guest_invite)
+    element(guest, "join-button").click()
+    wait_state(guest, "waiting-room", MEDIA_TIMEOUT)
+    element(worker, f"admit-button-{guest_peer}", MEDIA_TIMEOUT)
+    audit.check(worker, "worker-in-call-guest-waiting")
+    element(worker, f"admit-button-{guest_peer}").click()
+    wait_state(guest, "connected", MEDIA_TIMEOUT)
+    wait_until(lambda: all(len(d.find_elements(By.CSS_SELECTOR, "#remote-tiles .tile")) == 2 for d in (worker, citizen, guest)),
+               MEDIA_TIMEOUT, message="two remote tiles on every page")
+    audit.check(worker, "worker-mesh-call")
+    audit.check(guest, "guest-mesh-call")
     # "Læg på" must be reachable without scrolling on a phone.
     set_width(citizen, 360, 740)
     assert citizen.execute_script(

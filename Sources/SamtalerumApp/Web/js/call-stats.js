@@ -1,5 +1,7 @@
 // Turns RTCPeerConnection.getStats() into the `stats` message of Docs/PROTOCOL.md: figures for
 // the interval since the previous sample, so counters (bytes, packets, freezes) become rates.
+// In a mesh call each connection is sampled on its own and the page sends one message
+// aggregated over all of them (the mesh extension's rule: the worst path decides).
 
 export class StatsSampler {
   constructor() {
@@ -82,6 +84,27 @@ export class StatsSampler {
     }
     return message;
   }
+}
+
+const WORST_HIGH = ['rttMs', 'jitterMs', 'packetLossIn', 'packetLossOut'];
+const WORST_LOW = ['framesPerSecondIn'];
+const SUMMED = ['bitrateInKbps', 'bitrateOutKbps', 'freezeCountIn', 'freezeSecondsIn'];
+const PATH = ['localCandidateType', 'remoteCandidateType', 'relayProtocol'];
+
+/**
+ * One `stats` message from the per-connection samples of the same interval.
+ * @param {object[]} samples  StatsSampler.sample results (no nulls), at least one
+ */
+export function aggregateStats(samples) {
+  const message = { type: 'stats', audioOnly: samples[0].audioOnly };
+  const values = (key) => samples.map((s) => s[key]).filter(Number.isFinite);
+  for (const key of WORST_HIGH) if (values(key).length) message[key] = Math.max(...values(key));
+  for (const key of WORST_LOW) if (values(key).length) message[key] = Math.min(...values(key));
+  for (const key of SUMMED) if (values(key).length) message[key] = round(values(key).reduce((a, b) => a + b, 0), 2);
+  // The server rates a relayed path differently, so a relayed connection names the path.
+  const path = samples.find((s) => s.localCandidateType === 'relay' || s.remoteCandidateType === 'relay') ?? samples[0];
+  for (const key of PATH) if (path[key] !== undefined) message[key] = path[key];
+  return message;
 }
 
 function round(value, digits) {

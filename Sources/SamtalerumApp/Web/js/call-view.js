@@ -1,12 +1,14 @@
-// The in-call screen shared by the worker and citizen pages: status line, waiting room,
-// banners, quality, the two videos, big buttons and the chat. It only reflects a Call's
-// state; all protocol work stays in call.js.
+// The in-call screen shared by the worker, citizen and guest pages: status line, waiting room,
+// banners, quality, one video tile per other participant, big buttons and the chat. It only
+// reflects a Call's state; all protocol work stays in call.js.
 
 import { CallState } from './call.js';
+import { joinNames, peerName, renderAdmitList, renderTiles } from './call-participants.js';
 import { applyTexts, text, texts } from './dom.js';
 
 const MARKUP = `
   <p id="call-status" class="call-status" role="status" aria-live="polite"></p>
+  <p id="presence" class="hint presence" role="status" aria-live="polite" hidden></p>
   <p id="reconnect-banner" class="banner" data-t="call.reconnecting" hidden></p>
   <p id="peer-reconnecting" class="banner" hidden></p>
   <p id="call-notice" class="notice" hidden></p>
@@ -17,8 +19,8 @@ const MARKUP = `
   </div>
 
   <section id="waiting-room" class="card waiting-room" hidden aria-labelledby="waiting-room-title">
-    <h2 id="waiting-room-title" data-t="call.waitingRoomTitle"></h2>
-    <p data-t="call.waitingRoomText"></p>
+    <h2 id="waiting-room-title"></h2>
+    <p id="waiting-room-text"></p>
   </section>
   <section id="notes" class="card notes" hidden aria-labelledby="notes-title">
     <h2 id="notes-title" data-t="call.notesTitle"></h2>
@@ -26,8 +28,8 @@ const MARKUP = `
   </section>
 
   <section id="admit-panel" class="card admit-panel" hidden aria-labelledby="admit-title">
-    <h2 id="admit-title" data-t="call.citizenWaiting"></h2>
-    <button type="button" id="admit-button" class="button primary huge" data-t="call.admit"></button>
+    <h2 id="admit-title" data-t="call.waitingTitle"></h2>
+    <ul id="admit-list" class="admit-list"></ul>
     <form id="note-form" class="stack note-form" novalidate>
       <label for="note-input" data-t="call.noteLabel"></label>
       <input type="text" id="note-input" maxlength="280" autocomplete="off" aria-describedby="note-help">
@@ -38,8 +40,7 @@ const MARKUP = `
   </section>
 
   <div class="stage" id="call-stage">
-    <video id="remote-video" class="remote-video" autoplay playsinline data-t-label="video.remote"></video>
-    <p id="remote-placeholder" class="remote-placeholder" data-t="video.remoteCameraOff" hidden></p>
+    <div id="remote-tiles" class="tiles" data-count="0"></div>
     <video id="local-video" class="local-video" autoplay playsinline muted data-t-label="video.local"></video>
     <button type="button" id="play-button" class="button primary play-button" data-t="errors.autoplay" hidden></button>
   </div>
@@ -101,9 +102,15 @@ export function mountCallView(container, call, errorText) {
   applyTexts(container);
   const $ = (id) => container.querySelector(`#${id}`);
   const status = $('call-status');
-  const remoteVideo = $('remote-video');
   const localVideo = $('local-video');
   const playButton = $('play-button');
+  const tiles = new Map();       // peer id → {root, video, label, placeholder}
+  const admitButtons = new Map(); // peer id → list item with its button
+  const definiteName = (id, role) => peerName(call, id, role, { definite: true });
+
+  const playRemote = (video) => video.play().catch((err) => {
+    if (err.name === 'NotAllowedError') playButton.hidden = false;
+  });
 
   $('mute-button').addEventListener('click', () => call.setMuted(!call.muted));
   $('camera-button').addEventListener('click', () => call.setCameraOff(!call.cameraOff));
@@ -111,10 +118,15 @@ export function mountCallView(container, call, errorText) {
   $('screen-button').addEventListener('click', () => (call.sharingScreen ? call.stopScreenShare() : call.startScreenShare()));
   $('hangup-button').addEventListener('click', () => call.hangUp());
   $('retry-button').addEventListener('click', () => location.reload());
-  $('admit-button').addEventListener('click', () => call.admit());
+  $('admit-list').addEventListener('click', (event) => {
+    const peer = event.target.closest('button[data-peer]')?.dataset.peer;
+    if (!peer) return;
+    call.admit(peer); // its button goes; keyboard focus moves on to the next one waiting
+    $('admit-list').querySelector('button')?.focus();
+  });
   playButton.addEventListener('click', () => {
     playButton.hidden = true;
-    remoteVideo.play().catch(() => { playButton.hidden = false; });
+    for (const tile of tiles.values()) playRemote(tile.video);
   });
   $('note-form').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -132,9 +144,16 @@ export function mountCallView(container, call, errorText) {
       appendLine($('note-list'), detail.text);
       $('notes').hidden = false;
     } else {
-      const who = detail.from === 'me' ? text('chat.me') : text(`chat.from.${detail.from}`) || text('chat.peer');
+      const who = detail.from === 'me' ? text('chat.me') : (detail.from ? peerName(call, detail.peer, detail.from) : text('chat.peer'));
       appendLine($('chat-log'), `${who}: ${detail.text}`);
     }
+  });
+  // Who came or went, said only while others remain: a one-to-one call has its status line for that.
+  let showPresence = false;
+  call.addEventListener('presence', ({ detail }) => {
+    const who = definiteName(detail.peer, detail.role);
+    $('presence').textContent = detail.change === 'joined' ? texts.call.joinedCall(who) : texts.call.leftCall(who);
+    showPresence = detail.change === 'left' ? call.peerPresent : call.peers.size > 1;
   });
   // Closing the tab is leaving on purpose: record it as a hang-up, not a lost connection.
   window.addEventListener('pagehide', () => {
@@ -145,13 +164,17 @@ export function mountCallView(container, call, errorText) {
     const over = call.state === CallState.ended || call.state === CallState.error;
     const isWorker = call.role === 'worker';
     const inRoom = !over && ![CallState.idle, CallState.checking, CallState.ready, CallState.media].includes(call.state);
-    status.textContent = call.state === CallState.error ? errorText(call.error) : text(statusKey(call));
+    status.textContent = statusText(call, errorText);
     status.classList.toggle('is-error', call.state === CallState.error);
+    $('presence').hidden = over || !showPresence || !call.peerPresent;
 
     $('reconnect-banner').hidden = call.state !== CallState.reconnecting;
+    const away = [...call.peers.values()].filter((p) => p.reconnecting);
     const peerBanner = $('peer-reconnecting');
-    peerBanner.hidden = !(call.peerReconnecting && inRoom);
-    peerBanner.textContent = text(isWorker ? 'call.citizenReconnecting' : 'call.workerReconnecting');
+    peerBanner.hidden = !(away.length && inRoom);
+    if (away.length) {
+      peerBanner.textContent = texts.call.peerReconnecting(joinNames(away.map((p) => definiteName(p.id, p.role))));
+    }
 
     const notice = $('call-notice');
     notice.hidden = !call.mediaNotice || over;
@@ -160,7 +183,13 @@ export function mountCallView(container, call, errorText) {
     renderQuality($, call, inRoom && call.peerPresent);
 
     $('waiting-room').hidden = call.state !== CallState.waitingRoom;
-    $('admit-panel').hidden = !(isWorker && call.peerWaiting && !call.peerPresent && inRoom);
+    const asGuest = call.role === 'guest';
+    $('waiting-room-title').textContent = text(asGuest ? 'call.waitingRoomTitleGuest' : 'call.waitingRoomTitle');
+    $('waiting-room-text').textContent = text(asGuest ? 'call.waitingRoomTextGuest' : 'call.waitingRoomText');
+    $('admit-panel').hidden = !(isWorker && call.peerWaiting && inRoom);
+    renderAdmitList($('admit-list'), call, admitButtons);
+    // The note goes to the citizen only.
+    $('note-form').hidden = ![...call.waitingPeers.values()].includes('citizen');
     // Notes are for the waiting room; in the call the stage needs the room (chat takes over).
     if (over || call.peerPresent) $('notes').hidden = true;
 
@@ -170,17 +199,8 @@ export function mountCallView(container, call, errorText) {
     $('ended-panel').hidden = call.state !== CallState.ended;
     $('retry-button').hidden = !(call.state === CallState.error && RETRYABLE.has(call.error));
 
-    if (remoteVideo.srcObject !== call.remoteStream) {
-      remoteVideo.srcObject = call.remoteStream;
-      if (call.remoteStream) {
-        remoteVideo.play().catch((err) => {
-          if (err.name === 'NotAllowedError') playButton.hidden = false;
-        });
-      }
-    }
-    // The status line already says what is going on; the stage only explains a missing picture.
-    const remoteHasVideo = (call.remoteStream?.getVideoTracks() ?? []).some((t) => !t.muted);
-    $('remote-placeholder').hidden = !(call.state === CallState.connected && !remoteHasVideo);
+    renderTiles($('remote-tiles'), call, tiles, playRemote);
+    if (!tiles.size) playButton.hidden = true;
 
     const showLocal = call.sendsVideo();
     if (localVideo.srcObject !== call.localStream) localVideo.srcObject = call.localStream;
@@ -226,22 +246,36 @@ function appendLine(list, line) {
   while (list.children.length > 200) list.firstElementChild.remove();
 }
 
-function statusKey(call) {
-  if (call.state === CallState.peerLeft && call.peerLeftReason === 'connection_lost') return 'status.peerLost';
-  if (call.role === 'worker' && call.peerWaiting && call.state === CallState.waiting) return 'status.citizenWaiting';
-  return STATUS_TEXT[call.state] ?? 'status.idle';
+function statusText(call, errorText) {
+  if (call.state === CallState.error) return errorText(call.error);
+  if (call.state === CallState.peerLeft && call.peerLeftReason === 'connection_lost') return text('status.peerLost');
+  if (call.state === CallState.peerLeft && call.groupLeftBy) {
+    return texts.status.groupPaused(peerName(call, call.groupLeftBy.peer, call.groupLeftBy.role, { definite: true }));
+  }
+  if (call.role === 'worker' && call.peerWaiting && call.state === CallState.waiting) {
+    const names = [...call.waitingPeers].map(([id, role]) => peerName(call, id, role, { definite: true }));
+    return texts.status.someoneWaiting(joinNames(names));
+  }
+  if (call.state === CallState.waiting && call.role === 'guest') return text('status.waitingForOthers');
+  if (call.state === CallState.negotiating && call.peers.size > 1) return text('status.negotiatingMany');
+  return text(STATUS_TEXT[call.state] ?? 'status.idle');
 }
 
-/** The hook the browser tests read: the current connection and a state string. */
+/** The hook the browser tests read: the connections (the first as `pc`) and a state string. */
 export function exposeTestHook(getCall) {
+  const peers = () => [...(getCall()?.peers.values() ?? [])];
   window.samtalerum = {
-    get pc() { return getCall()?.pc ?? null; },
+    get pc() { return peers()[0]?.pc ?? null; },
+    get pcs() { return peers().map((p) => p.pc); },
+    get peers() { return peers().map((p) => ({ peer: p.id, role: p.role, initiator: p.initiator, connectionState: p.pc.connectionState })); },
+    get peerId() { return getCall()?.peerId ?? null; },
     get state() { return getCall()?.state ?? CallState.idle; },
     get error() { return getCall()?.error ?? null; },
     get role() { return getCall()?.role ?? null; },
     get sessionId() { return getCall()?.sessionId ?? null; },
     get rttMs() { return getCall()?.rttMs ?? null; },
     get peerWaiting() { return getCall()?.peerWaiting ?? false; },
+    get waitingPeers() { return [...(getCall()?.waitingPeers.keys() ?? [])]; },
     get peerReconnecting() { return getCall()?.peerReconnecting ?? false; },
     get resumes() { return getCall()?.resumes ?? 0; },
     get iceRestarts() { return getCall()?.iceRestarts ?? 0; },

@@ -1,10 +1,12 @@
-// One participant's side of a call: the signalling WebSocket (Docs/PROTOCOL.md, version 1),
-// local media and the RTCPeerConnection. No DOM here; the page listens to `change` events
-// and, for notes and chat lines, `message` events (CustomEvent, detail {kind, text, from}).
+// One participant's side of a call: the signalling WebSocket (Docs/PROTOCOL.md, version 1,
+// with the mesh extension: up to four participants, one RTCPeerConnection per other
+// participant) and local media. No DOM here; the page listens to `change` events, to
+// `message` events for notes and chat lines (CustomEvent, detail {kind, text, from, peer})
+// and to `presence` events when someone comes or goes (detail {change, peer, role}).
 
 import { LocalMedia } from './call-media.js';
-import { addCandidate, applyDescription, attachLocalMedia, openPeerConnection, updateVideoSender } from './call-peer.js';
-import { StatsSampler } from './call-stats.js';
+import { RemotePeer } from './call-peer.js';
+import { aggregateStats } from './call-stats.js';
 
 const PROTOCOL_VERSION = 1;
 const CLOSE_NORMAL = 1000;
@@ -15,6 +17,8 @@ const RECONNECT_MAX_MS = 5000;
 const DEFAULT_GRACE_SECONDS = 60;
 const STATS_INTERVAL_MS = 2000;
 const RESUME_KEY = 'samtalerum.resume';
+// Whoever of these leaves ends the session; a guest leaving ends only its own connections.
+const SESSION_ROLES = new Set(['worker', 'citizen']);
 
 export const CallState = Object.freeze({
   idle: 'idle',
@@ -22,10 +26,10 @@ export const CallState = Object.freeze({
   ready: 'ready',
   media: 'media',
   connecting: 'connecting',
-  waitingRoom: 'waiting-room', // a citizen the worker has not let in yet
-  waiting: 'waiting',          // in the room, the other participant is not
-  negotiating: 'negotiating',
-  connected: 'connected',
+  waitingRoom: 'waiting-room', // a citizen or guest the worker has not let in yet
+  waiting: 'waiting',          // in the room, nobody to talk to yet
+  negotiating: 'negotiating',  // others are here, no media path yet
+  connected: 'connected',      // media flows with at least one other participant
   peerLeft: 'peer-left',
   reconnecting: 'reconnecting',
   ended: 'ended',
@@ -35,7 +39,7 @@ export const CallState = Object.freeze({
 export class Call extends EventTarget {
   /**
    * @param {{token: string, meetingId?: string|null, socketURL?: string}} options
-   * A worker names the meeting; a citizen's invite token already names it.
+   * A worker names the meeting; a citizen's or guest's invite token already names it.
    */
   constructor({ token, meetingId = null, socketURL = defaultSocketURL() }) {
     super();
@@ -47,26 +51,25 @@ export class Call extends EventTarget {
     this.error = null;          // the server's error code once a fatal error arrived
     this.media = new LocalMedia();
     this.role = null;
+    this.peerId = null;         // my place in the room: 'worker', 'citizen' or 'guest-…'
     this.sessionId = null;
     this.peerLeftReason = null;
-    this.pc = null;
-    this.remoteStream = null;
+    this.groupLeftBy = null;    // {peer, role} whose leaving ended a call of three or four
+    /** @type {Map<string, RemotePeer>} everyone I am in the call with, by peer id */
+    this.peers = new Map();
+    /** @type {Map<string, string>} worker: peer id → role of those in the waiting room */
+    this.waitingPeers = new Map();
     this.rttMs = null;
     this.quality = null;        // the last `quality` push: {receiving, sending}
-    this.peerWaiting = false;   // worker: the citizen is in the waiting room
-    this.peerReconnecting = false;
     this.resumes = 0;           // successful resumes, for the page and the tests
     this.iceRestarts = 0;
 
     this.ws = null;
     this.iceServers = [];
-    this.peerPresent = false;
-    this.initiator = false;
     this.joinRequested = false;
     this.wantJoin = false;
     this.authenticated = false;
     this.resuming = false;
-    this.makingOffer = false;
     this.graceSeconds = DEFAULT_GRACE_SECONDS;
     this.droppedAt = null;
     this.reconnectDelay = RECONNECT_FIRST_MS;
@@ -75,12 +78,15 @@ export class Call extends EventTarget {
     this.pingId = 0;
     this.pingSentAt = new Map();
     this.statsTimer = null;
-    this.sampler = new StatsSampler();
     this.inbox = Promise.resolve();
     this.welcomeWaiter = null;
     // A resume token left by an earlier page of this tab belongs to a call that page ended.
     sessionStorage.removeItem(RESUME_KEY);
   }
+
+  get peerPresent() { return this.peers.size > 0; }
+  get peerWaiting() { return this.waitingPeers.size > 0; }
+  get peerReconnecting() { return [...this.peers.values()].some((p) => p.reconnecting); }
 
   /** Opens the socket and authenticates; resolves on `welcome`, rejects with the error code. */
   connect() {
@@ -112,9 +118,11 @@ export class Call extends EventTarget {
     this.send({ type: 'join', ...(this.meetingId ? { meetingId: this.meetingId } : {}) });
   }
 
-  /** Worker: let the waiting citizen in. */
-  admit() {
-    this.send({ type: 'admit' });
+  /** Worker: let one waiting participant in. Its place in the list goes at once; `peer-joined` follows when the call starts. */
+  admit(peer) {
+    this.waitingPeers.delete(peer);
+    this.send({ type: 'admit', peer });
+    this.emit();
   }
 
   /** Worker: a short note the citizen sees, also in the waiting room. */
@@ -128,7 +136,7 @@ export class Call extends EventTarget {
     const value = text.trim().slice(0, 2000);
     if (!value || !this.peerPresent) return '';
     this.send({ type: 'chat', text: value });
-    this.dispatchEvent(new CustomEvent('message', { detail: { kind: 'chat', text: value, from: 'me' } }));
+    this.dispatchEvent(new CustomEvent('message', { detail: { kind: 'chat', text: value, from: 'me', peer: this.peerId } }));
     return value;
   }
 
@@ -158,21 +166,21 @@ export class Call extends EventTarget {
   /** Works before and during the call. */
   setAudioOnly(on) {
     this.media.setAudioOnly(on);
-    this.updateVideoSender();
+    this.updateVideoSenders();
     this.emit();
   }
 
-  /** Sends the screen instead of the camera on the same video sender: no renegotiation. */
+  /** Sends the screen instead of the camera on every connection's video sender: no renegotiation. */
   async startScreenShare() {
     if (await this.media.startScreenShare(() => this.stopScreenShare())) {
-      this.updateVideoSender();
+      this.updateVideoSenders();
       this.emit();
     }
   }
 
   stopScreenShare() {
     if (this.media.stopScreenShare()) {
-      this.updateVideoSender();
+      this.updateVideoSenders();
       this.emit();
     }
   }
@@ -224,15 +232,15 @@ export class Call extends EventTarget {
       case 'welcome': return this.onWelcome(message);
       case 'joined': return this.onJoined(message);
       case 'resumed': return this.onResumed(message);
-      case 'peer-waiting': return this.onPeerWaiting();
-      case 'admitted': return this.setState(CallState.waiting);
+      case 'peer-waiting': return this.onPeerWaiting(message);
+      case 'admitted': return this.setState(this.roomState());
       case 'peer-joined': return this.onPeerJoined(message);
       case 'peer-left': return this.onPeerLeft(message);
-      case 'peer-reconnecting': return this.onPeerReconnecting();
-      case 'peer-reconnected': return this.onPeerReconnected();
+      case 'peer-reconnecting': return this.onPeerReconnecting(message, true);
+      case 'peer-reconnected': return this.onPeerReconnecting(message, false);
       case 'offer':
-      case 'answer': return this.onDescription(message);
-      case 'candidate': return this.onCandidate(message);
+      case 'answer': return this.peerFor(message)?.applyDescription(message, this.media);
+      case 'candidate': return this.peerFor(message)?.addCandidate(message);
       case 'note':
       case 'chat': return this.onText(message);
       case 'quality': return this.onQuality(message);
@@ -242,9 +250,19 @@ export class Call extends EventTarget {
     }
   }
 
+  /**
+   * The connection a relayed message belongs to. A server without the mesh extension names
+   * only the sender's role, which is also its peer id ('worker', 'citizen').
+   */
+  peerFor(message) {
+    const found = this.peers.get(message.peer ?? message.from ?? message.role);
+    if (found || message.peer !== undefined || this.peers.size !== 1) return found;
+    return this.peers.values().next().value;
+  }
+
   onWelcome(message) {
     this.role = message.role;
-    this.initiator = message.role === 'worker';
+    this.peerId = message.peer ?? message.role;
     this.authenticated = true;
     this.droppedAt = null;
     this.reconnectDelay = RECONNECT_FIRST_MS;
@@ -263,32 +281,34 @@ export class Call extends EventTarget {
     this.welcomeWaiter?.resolve(message);
   }
 
+  /**
+   * Nothing is reset here: the server may deliver what others' steps caused (`peer-waiting`,
+   * even `peer-joined`) before our `joined`. A lost place is cleared on `resume-failed`.
+   */
   onJoined(message) {
     this.storeResumeToken(message.resumeToken);
     this.iceServers = Array.isArray(message.iceServers) ? message.iceServers : [];
+    for (const peer of this.peers.values()) peer.setIceServers(this.iceServers);
     this.meetingId = message.meetingId ?? this.meetingId;
-    this.peerPresent = false;
-    this.sessionId = null;
-    this.resetPeerConnection();
-    this.setState(message.waiting === true ? CallState.waitingRoom : CallState.waiting);
+    this.peerId = message.peer ?? this.peerId;
+    this.setState(message.waiting === true ? CallState.waitingRoom : this.roomState());
   }
 
-  /** Back in our place after a dropped connection: same session, same RTCPeerConnection. */
+  /** Back in our place after a dropped connection: same session, same peer connections. */
   onResumed(message) {
     this.resuming = false;
     this.resumes += 1;
     this.storeResumeToken(message.resumeToken);
     if (Array.isArray(message.iceServers)) {
       this.iceServers = message.iceServers;
-      try {
-        this.pc?.setConfiguration({ ...this.pc.getConfiguration(), iceServers: this.iceServers });
-      } catch (err) {
-        console.warn('samtalerum: new ICE servers not applied', err);
-      }
+      for (const peer of this.peers.values()) peer.setIceServers(this.iceServers);
     }
     this.sessionId = message.sessionId ?? this.sessionId;
-    const peers = Array.isArray(message.peers) ? message.peers : [];
-    this.peerPresent = Boolean(this.sessionId) && peers.length > 0;
+    // Whoever is no longer listed left while we were away.
+    const listed = new Set((Array.isArray(message.peers) ? message.peers : []).map((p) => p.peer ?? p.role));
+    for (const id of [...this.peers.keys()]) {
+      if (!this.sessionId || !listed.has(id)) this.removePeer(id);
+    }
     if (message.waiting === true) {
       this.setState(CallState.waitingRoom);
       return;
@@ -297,63 +317,85 @@ export class Call extends EventTarget {
       this.setState(CallState.waiting);
       return;
     }
-    this.setState(this.pc?.connectionState === 'connected' ? CallState.connected : CallState.negotiating);
-    this.restartIce();
+    this.setState(this.mediaState());
+    // Media that kept flowing fires no connection-state change to restart the stats.
+    if (this.state === CallState.connected) this.startStats();
+    // Our network may have changed: every path we offer on needs fresh candidates.
+    for (const peer of this.peers.values()) this.restartIce(peer);
   }
 
-  onPeerWaiting() {
-    this.peerWaiting = true;
+  onPeerWaiting(message) {
+    const role = message.role ?? 'citizen';
+    const id = message.peer ?? role;
+    this.waitingPeers.set(id, role);
     this.emit();
-    this.dispatchEvent(new CustomEvent('peer-waiting'));
+    this.dispatchEvent(new CustomEvent('peer-waiting', { detail: { peer: id, role } }));
   }
 
   onPeerJoined(message) {
-    this.peerPresent = true;
-    this.peerWaiting = false;
-    this.peerReconnecting = false;
-    this.initiator = message.initiator === true;
-    this.sessionId = message.sessionId ?? null;
+    const id = message.peer ?? message.role;
+    this.waitingPeers.delete(id);
+    this.removePeer(id); // a participant back after a lost place starts on a fresh connection
+    const peer = new RemotePeer({
+      id,
+      role: message.role,
+      initiator: message.initiator === true,
+      iceServers: this.iceServers,
+      signal: (out) => this.send({ ...out, to: id }),
+      onChange: () => this.emit(),
+      onConnectionState: (p) => this.onConnectionState(p),
+    });
+    this.peers.set(id, peer);
+    this.sessionId = message.sessionId ?? this.sessionId;
     this.peerLeftReason = null;
-    this.setState(CallState.negotiating);
-    if (this.initiator) this.attachLocalMedia(); // fires negotiationneeded → offer
+    this.groupLeftBy = null;
+    if (peer.initiator) peer.attachLocalMedia(this.media); // fires negotiationneeded → offer
+    this.dispatchEvent(new CustomEvent('presence', { detail: { change: 'joined', peer: id, role: peer.role } }));
+    if (this.state !== CallState.reconnecting) this.setState(this.mediaState());
   }
 
   onPeerLeft(message) {
-    this.peerPresent = false;
-    this.peerReconnecting = false;
+    const id = message.peer ?? message.role;
+    this.waitingPeers.delete(id);
+    if (!this.peers.has(id)) {
+      this.emit();
+      return;
+    }
+    const group = this.peers.size > 1;
+    this.removePeer(id);
+    // The session ends with the worker or the citizen: the other connections go with it.
+    if (SESSION_ROLES.has(message.role)) this.closePeers();
+    this.dispatchEvent(new CustomEvent('presence', { detail: { change: 'left', peer: id, role: message.role } }));
+    if (this.peerPresent) {
+      if (this.state !== CallState.reconnecting) this.setState(this.mediaState());
+      return;
+    }
     this.peerLeftReason = message.reason ?? null;
+    this.groupLeftBy = group ? { peer: id, role: message.role } : null;
     this.sessionId = null;
     this.stopStats();
-    this.resetPeerConnection(); // a fresh connection for when the peer comes back
     this.setState(CallState.peerLeft);
   }
 
-  onPeerReconnecting() {
-    this.peerReconnecting = true;
+  onPeerReconnecting(message, away) {
+    const peer = this.peerFor(message);
+    if (!peer) return;
+    peer.reconnecting = away;
     this.emit();
+    if (!away) this.restartIce(peer);
   }
 
-  onPeerReconnected() {
-    this.peerReconnecting = false;
-    this.emit();
-    this.restartIce();
-  }
-
-  /** The peer's network may have changed: the offerer gathers fresh candidates (PROTOCOL, ICE restart). */
-  restartIce() {
-    if (!this.initiator || !this.pc || !this.peerPresent) return;
+  /** The other side's network may have changed: the offerer of that pair gathers fresh candidates (PROTOCOL, ICE restart). */
+  restartIce(peer) {
+    if (!peer.initiator) return;
     this.iceRestarts += 1;
-    this.pc.restartIce(); // fires negotiationneeded → an offer with new ICE credentials
+    peer.restartIce();
   }
-
-  onDescription(message) { return applyDescription(this, message); }
-
-  onCandidate(message) { return addCandidate(this, message); }
 
   onText(message) {
     if (typeof message.text !== 'string') return;
     this.dispatchEvent(new CustomEvent('message', {
-      detail: { kind: message.type, text: message.text, from: message.from ?? null },
+      detail: { kind: message.type, text: message.text, from: message.from ?? null, peer: message.peer ?? message.from ?? null },
     }));
   }
 
@@ -374,10 +416,10 @@ export class Call extends EventTarget {
       // Our place is gone (grace over, or a restarted server): come in as new.
       this.resuming = false;
       sessionStorage.removeItem(RESUME_KEY);
-      this.peerPresent = false;
       this.sessionId = null;
       this.stopStats();
-      this.closePeerConnection();
+      this.waitingPeers.clear();
+      this.closePeers();
       if (this.wantJoin) {
         this.setState(CallState.connecting);
         this.sendJoin();
@@ -412,7 +454,7 @@ export class Call extends EventTarget {
       return;
     }
     // Any other close, even a 1000 we did not ask for, may be a network change or a restart:
-    // try again for as long as the server keeps our place. The peer connection stays, so
+    // try again for as long as the server keeps our place. The peer connections stay, so
     // media that still flows is not interrupted.
     const now = performance.now();
     this.droppedAt ??= now;
@@ -450,18 +492,14 @@ export class Call extends EventTarget {
     this.pingTimer = null;
   }
 
+  /** One `stats` message per interval, over all connections (mesh extension). */
   startStats() {
     if (this.statsTimer) return;
-    this.sampler.reset();
     this.statsTimer = setInterval(async () => {
-      const pc = this.pc;
-      if (!pc || !this.peerPresent || !this.authenticated) return;
-      try {
-        const message = await this.sampler.sample(pc, { audioOnly: !this.media.sendsVideo() });
-        if (message && pc === this.pc) this.send(message);
-      } catch (err) {
-        console.debug('samtalerum: stats unavailable', err);
-      }
+      if (!this.peerPresent || !this.authenticated) return;
+      const local = { audioOnly: !this.media.sendsVideo() };
+      const samples = (await Promise.all([...this.peers.values()].map((p) => p.sample(local)))).filter(Boolean);
+      if (samples.length && this.peerPresent) this.send(aggregateStats(samples));
     }, STATS_INTERVAL_MS);
   }
 
@@ -470,52 +508,45 @@ export class Call extends EventTarget {
     this.statsTimer = null;
   }
 
-  // --- media ------------------------------------------------------------------------------
+  // --- peer connections (call-peer.js) ----------------------------------------------------
 
-  updateVideoSender() { updateVideoSender(this); }
+  updateVideoSenders() {
+    for (const peer of this.peers.values()) peer.updateVideoSender(this.media);
+  }
 
-  // --- peer connection (call-peer.js) -----------------------------------------------------
+  /** In the room: alone, or with others (who may have arrived before our own `joined`/`admitted`). */
+  roomState() {
+    return this.peerPresent ? this.mediaState() : CallState.waiting;
+  }
 
-  resetPeerConnection() {
-    this.closePeerConnection();
-    openPeerConnection(this);
+  /** Connected as soon as media flows with anyone; each tile shows its own connection. */
+  mediaState() {
+    return [...this.peers.values()].some((p) => p.connected) ? CallState.connected : CallState.negotiating;
+  }
+
+  onConnectionState(peer) {
+    if (peer.connected) this.startStats();
+    // A new network path (Wi-Fi ↔ mobile) needs fresh candidates; the pair's initiator asks.
+    if (peer.pc.connectionState === 'failed') this.restartIce(peer);
+    if (this.state === CallState.reconnecting) this.emit();
+    else this.setState(this.mediaState());
+  }
+
+  removePeer(id) {
+    this.peers.get(id)?.close();
+    this.peers.delete(id);
+  }
+
+  closePeers() {
+    for (const id of [...this.peers.keys()]) this.removePeer(id);
     this.emit();
-  }
-
-  closePeerConnection() {
-    if (!this.pc) return;
-    this.pc.close();
-    this.pc = null;
-    this.remoteStream = null;
-  }
-
-  attachLocalMedia() { attachLocalMedia(this); }
-
-  onConnectionState(pc) {
-    if (pc !== this.pc) return;
-    switch (pc.connectionState) {
-      case 'connected':
-        this.startStats();
-        if (this.state !== CallState.reconnecting) this.setState(CallState.connected);
-        else this.emit();
-        break;
-      case 'failed':
-        // A new network path (Wi-Fi ↔ mobile) needs fresh candidates; the initiator asks.
-        this.restartIce();
-        if (this.state !== CallState.reconnecting) this.setState(CallState.negotiating);
-        break;
-      default:
-        this.emit();
-    }
   }
 
   teardown() {
     this.stopPing();
     this.stopStats();
-    this.closePeerConnection();
+    this.closePeers();
     this.media.stop();
-    this.peerPresent = false;
-    this.peerReconnecting = false;
     sessionStorage.removeItem(RESUME_KEY);
   }
 

@@ -1,8 +1,16 @@
 // English texts, key for key the same as i18n-da.js (Danish is the default language).
 
+// "The citizen" inside a sentence: "Let the citizen in".
+const lowerFirst = (who) => who.charAt(0).toLowerCase() + who.slice(1);
+
 export const texts = {
   appName: 'Samtalerum',
   languageName: 'English',
+  and: 'and',
+
+  roles: { worker: 'Support worker', citizen: 'Citizen', guest: 'Guest' },
+  rolesDefinite: { worker: 'The support worker', citizen: 'The citizen', guest: 'The guest' },
+  guestNumbered: (n) => `Guest ${n}`,
 
   status: {
     idle: '',
@@ -12,10 +20,13 @@ export const texts = {
     connecting: 'Connecting …',
     waitingRoom: 'You are in the waiting room.',
     waiting: 'Waiting for the other participant …',
-    citizenWaiting: 'The citizen is waiting to be let in.',
+    waitingForOthers: 'Waiting for the support worker and the citizen to be ready …',
+    someoneWaiting: (who) => `Waiting to be let in: ${who}.`,
     negotiating: 'The other participant is here. Connecting …',
+    negotiatingMany: 'The other participants are here. Connecting …',
     connected: 'Connected',
     peerLeft: 'The other participant has left the conversation. You can wait here or hang up.',
+    groupPaused: (who) => `${who} has left the conversation. It goes on when they come back. You can wait here or hang up.`,
     peerLost: 'The other participant\u2019s connection was lost. Wait a little; they may come back.',
     reconnecting: 'The connection was lost — we are trying again …',
     ended: 'The conversation has ended. You can close the window now.',
@@ -52,19 +63,22 @@ export const texts = {
 
   call: {
     reconnecting: 'The connection was lost — we are trying again … You do not need to do anything.',
-    citizenReconnecting: 'The citizen\u2019s connection was lost. The citizen is reconnecting …',
-    workerReconnecting: 'Your support worker\u2019s connection was lost. They are reconnecting …',
+    peerReconnecting: (who) => `The connection to ${lowerFirst(who)} was lost. Reconnecting …`,
+    joinedCall: (who) => `${who} has joined the conversation.`,
+    leftCall: (who) => `${who} has left the conversation.`,
     waitingRoomTitle: 'Your support worker will let you in shortly',
     waitingRoomText: 'You can wait here calmly. Only your support worker can see that you are here.',
+    waitingRoomTitleGuest: 'The support worker will let you in shortly',
+    waitingRoomTextGuest: 'You can wait here calmly. Only the support worker can see that you are here.',
     notesTitle: 'Message from your support worker',
-    citizenWaiting: 'The citizen is waiting',
-    admit: 'Let the citizen in',
+    waitingTitle: 'Waiting room',
+    someoneWaiting: (who) => `${who} is waiting`,
+    admitSomeone: (who) => `Let ${lowerFirst(who)} in`,
     noteLabel: 'Short message to the citizen (optional)',
     noteHelp: 'For example: I am 5 minutes late. The message is not stored.',
     noteSend: 'Send message',
     noteSent: (note) => `Sent: ${note}`,
-    notifyTitle: 'The citizen is waiting',
-    notifyBody: 'The citizen is in the waiting room. Open Samtalerum to let them in.',
+    notifyBody: (who) => `${who} is in the waiting room. Open Samtalerum to let them in.`,
     endedTitle: 'The meeting is over',
     endedText: 'Thank you for the conversation. You can close the window now.',
   },
@@ -90,19 +104,20 @@ export const texts = {
     notStored: 'Messages are not stored. They disappear when the conversation ends.',
     me: 'You',
     peer: 'The other person',
-    from: { worker: 'Support worker', citizen: 'Citizen' },
   },
 
   video: {
-    remote: 'The other participant',
+    remote: (who) => `Video: ${who}`,
     local: 'Yourself',
-    remoteCameraOff: 'The other participant\u2019s camera is off',
+    remoteCameraOff: (who) => `${who}\u2019s camera is off`,
+    connecting: 'Connecting …',
   },
 
   join: {
     title: 'Welcome to the conversation',
     intro: 'Press the button to join the conversation with your support worker.',
-    privacy: 'Only you and your support worker are in the conversation. You can turn your camera off once you are in.',
+    guestIntro: 'You are invited as a guest in a conversation between a citizen and a support worker. Press the button to join.',
+    privacy: 'Only the people the support worker invited can join the conversation. You can see who is there. You can turn your camera off once you are in.',
     missing: 'Part of the link is missing. Try opening the link from the message again.',
     permission: 'Your browser will ask whether Samtalerum may use your camera and microphone — press “Allow”.',
     audioOnly: 'Don’t show my face (sound only)',
@@ -164,6 +179,20 @@ export const texts = {
     copyFailed: 'Could not copy. Select the link and copy it yourself.',
     expires: (when) => `The link works until ${when}.`,
     joinMeeting: 'Join the meeting',
+    guestTitle: 'Invite another participant',
+    guestHelp: 'For example a caseworker from the job centre. A meeting can have at most 4 participants: you, the citizen and 2 guests.',
+    guestRefLabel: 'Guest\u2019s reference',
+    guestRefHelp: 'For example the guest\u2019s staff number. Only used for the record. The others do not see it.',
+    inviteGuest: 'Create a link for the guest',
+    guestLinkLabel: (ref) => `Link for the guest (${ref})`,
+    guestLinkHelp: 'Send the link to the guest. It is personal and only works for this meeting.',
+    guestErrors: {
+      'too-many-guests': 'A meeting can have at most 4 participants. You cannot invite more.',
+      'invalid-request': 'Enter the guest\u2019s reference and try again.',
+      'meeting-not-found': 'The meeting no longer exists. Create a new meeting.',
+      'not-your-meeting': 'You can only invite guests to your own meetings.',
+      failed: 'The guest could not be invited. Please try again shortly.',
+    },
     meetingLabel: (id) => `Meeting ${id}`,
     back: 'Back to the start page',
     meetingExpired: 'The meeting has expired. Create a new meeting.',

@@ -1,6 +1,7 @@
-// The citizen's page: opened from the invite link (`/join#invite=TOKEN`). The invite is
-// checked with the server as soon as the page opens, so a bad link is explained before the
-// citizen has to do anything; then one button joins the call.
+// The citizen's and the guests' page: opened from the invite link (`/join#invite=TOKEN`). The
+// invite is checked with the server as soon as the page opens, so a bad link is explained
+// before anyone has to do anything; then one button joins the call. The invite says whether
+// it is the citizen's or a guest's (`welcome.role`); both go the same way.
 
 import { Call } from './call.js';
 import { exposeTestHook, mountCallView } from './call-view.js';
@@ -41,7 +42,10 @@ function start() {
 
   let joined = false;
   call.connect().then(
-    () => { welcomeStatus.textContent = ''; },
+    (welcome) => {
+      welcomeStatus.textContent = '';
+      if (welcome.role === 'guest') byId('welcome-intro').textContent = text('join.guestIntro');
+    },
     (err) => {
       // After the citizen pressed Deltag, the call screen shows the error itself.
       if (!joined) showInvalid(errorText(err.code));

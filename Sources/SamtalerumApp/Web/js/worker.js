@@ -1,8 +1,10 @@
 // The worker's page: sign in with a bearer token (kept in sessionStorage only, so it is gone
-// when the tab closes), create a meeting, hand the citizen the invite link, join the call.
+// when the tab closes), create a meeting, hand the citizen the invite link, invite up to two
+// guests, join the call and let the others in from the waiting room.
 // Opened from a meeting's workerJoinUrl (`/worker#meeting=ID`) it goes straight to the call.
 
 import { Call } from './call.js';
+import { peerName } from './call-participants.js';
 import { exposeTestHook, mountCallView } from './call-view.js';
 import { applyTexts, byId, formatDateTime, fragmentParams, showView, text, texts } from './dom.js';
 
@@ -11,6 +13,8 @@ const TOKEN_KEY = 'samtalerum.token';
 let call = null;
 let subject = null;
 let currentInvite = null;
+let meetingId = null;     // the meeting guests are invited to
+let pageTitle = '';
 
 function errorText(code) {
   switch (code) {
@@ -54,6 +58,7 @@ function signOut() {
 function showSignIn(message) {
   byId('signed-in-as').hidden = true;
   byId('sign-out-button').hidden = true;
+  byId('guest-card').hidden = true;
   showError('signin-error', message);
   showView('signin-view');
 }
@@ -135,20 +140,108 @@ async function onCreate(event) {
   showInvite(result.body);
 }
 
+function expiryText(inviteExpiresAt) {
+  const expires = new Date(inviteExpiresAt);
+  return Number.isNaN(expires.getTime()) ? '' : texts.worker.expires(formatDateTime(expires));
+}
+
 function showInvite(meeting) {
   currentInvite = meeting;
   byId('invite-link').value = meeting.citizenInviteUrl;
   byId('copy-status').textContent = '';
-  const expires = new Date(meeting.inviteExpiresAt);
-  byId('invite-expires').textContent = Number.isNaN(expires.getTime()) ? '' : texts.worker.expires(formatDateTime(expires));
+  byId('invite-expires').textContent = expiryText(meeting.inviteExpiresAt);
   byId('invite-card').hidden = false;
+  useMeeting(meeting.meetingId);
   byId('invite-link').focus();
   byId('invite-link').select();
 }
 
-async function onCopy() {
-  const field = byId('invite-link');
-  const status = byId('copy-status');
+/** Guests are invited to this meeting from now on; a new meeting starts with none. */
+function useMeeting(id) {
+  if (id !== meetingId) byId('guest-invites').replaceChildren();
+  meetingId = id;
+  showError('guest-error', null);
+  byId('guest-card').hidden = false;
+}
+
+/** Server problem types (problem+json `type`, or the status alone) in the worker's words. */
+function guestErrorText(result) {
+  // Said here, not by leaving for the sign-in page: the worker may be in the call.
+  if (result.status === 401) return text('errors.signInAgain');
+  const byStatus = { 400: 'invalid-request', 403: 'not-your-meeting', 404: 'meeting-not-found', 409: 'too-many-guests' };
+  const code = String(result.body?.type ?? '').split('/').pop();
+  return texts.worker.guestErrors[code] ?? texts.worker.guestErrors[byStatus[result.status]] ?? texts.worker.guestErrors.failed;
+}
+
+async function onInviteGuest(event) {
+  event.preventDefault();
+  const guestRef = byId('guest-ref').value.trim();
+  if (!guestRef) {
+    showError('guest-error', texts.worker.guestErrors['invalid-request']);
+    byId('guest-ref').focus();
+    return;
+  }
+  const button = byId('invite-guest');
+  button.disabled = true;
+  showError('guest-error', null);
+  let result;
+  try {
+    result = await api(`/api/meetings/${encodeURIComponent(meetingId)}/guests`, { method: 'POST', body: JSON.stringify({ guestRef }) });
+  } catch {
+    result = { ok: false, status: 0, body: null };
+  }
+  button.disabled = false;
+  if (!result.ok || !result.body?.guestInviteUrl) {
+    console.warn('samtalerum: guest invite failed', result.status, result.body);
+    showError('guest-error', guestErrorText(result));
+    return;
+  }
+  byId('guest-ref').value = '';
+  showGuestInvite(result.body, guestRef);
+}
+
+function showGuestInvite(invite, guestRef) {
+  const key = invite.peer;
+  const item = document.createElement('li');
+  item.className = 'guest-invite';
+  item.dataset.peer = key;
+  const label = document.createElement('label');
+  label.htmlFor = `guest-link-${key}`;
+  label.id = `guest-link-label-${key}`;
+  label.textContent = texts.worker.guestLinkLabel(guestRef);
+  const help = document.createElement('p');
+  help.className = 'hint';
+  help.id = `guest-link-help-${key}`;
+  help.textContent = `${text('worker.guestLinkHelp')} ${expiryText(invite.inviteExpiresAt)}`;
+  const field = document.createElement('textarea');
+  field.id = `guest-link-${key}`;
+  field.className = 'invite-link';
+  field.rows = 5;
+  field.readOnly = true;
+  field.spellcheck = false;
+  field.value = invite.guestInviteUrl;
+  field.setAttribute('aria-describedby', help.id);
+  const row = document.createElement('div');
+  row.className = 'row';
+  const copy = document.createElement('button');
+  copy.type = 'button';
+  copy.className = 'button';
+  copy.id = `guest-copy-${key}`;
+  copy.textContent = text('worker.copy');
+  copy.setAttribute('aria-describedby', label.id); // which of the links, for a screen reader
+  const status = document.createElement('span');
+  status.className = 'hint';
+  status.setAttribute('role', 'status');
+  status.setAttribute('aria-live', 'polite');
+  copy.addEventListener('click', () => copyLink(field, status));
+  row.append(copy, status);
+  item.append(label, help, field, row);
+  byId('guest-invites').append(item);
+  field.focus();
+  field.select();
+}
+
+async function copyLink(field, status) {
   try {
     await navigator.clipboard.writeText(field.value);
     status.textContent = text('worker.copied');
@@ -159,39 +252,45 @@ async function onCopy() {
   }
 }
 
-function startCall(meetingId) {
+function startCall(id) {
   // Keeps the meeting in the address so a reload rejoins the same call.
-  history.replaceState(null, '', `#meeting=${encodeURIComponent(meetingId)}`);
-  call = new Call({ token: token(), meetingId });
-  byId('meeting-title').textContent = texts.worker.meetingLabel(meetingId);
+  history.replaceState(null, '', `#meeting=${encodeURIComponent(id)}`);
+  call = new Call({ token: token(), meetingId: id });
+  useMeeting(id);
+  byId('meeting-title').textContent = texts.worker.meetingLabel(id);
   byId('back-button').hidden = true;
   // Switching language reloads the page, which would end the call.
   byId('language-switch').hidden = true;
   showView('call-view');
   mountCallView(byId('call-container'), call, errorText);
   call.addEventListener('change', () => {
-    byId('back-button').hidden = !(call.state === 'ended' || call.state === 'error');
+    const over = call.state === 'ended' || call.state === 'error';
+    byId('back-button').hidden = !over;
+    byId('guest-card').hidden = over;
     if (call.state === 'error' && (call.error === 'token-invalid' || call.error === 'token-expired')) {
       sessionStorage.removeItem(TOKEN_KEY);
     }
+    showWaitingInTitle();
   });
-  call.addEventListener('peer-waiting', notifyCitizenWaiting);
+  call.addEventListener('peer-waiting', ({ detail }) => notifyWaiting(detail));
   call.join();
 }
 
-/** The worker may be in another tab or window while the citizen waits. */
-function notifyCitizenWaiting() {
-  const title = document.title;
-  document.title = `(1) ${text('call.notifyTitle')} – ${text('appName')}`;
-  const restore = () => { document.title = title; };
-  call?.addEventListener('change', function onChange() {
-    if (!call?.peerWaiting) {
-      restore();
-      call?.removeEventListener('change', onChange);
-    }
-  });
+/** The worker may be in another tab or window while someone waits: the tab's title says so. */
+function showWaitingInTitle() {
+  const [first] = call?.waitingPeers ?? [];
+  if (!first) {
+    document.title = pageTitle;
+    return;
+  }
+  const who = peerName(call, first[0], first[1], { definite: true });
+  document.title = `(${call.waitingPeers.size}) ${texts.call.someoneWaiting(who)} – ${text('appName')}`;
+}
+
+function notifyWaiting({ peer, role }) {
   if (!('Notification' in window) || Notification.permission !== 'granted' || document.hasFocus()) return;
-  const notification = new Notification(text('call.notifyTitle'), { body: text('call.notifyBody'), tag: 'samtalerum-waiting' });
+  const who = peerName(call, peer, role, { definite: true });
+  const notification = new Notification(texts.call.someoneWaiting(who), { body: texts.call.notifyBody(who), tag: `samtalerum-waiting-${peer}` });
   notification.addEventListener('click', () => {
     window.focus();
     notification.close();
@@ -214,16 +313,21 @@ function goHome() {
     return;
   }
   byId('invite-card').hidden = !currentInvite;
+  if (currentInvite) useMeeting(currentInvite.meetingId);
+  else byId('guest-card').hidden = true;
+  document.title = pageTitle;
   showView('home-view');
 }
 
 async function start() {
   applyTexts();
-  document.title = `${text('appName')} – ${text('worker.title')}`;
+  pageTitle = `${text('appName')} – ${text('worker.title')}`;
+  document.title = pageTitle;
   exposeTestHook(() => call);
   byId('signin-form').addEventListener('submit', onSignIn);
   byId('create-form').addEventListener('submit', onCreate);
-  byId('copy-button').addEventListener('click', onCopy);
+  byId('guest-form').addEventListener('submit', onInviteGuest);
+  byId('copy-button').addEventListener('click', () => copyLink(byId('invite-link'), byId('copy-status')));
   byId('join-meeting-button').addEventListener('click', () => {
     askNotificationPermission();
     if (currentInvite) startCall(currentInvite.meetingId);
