@@ -1,6 +1,6 @@
 """Accessibility of every page and call state: axe-core (WCAG 2.0/2.1/2.2 A and AA rules) in
-headless Chromium with no serious or critical violation, and no horizontal scrolling at
-360 px width or at 200 % zoom (a 1280 px window at 200 % lays out like 640 px).
+headless Chromium with no serious or critical violation; at a 360 px phone width and at 200 %
+zoom of a 1280×800 window no horizontal scrolling and every control reachable on screen.
 
 Run:  python3 -m pytest -v Tests/e2e/test_pages_a11y.py   (needs PyPI axe-selenium-python)
 """
@@ -11,7 +11,40 @@ from conftest import (
     MEDIA_TIMEOUT, UI_TIMEOUT, axe_violations, create_meeting, element, issue_token, wait_state, wait_until,
 )
 
-WIDTHS = (360, 640)
+# (label, CSS width, CSS height, device pixels per CSS pixel). Zooming a 1280×800 window to 200 %
+# makes each CSS pixel two device pixels, leaving a 640×400 CSS viewport: emulated as exactly that.
+PHONE = ("360px", 360, 740, 1)
+ZOOM_200 = ("200%zoom", 640, 400, 2)
+VIEWPORTS = (PHONE, ZOOM_200)
+
+
+def unreachable_controls(driver):
+    """Enabled, visible controls that cannot be scrolled fully into the viewport (content lost
+    to clipping at this size)."""
+    return driver.execute_script("""
+        const out = [];
+        for (const el of document.querySelectorAll('button, input, select, textarea, a[href]')) {
+          if (el.disabled || el.closest('[hidden]') || !el.getClientRects().length) continue;
+          const style = getComputedStyle(el);
+          if (style.visibility === 'hidden' || style.display === 'none') continue;
+          el.scrollIntoView({block: 'nearest', inline: 'nearest'});
+          const r = el.getBoundingClientRect();
+          if (r.width === 0 || r.height === 0) continue;
+          const fits = r.left >= -1 && r.right <= innerWidth + 1 && r.top >= -1 && r.bottom <= innerHeight + 1;
+          const tooBig = r.width > innerWidth || r.height > innerHeight;
+          // A script may scroll a container whose overflow is hidden; a finger or a mouse cannot.
+          let clipped = false;
+          for (let box = el.parentElement; box; box = box.parentElement) {
+            const o = getComputedStyle(box);
+            const shut = (v) => v === 'hidden' || v === 'clip';
+            if ((shut(o.overflowY) && box.scrollTop > 0) || (shut(o.overflowX) && box.scrollLeft > 0)) clipped = true;
+            box.scrollTop = 0;
+            box.scrollLeft = 0;
+          }
+          if ((!fits && !tooBig) || clipped) out.push(el.id || el.textContent.trim().slice(0, 30) || el.tagName);
+        }
+        window.scrollTo(0, 0);
+        return out;""")
 
 
 def overflow(driver):
@@ -20,9 +53,9 @@ def overflow(driver):
         "return Math.max(0, document.documentElement.scrollWidth - document.documentElement.clientWidth)")
 
 
-def set_width(driver, width, height=800):
+def set_width(driver, width, height=800, scale=1):
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500})
+                           {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": width < 500})
 
 
 def reset_width(driver):
@@ -35,7 +68,7 @@ class Audit:
         self.states = []
         self.minor = []
 
-    def check(self, driver, name, widths=WIDTHS):
+    def check(self, driver, name, viewports=VIEWPORTS):
         self.states.append(name)
         everything = axe_violations(driver, serious_only=False)
         self.minor.extend(f"{name}: {v['id']} ({v['impact']})" for v in everything
@@ -43,12 +76,16 @@ class Audit:
         found = [v for v in everything if v["impact"] in ("serious", "critical")]
         if found:
             self.problems[name] = found
-        for width in widths:
-            set_width(driver, width)
+        for label, width, height, scale in viewports:
+            set_width(driver, width, height, scale)
             extra = overflow(driver)
             if extra > 1:
-                self.problems[f"{name}@{width}px"] = [{"id": "horizontal-scroll", "impact": "serious",
-                                                       "help": f"{extra}px wider than the window"}]
+                self.problems[f"{name}@{label}"] = [{"id": "horizontal-scroll", "impact": "serious",
+                                                     "help": f"{extra}px wider than the window"}]
+            lost = unreachable_controls(driver)
+            if lost:
+                self.problems[f"{name}@{label}/reach"] = [{"id": "control-out-of-reach", "impact": "serious",
+                                                           "help": f"cannot be scrolled into view: {lost}"}]
         reset_width(driver)
 
 
@@ -143,7 +180,7 @@ def test_every_page_and_state_passes_axe_and_fits_small_screens(shared_server, s
     element(ops, "token-input").send_keys(issue_token(server, role="ops", subject="o-a11y"))
     element(ops, "sign-in-button").click()
     wait_until(lambda: ops.find_elements(By.CSS_SELECTOR, "#sessions-body tr"), 10, message="an ops row")
-    audit.check(ops, "ops-live", widths=(360,))  # the table scrolls inside its own region by design
+    audit.check(ops, "ops-live", viewports=(PHONE,))  # the table scrolls inside its own region by design
 
     element(citizen, "hangup-button").click()
     wait_state(citizen, "ended")
