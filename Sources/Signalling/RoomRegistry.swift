@@ -176,17 +176,21 @@ public actor RoomRegistry {
     public func expire() async {
         let now = clock.now()
         // Each room is read afresh: the awaits below let other calls change the rooms meanwhile.
-        for id in Array(rooms.keys) {
+        for (index, id) in rooms.keys.enumerated().map({ $0 }) {
+            // Thousands of rooms: let the messages waiting for this actor in between.
+            if index % Self.sweepSlice == Self.sweepSlice - 1 { await Task.yield() }
             if var room = rooms[id], room.nextDeadline.map({ $0 <= now }) ?? false {
                 let actions = room.expire(now: now)
                 store(room, id)
                 await perform(actions, in: id)
             }
-            if let current = rooms[id], current.session != nil {
+            if let current = rooms[id], quality.hasQuietParticipant(in: current, now: now) {
                 await perform(quality.updates(for: current, now: now), in: id)
             }
         }
     }
+
+    static let sweepSlice = 128
 
     /// Keeps a room while anyone holds a place in it.
     private func store(_ room: Room, _ id: MeetingID) {

@@ -112,7 +112,9 @@ enum Endpoint {
     private static func keepAlive(_ plan: Plan, _ context: LoadContext,
                                   send: @Sendable (ClientMessage) async throws -> Void) async throws {
         let interval = context.interval
-        let offset = interval * Double(plan.index % 97) / 97
+        // Browsers report on their own clocks, i.e. spread evenly over the interval, not in
+        // groups: the golden-ratio sequence spreads any number of endpoints evenly.
+        let offset = interval * (Double(plan.index) * 0.618_033_988_75).truncatingRemainder(dividingBy: 1)
         try await Task.sleep(for: offset)
         var sequence = 0
         // A full-interval sleep (not a polling loop) keeps timer wake-ups to one per interval per

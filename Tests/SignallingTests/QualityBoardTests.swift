@@ -52,4 +52,29 @@ import Testing
         #expect(guestUpdate.sending?.class == "excellent", "both others receive the guest well")
         #expect(updates(board.updates(for: room, now: now)).isEmpty, "nothing new, nothing sent")
     }
+
+    @Test func theSweepLooksOnlyAtCallsWithSomeoneSilentAndSeesThemTurnLost() throws {
+        let room = try threeWayCall()
+        let id = room.meeting.id
+        var board = QualityBoard()
+        board.sessionStarted(meeting: id, peers: room.session?.peers ?? [], at: t0)
+        let clean = CallStats(rttMs: 40, jitterMs: 2, packetLossIn: 0, framesPerSecondIn: 30)
+        var now = t0
+        for _ in 0..<4 {
+            now = now.addingTimeInterval(2)
+            #expect(board.hasQuietParticipant(in: room, now: now), "nobody has reported yet this interval")
+            for peer in [PeerID.worker, .citizen, guest] { board.ingest(clean, meeting: id, peer: peer, now: now) }
+            #expect(!board.hasQuietParticipant(in: room, now: now.addingTimeInterval(1)))
+        }
+        _ = board.updates(for: room, now: now)
+        // The guest's browser stops reporting; the others go on.
+        for _ in 0..<4 {
+            now = now.addingTimeInterval(2)
+            board.ingest(clean, meeting: id, peer: .worker, now: now)
+            board.ingest(clean, meeting: id, peer: .citizen, now: now)
+        }
+        #expect(board.hasQuietParticipant(in: room, now: now))
+        let told = updates(board.updates(for: room, now: now))
+        #expect(told[EndpointID(rawValue: "e-g")]?.receiving?.class == "lost")
+    }
 }
