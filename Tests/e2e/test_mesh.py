@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 
 from conftest import (
     MEDIA_TIMEOUT, UI_TIMEOUT, CuttableProxy, audit_sessions, csp_violations, element, field, frames_by_peer, hook,
-    invite_guest, wait_state, wait_until, worker_opens_meeting,
+    invite_guest, issue_token, wait_state, wait_until, worker_opens_meeting,
 )
 
 GUEST_REF = "JC-2026-0007"
@@ -124,6 +124,16 @@ def test_three_party_mesh_call(server, worker_token, browsers):
                        minimum={name: {"worker": frames + 10} for name, frames in seen.items()},
                        message="the shared screen at the citizen and the guest")
     element(worker, "screen-button").click()
+
+    # Ops staff see the guest in the live view, by place only.
+    ops = browsers.open("ops")
+    ops.get(server.url("/ops"))
+    element(ops, "token-input").send_keys(issue_token(server, role="ops", subject="o-mesh"))
+    element(ops, "sign-in-button").click()
+    guests_cell = f'#sessions-body tr[data-meeting="{meeting_id}"] td[data-role="guest"]'
+    wait_until(lambda: guest_peer in "".join(e.text for e in ops.find_elements(By.CSS_SELECTOR, guests_cell)),
+               UI_TIMEOUT, message="the guest in the ops live view")
+    assert GUEST_REF not in ops.find_element(By.TAG_NAME, "body").text, "ops must not see references"
 
     # The guest hangs up; the worker and the citizen go on.
     element(guest, "hangup-button").click()

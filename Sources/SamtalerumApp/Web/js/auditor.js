@@ -57,7 +57,7 @@ function render(sessions) {
   for (const s of sessions) {
     const row = document.createElement('tr');
     for (const cell of [s.meeting, s.session, format(s.startedAt), format(s.endedAt), s.durationSeconds ?? '–',
-      s.endReason ?? '–', s.workerRef ?? '–', s.citizenRef ?? '–']) {
+      s.endReason ?? '–', s.workerRef ?? '–', s.citizenRef ?? '–', (s.guestRefs ?? []).join(', ') || '–']) {
       const td = document.createElement('td');
       td.textContent = String(cell);
       row.append(td);

@@ -213,7 +213,7 @@ export const texts = {
     none: 'Ingen møder lige nu.',
     health: ({ connections, rooms, allocations, memory, at }) =>
       `Server: ${connections} forbindelser · ${rooms} møderum · ${allocations} relay-allokeringer · hukommelse ${memory} · kl. ${at}`,
-    col: { meeting: 'Møde', state: 'Tilstand', duration: 'Varighed', interruptions: 'Afbrydelser', worker: 'Medarbejder', citizen: 'Borger' },
+    col: { meeting: 'Møde', state: 'Tilstand', duration: 'Varighed', interruptions: 'Afbrydelser', worker: 'Medarbejder', citizen: 'Borger', guests: 'Gæster' },
     state: { waiting: 'Venter', 'in-call': 'I samtale', reconnecting: 'Genopretter' },
     absent: 'Ikke med',
     present: 'Forbundet',

@@ -212,7 +212,7 @@ export const texts = {
     none: 'No meetings right now.',
     health: ({ connections, rooms, allocations, memory, at }) =>
       `Server: ${connections} connections · ${rooms} meeting rooms · ${allocations} relay allocations · memory ${memory} · at ${at}`,
-    col: { meeting: 'Meeting', state: 'State', duration: 'Duration', interruptions: 'Interruptions', worker: 'Support worker', citizen: 'Citizen' },
+    col: { meeting: 'Meeting', state: 'State', duration: 'Duration', interruptions: 'Interruptions', worker: 'Support worker', citizen: 'Citizen', guests: 'Guests' },
     state: { waiting: 'Waiting', 'in-call': 'In a call', reconnecting: 'Reconnecting' },
     absent: 'Not present',
     present: 'Connected',

@@ -111,6 +111,7 @@ function sessionRow(session) {
     cell('td', String(session.interruptions ?? 0)),
     participantCell(session, 'worker'),
     participantCell(session, 'citizen'),
+    guestsCell(session),
   );
   return row;
 }
@@ -123,10 +124,28 @@ function participantCell(session, role) {
     td.textContent = text('ops.absent');
     return td;
   }
+  if (p.quality?.class) td.dataset.quality = p.quality.class;
+  appendLines(td, participantLines(p));
+  return td;
+}
+
+/** Guests (up to two) share one column, each under its place in the room. */
+function guestsCell(session) {
+  const td = document.createElement('td');
+  td.dataset.role = 'guest';
+  const guests = (session.participants ?? []).filter((x) => x.role === 'guest');
+  if (!guests.length) {
+    td.textContent = '–';
+    return td;
+  }
+  for (const guest of guests) appendLines(td, [guest.peer ?? 'guest', ...participantLines(guest)]);
+  return td;
+}
+
+function participantLines(p) {
   const lines = [];
   lines.push(p.waiting ? text('ops.waiting') : p.present ? text('ops.present') : text('ops.away'));
   if (p.quality?.class) {
-    td.dataset.quality = p.quality.class;
     lines.push(`${QUALITY_ICON[p.quality.class] ?? ''} ${text(`quality.${p.quality.class}`) || p.quality.class} (MOS ${p.quality.mos?.toFixed?.(1) ?? '–'})`);
   }
   const figures = [];
@@ -139,12 +158,15 @@ function participantCell(session, role) {
   } else if (p.relayed === false) {
     lines.push(text('ops.direct'));
   }
+  return lines;
+}
+
+function appendLines(td, lines) {
   for (const line of lines) {
     const div = document.createElement('div');
     div.textContent = line;
     td.append(div);
   }
-  return td;
 }
 
 function cell(tag, value) {
