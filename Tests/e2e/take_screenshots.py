@@ -1,5 +1,5 @@
-"""Screenshots of every page and the main call states at desktop (1280x800) and phone
-(390x844) size, taken from a real server and real calls, into Docs/screenshots/.
+"""Screenshots of every page and the main call states (one-to-one, and three with a guest) at
+desktop (1280x800) and phone (390x844) size, taken from a real server and real calls, into Docs/screenshots/.
 
 Run:  python3 Tests/e2e/take_screenshots.py   (SAMTALERUM_BIN as for the tests; see conftest.py)
 """
@@ -97,6 +97,28 @@ def main():
             e2e.wait_until(lambda: worker.execute_script("return window.samtalerum.quality"), 15)
             shot(citizen, f"call-citizen-{label}")
             shot(worker, f"call-worker-{label}")
+
+            # A third participant: the worker invites a job-centre caseworker from the call.
+            e2e.element(worker, "guest-ref").send_keys("JC-2026-0007")
+            e2e.element(worker, "invite-guest").click()
+            guest_link = e2e.wait_until(
+                lambda: worker.find_elements(e2e.By.CSS_SELECTOR, "#guest-invites textarea"), e2e.UI_TIMEOUT)[0]
+            guest_invite = guest_link.get_attribute("value")
+            guest_peer = guest_link.get_attribute("id").removeprefix("guest-link-")
+            guest = opened(browsers, "guest", size)
+            guest.get(guest_invite)
+            e2e.wait_state(guest, "ready")
+            e2e.element(guest, "join-button").click()
+            e2e.wait_state(guest, "waiting-room", e2e.MEDIA_TIMEOUT)
+            e2e.element(worker, f"admit-button-{guest_peer}").click()
+            e2e.wait_until(lambda: all(len(d.execute_script("return window.samtalerum.pcs")) == 2
+                                       for d in (worker, citizen, guest)), e2e.MEDIA_TIMEOUT)
+            e2e.wait_state(guest, "connected", e2e.MEDIA_TIMEOUT)
+            time.sleep(2)  # frames on every tile
+            shot(worker, f"call-three-worker-{label}")
+            shot(guest, f"call-three-guest-{label}")
+            e2e.element(guest, "hangup-button").click()
+            e2e.wait_state(guest, "ended")
 
             ops = opened(browsers, "ops", size)
             ops.get(server.url("/ops"))
