@@ -130,4 +130,36 @@ import Testing
         #expect(session.guestRefs == [SubjectRef(rawValue: "jobcenter-17")])
         #expect(try await audit.verify().isIntact)
     }
+
+    @Test func fourParticipantsAreEachPairedWithTheOtherThree() async throws {
+        let (_, directory) = try await TestServer.run(adjust: { $0.signalling.autoAdmit = true }) { server in
+            let meeting = try await server.createMeeting(worker: "w-four")
+            var guestInvites: [GuestInvite] = []
+            for ref in ["jobcenter-1", "jobcenter-2"] {
+                let created = try await Self.inviteGuest(server, meeting: meeting.meetingId, worker: "w-four", body: #"{"guestRef":"\#(ref)"}"#)
+                guestInvites.append(try JSONDecoder().decode(GuestInvite.self, from: Data(buffer: created.body)))
+            }
+            var peers: [PeerID: WebSocketPeer] = [:]
+            (peers[.worker], _) = try await Self.enter(server, token: try await server.token(.worker, subject: "w-four"), meeting: meeting.meetingId)
+            (peers[.citizen], _) = try await Self.enter(server, token: meeting.invite)
+            for invite in guestInvites {
+                (peers[PeerID(rawValue: invite.peer)], _) = try await Self.enter(server, token: invite.invite)
+            }
+            // Every participant hears of the three others, and exactly one side of each pair offers.
+            var offers = 0
+            for (place, socket) in peers {
+                var heard: Set<PeerID> = []
+                for _ in 0..<3 {
+                    guard case .peerJoined(let joined) = try await socket.next() else { throw TestFailure("\(place) missed a peer") }
+                    heard.insert(joined.peer)
+                    if joined.initiator { offers += 1 }
+                }
+                #expect(heard == Set(peers.keys).subtracting([place]))
+            }
+            #expect(offers == 6, "one offerer for each of the six pairs")
+            for socket in peers.values { socket.send(.leave) }
+            for socket in peers.values { _ = try await socket.closeCode() }
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
 }
