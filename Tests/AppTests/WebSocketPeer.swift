@@ -44,7 +44,9 @@ final class WebSocketPeer: Sendable {
     /// Ends the connection without `leave`, as a browser tab being closed does.
     func drop() { toSend.finish() }
 
-    func next(within seconds: Double = 5) async throws -> ServerMessage {
+    /// The first message also waits for the TLS handshake, which the whole suite running in
+    /// parallel on two cores can hold up for seconds.
+    func next(within seconds: Double = 10) async throws -> ServerMessage {
         try await withThrowingTaskGroup(of: ServerMessage.self) { group in
             group.addTask {
                 guard let text = await self.inbox.next() else { throw Failure.closed }
