@@ -16,16 +16,30 @@ struct CoturnInteropTests {
         return channel.localAddress?.port ?? 0
     }
 
-    /// turnutils_peer echoes every datagram: wait until it does, so no test races its start.
-    static func waitForEcho(port: Int) async throws {
+    /// Starts turnutils_peer on a free port and waits until it echoes, so no test races its start.
+    /// The port is free when chosen but another test may take it before the peer binds (the peer
+    /// then exits), and a cold start beside the whole parallel suite can take seconds: so a few
+    /// ports, and patience for each.
+    static func startPeer() async throws -> (process: Process, port: Int) {
         let probe = try await UDPSocket.bind()
         defer { probe.channel.close(promise: nil) }
-        let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
-        for _ in 0..<50 {
-            try await probe.send([1, 2, 3, 4], to: address)
-            if (try? await probe.inbox.next(timeout: .milliseconds(100))) != nil { return }
+        for _ in 0..<3 {
+            let port = try await freeUDPPort()
+            let peer = Process()
+            peer.executableURL = URL(fileURLWithPath: "/usr/bin/turnutils_peer")
+            peer.arguments = ["-L", "127.0.0.1", "-p", String(port)]
+            peer.standardOutput = FileHandle.nullDevice
+            peer.standardError = FileHandle.nullDevice
+            try peer.run()
+            let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+            for _ in 0..<150 where peer.isRunning {
+                try await probe.send([1, 2, 3, 4], to: address)
+                if (try? await probe.inbox.next(timeout: .milliseconds(100))) != nil { return (peer, port) }
+            }
+            // turnutils_peer ignores SIGTERM.
+            kill(peer.processIdentifier, SIGKILL)
         }
-        throw TestError.unexpected("turnutils_peer did not start on \(port)")
+        throw TestError.unexpected("turnutils_peer did not start")
     }
 
     /// Runs a process to completion (killed after `timeout`) and returns its combined output.
@@ -50,16 +64,8 @@ struct CoturnInteropTests {
         var configuration = RelayIntegrationTests.configuration(tls: tls)
         configuration.maxAllocationsPerUser = 50
         try await RelayIntegrationTests.withRelay(configuration) { _, ports in
-            let peerPort = try await Self.freeUDPPort()
-            let peer = Process()
-            peer.executableURL = URL(fileURLWithPath: "/usr/bin/turnutils_peer")
-            peer.arguments = ["-L", "127.0.0.1", "-p", String(peerPort)]
-            peer.standardOutput = FileHandle.nullDevice
-            peer.standardError = FileHandle.nullDevice
-            try peer.run()
-            // turnutils_peer ignores SIGTERM.
+            let (peer, peerPort) = try await Self.startPeer()
             defer { kill(peer.processIdentifier, SIGKILL) }
-            try await Self.waitForEcho(port: peerPort)
 
             let port = flags.contains("-S") ? try #require(ports.tls) : try #require(ports.udp)
             let output = try await Self.run("/usr/bin/turnutils_uclient", flags + [
