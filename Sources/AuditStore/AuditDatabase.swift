@@ -123,16 +123,12 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
         for invitation in invitations {
             // An erased guest can no longer be let in; the other places stay usable.
             guard let guest = try reveal(pseudonym: invitation["subjectPseudonym"], sealed: invitation["subjectSealed"]),
-                  let peer = Self.guestPeer(inDetail: invitation["detail"]) else { continue }
+                  let peer = Self.detailString(invitation["detail"], "peer").flatMap(PeerID.init(validating:)) else { continue }
             meeting.guests[peer] = guest
         }
         return meeting
     }
 
-    static func guestPeer(inDetail detail: String) -> PeerID? {
-        let object = try? JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [String: Any]
-        return (object?["peer"] as? String).flatMap(PeerID.init(validating:))
-    }
 
     func meeting(from row: MeetingRow) throws -> Meeting {
         Meeting(id: MeetingID(rawValue: row.id),

@@ -93,7 +93,7 @@ extension AuditDatabase {
                                               sessions: byMeeting[m.id] ?? [])
             },
             lookups: lookups.map { e in
-                SubjectExport.Lookup(at: Date(auditMilliseconds: e.at), kind: e.kind, purpose: Self.purpose(inDetail: e.detail))
+                SubjectExport.Lookup(at: Date(auditMilliseconds: e.at), kind: e.kind, purpose: Self.detailString(e.detail, "purpose") ?? "")
             })
         let actor = try store(access.auditor)
         let subjectRef = try store(subject)
@@ -196,10 +196,6 @@ extension AuditDatabase {
         return purpose
     }
 
-    private static func purpose(inDetail detail: String) -> String {
-        let object = try? JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [String: Any]
-        return object?["purpose"] as? String ?? ""
-    }
 }
 
 /// Where a page ended. Opaque to callers; it stays valid as long as the sessions exist.
