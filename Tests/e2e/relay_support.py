@@ -1,53 +1,28 @@
 """Helpers for test_relay_browser.py: a `samtalerum serve` whose relay ports are read off its
 stdout, headless Chromium instances that can only use one TURN transport, and the
-getStats() read-out of the selected candidate pair. Self-contained (no conftest fixtures), so
-changes to the shared browser fixtures do not move under this test.
+getStats() read-out of the selected candidate pair. Its own server and browser classes (not the
+conftest fixtures), so changes to the shared browser fixtures do not move under this test; the
+binary staging and paths are conftest's.
 """
 
 import json
 import os
 import re
-import shutil
 import signal
 import ssl
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
-from conftest import free_port, wait_until
+from conftest import CHROMEDRIVER, CHROMIUM, free_port, wait_until
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-REPO = Path(__file__).resolve().parents[2]
-SERVER_BIN = Path(os.environ.get("SAMTALERUM_BIN", REPO / ".build/debug/samtalerum"))
-CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")
-WEB_SOURCES = REPO / "Sources/SamtalerumApp/Web"
-RESOURCE_BUNDLE = "Samtalerum_SamtalerumApp.resources"
-
 RELAY_LINE = re.compile(r"TURN relay listening: udp (\d+), tcp (\d+), tls (\d+)")
 LISTEN_LINE = re.compile(r"Samtalerum is listening on (https://\S+?)/?\s")
-
-
-def stage_binary(folder):
-    """The server binary beside a copy of the current page sources (SwiftPM's resource accessor
-    prefers a bundle next to the executable), so the pages under test are the ones in the tree
-    and a rebuild in progress cannot swap the binary mid-run."""
-    if not SERVER_BIN.is_file():
-        raise AssertionError(f"server binary not found at {SERVER_BIN}: set SAMTALERUM_BIN")
-    if os.environ.get("SAMTALERUM_WEB") == "build":
-        return SERVER_BIN
-    staged = folder / SERVER_BIN.name
-    shutil.copy2(SERVER_BIN, staged)
-    for bundle in SERVER_BIN.parent.glob("*.resources"):
-        shutil.copytree(bundle, folder / bundle.name)
-    shutil.rmtree(folder / RESOURCE_BUNDLE / "Web", ignore_errors=True)
-    shutil.copytree(WEB_SOURCES, folder / RESOURCE_BUNDLE / "Web")
-    return staged
 
 
 class RelayServer:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from relay_support import (Browser, RelayServer, make_test_ca, nss_home, stage_binary, wait_until)
+from conftest import server_binary
+from relay_support import (Browser, RelayServer, make_test_ca, nss_home, wait_until)
 
 MEDIA_TIMEOUT = 40
 OPS_TIMEOUT = 15
@@ -46,11 +47,7 @@ setTimeout(() => finish(true), 10000);
 
 @pytest.fixture(scope="module")
 def staged_binary():
-    folder = Path(tempfile.mkdtemp(prefix="samtalerum-relay-bin-"))
-    try:
-        yield stage_binary(folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    return server_binary()
 
 
 @pytest.fixture
