@@ -91,6 +91,9 @@ public struct QualityEstimator: Sendable {
         return assessment(at: now)
     }
 
+    /// The last report, or the start when none came yet: the silence `assessment` measures from.
+    public var lastHeardAt: Date { lastSampleAt ?? startedAt }
+
     /// The verdict at `now` without a new sample: only the passage of time can change it.
     public func assessment(at now: Date) -> QualityAssessment {
         guard let lastSampleAt, let mos = smoothedMOS, let current else {

@@ -18,14 +18,11 @@ struct QualityBoard: Sendable {
     /// By meeting first, so a room's end forgets its entries without scanning everyone's.
     private var estimators: [MeetingID: [PeerID: QualityEstimator]] = [:]
     private var sent: [MeetingID: [PeerID: QualityUpdate]] = [:]
-    /// When each participant's browser last reported (or entered the call).
-    private var lastHeard: [MeetingID: [PeerID: Date]] = [:]
     /// Reports come this often; a participant silent for longer may be turning `lost`.
     static let reportInterval = QualityEstimator.Settings().interval
     private var sessions: [MeetingID: SessionRecord] = [:]
 
     mutating func ingest(_ stats: CallStats, meeting: MeetingID, peer: PeerID, now: Date) {
-        lastHeard[meeting, default: [:]][peer] = now
         var estimator = estimators[meeting]?[peer] ?? QualityEstimator(startedAt: now)
         let assessment = estimator.ingest(QualitySample(stats), at: now)
         estimators[meeting, default: [:]][peer] = estimator
@@ -62,8 +59,8 @@ struct QualityBoard: Sendable {
     /// change without a new report, so only then does the sweep need to look.
     func hasQuietParticipant(in room: Room, now: Date) -> Bool {
         guard let peers = room.session?.peers else { return false }
-        let heard = lastHeard[room.meeting.id] ?? [:]
-        return peers.contains { heard[$0].map { now.timeIntervalSince($0) >= Self.reportInterval } ?? true }
+        let byPeer = estimators[room.meeting.id] ?? [:]
+        return peers.contains { byPeer[$0].map { now.timeIntervalSince($0.lastHeardAt) >= Self.reportInterval } ?? true }
     }
 
     func report(meeting: MeetingID, peer: PeerID, now: Date) -> QualityReport? {
@@ -86,7 +83,6 @@ struct QualityBoard: Sendable {
     /// A participant in the call from `at`: silence from here on counts.
     mutating func entered(meeting: MeetingID, peer: PeerID, at: Date) {
         if estimators[meeting]?[peer] == nil { estimators[meeting, default: [:]][peer] = QualityEstimator(startedAt: at) }
-        if lastHeard[meeting]?[peer] == nil { lastHeard[meeting, default: [:]][peer] = at }
     }
 
     mutating func reconnected(meeting: MeetingID) {
@@ -112,7 +108,6 @@ struct QualityBoard: Sendable {
     mutating func forget(meeting: MeetingID) {
         estimators[meeting] = nil
         sent[meeting] = nil
-        lastHeard[meeting] = nil
         sessions[meeting] = nil
     }
 

@@ -176,7 +176,7 @@ public actor RoomRegistry {
     public func expire() async {
         let now = clock.now()
         // Each room is read afresh: the awaits below let other calls change the rooms meanwhile.
-        for (index, id) in rooms.keys.enumerated().map({ $0 }) {
+        for (index, id) in Array(rooms.keys).enumerated() {
             // Thousands of rooms: let the messages waiting for this actor in between.
             if index % Self.sweepSlice == Self.sweepSlice - 1 { await Task.yield() }
             if var room = rooms[id], room.nextDeadline.map({ $0 <= now }) ?? false {
