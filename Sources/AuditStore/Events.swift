@@ -56,8 +56,7 @@ extension AuditDatabase {
         case .sessionJoined(let session, let meeting, let participant, let at):
             try touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
             let ref = try store(participant.ref)
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO participant (sessionId, role, refPseudonym, refSealed) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [session.rawValue, participant.role.rawValue, ref.pseudonym, ref.sealed])
+            try addParticipant(db, session: session, role: participant.role, ref: ref)
             try appendEvent(db, kind: "session_joined", at: at.auditMilliseconds, meeting: meeting.rawValue,
                             session: session.rawValue, actor: ref, subject: try citizen(of: meeting.rawValue, db),
                             detail: ["role": participant.role.rawValue])
@@ -112,15 +111,17 @@ extension AuditDatabase {
             INSERT INTO session (id, meetingId, workerPseudonym, citizenPseudonym, startedAt, lastEventAt)
             VALUES (?, ?, ?, ?, ?, ?)
             """).execute(arguments: [session.rawValue, meeting.rawValue, worker?.pseudonym, citizen?.pseudonym, ms, ms])
-        let insertParticipant = try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO participant (sessionId, role, refPseudonym, refSealed) VALUES (?, ?, ?, ?)
-            """)
         for (role, ref) in stored {
-            try insertParticipant.execute(arguments: [session.rawValue, role.rawValue, ref.pseudonym, ref.sealed])
+            try addParticipant(db, session: session, role: role, ref: ref)
         }
         let listed: [[String: String]] = stored.map { ["role": $0.0.rawValue, "ref": $0.1.pseudonym.hex] }
         try appendEvent(db, kind: "session_started", at: ms, meeting: meeting.rawValue, session: session.rawValue,
                         actor: worker, subject: citizen, detail: ["participants": listed])
+    }
+
+    private func addParticipant(_ db: Database, session: SessionID, role: Role, ref: StoredRef) throws {
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO participant (sessionId, role, refPseudonym, refSealed) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [session.rawValue, role.rawValue, ref.pseudonym, ref.sealed])
     }
 
     /// Ends a session once; a second end for the same session is still chained but changes nothing.
