@@ -32,6 +32,12 @@ let package = Package(
     targets: [
         // Shared domain vocabulary: identifiers, roles, end reasons, the session recorder contract.
         .target(name: "SamtalerumCore", swiftSettings: strict),
+        // Runs a connection's Swift tasks on the NIO event loop that owns its socket.
+        .target(
+            name: "EventLoopExecutor",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         // Pure STUN/TURN wire format: no networking, no I/O.
         .target(
             name: "STUN",
@@ -94,6 +100,7 @@ let package = Package(
             name: "SamtalerumApp",
             dependencies: [
                 "SamtalerumCore", "STUN", "TURN", "SignallingProtocol", "Signalling", "Identity", "AuditStore",
+                "EventLoopExecutor",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -123,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "samtalerum-load",
             dependencies: [
-                "SignallingProtocol", "SamtalerumCore",
+                "SignallingProtocol", "SamtalerumCore", "EventLoopExecutor",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -10,45 +10,63 @@ struct QualityBoard: Sendable {
         var accumulator: SessionQualityAccumulator
         var roundTrips: [Double] = []
         var lossSamples: [Double] = []
+
+        mutating func record(_ stats: CallStats, _ assessment: QualityAssessment, receivedBy peer: PeerID, at now: Date) {
+            accumulator.record(assessment, receivedBy: peer, at: now)
+            accumulator.recordCandidatePair(localCandidateType: stats.localCandidateType, remoteCandidateType: stats.remoteCandidateType)
+            if let rtt = stats.rttMs, roundTrips.count < maxSamples { roundTrips.append(rtt) }
+            if let loss = stats.packetLossIn, lossSamples.count < maxSamples { lossSamples.append(loss) }
+        }
+    }
+
+    /// Everything known about one meeting's quality. One entry per meeting, changed in place:
+    /// every stats message touches it, and a copy would copy the sample arrays too.
+    private struct MeetingQuality: Sendable {
+        var estimators: [PeerID: QualityEstimator] = [:]
+        var sent: [PeerID: QualityUpdate] = [:]
+        var session: SessionRecord?
     }
 
     /// Enough for a median over a long call without growing without bound.
     static let maxSamples = 2000
 
     /// By meeting first, so a room's end forgets its entries without scanning everyone's.
-    private var estimators: [MeetingID: [PeerID: QualityEstimator]] = [:]
-    private var sent: [MeetingID: [PeerID: QualityUpdate]] = [:]
+    private var meetings: [MeetingID: MeetingQuality] = [:]
     /// Reports come this often; a participant silent for longer may be turning `lost`.
     static let reportInterval = QualityEstimator.Settings().interval
-    private var sessions: [MeetingID: SessionRecord] = [:]
 
     mutating func ingest(_ stats: CallStats, meeting: MeetingID, peer: PeerID, now: Date) {
-        var estimator = estimators[meeting]?[peer] ?? QualityEstimator(startedAt: now)
-        let assessment = estimator.ingest(QualitySample(stats), at: now)
-        estimators[meeting, default: [:]][peer] = estimator
-        guard var record = sessions[meeting] else { return }
-        record.accumulator.record(assessment, receivedBy: peer, at: now)
-        record.accumulator.recordCandidatePair(localCandidateType: stats.localCandidateType, remoteCandidateType: stats.remoteCandidateType)
-        if let rtt = stats.rttMs, record.roundTrips.count < Self.maxSamples { record.roundTrips.append(rtt) }
-        if let loss = stats.packetLossIn, record.lossSamples.count < Self.maxSamples { record.lossSamples.append(loss) }
-        sessions[meeting] = record
+        Self.ingest(stats, peer: peer, now: now, into: &meetings[meeting, default: MeetingQuality()])
+    }
+
+    private static func ingest(_ stats: CallStats, peer: PeerID, now: Date, into quality: inout MeetingQuality) {
+        let assessment = quality.estimators[peer, default: QualityEstimator(startedAt: now)].ingest(QualitySample(stats), at: now)
+        quality.session?.record(stats, assessment, receivedBy: peer, at: now)
     }
 
     /// The `quality` message each present member should get now, if it changed. What a member
     /// sends is judged by the others' reception; in a mesh the worst of them speaks for it.
     mutating func updates(for room: Room, now: Date) -> [RoomAction] {
+        Self.updates(for: room, now: now, quality: &meetings[room.meeting.id, default: MeetingQuality()])
+    }
+
+    private static func updates(for room: Room, now: Date, quality: inout MeetingQuality) -> [RoomAction] {
         var actions: [RoomAction] = []
         let inCall = room.session?.peers ?? []
+        // Once per peer, not once per pair: this runs for every stats message.
+        let verdicts = room.members.keys.reduce(into: [PeerID: QualityAssessment]()) { verdicts, peer in
+            verdicts[peer] = quality.estimators[peer].flatMap { verdict($0, now: now) }
+        }
         for member in room.members.values {
             guard let endpoint = member.endpoint else { continue }
-            let receiving = verdict(meeting: room.meeting.id, peer: member.peer, now: now)
-            let sending = inCall.subtracting([member.peer])
-                .compactMap { verdict(meeting: room.meeting.id, peer: $0, now: now) }
+            let receiving = verdicts[member.peer]
+            let sending = inCall.lazy.filter { $0 != member.peer }
+                .compactMap { verdicts[$0] }
                 .min { $0.mos < $1.mos }?.forSender
             guard receiving != nil || sending != nil else { continue }
-            let update = QualityUpdate(receiving: receiving.map(Self.report), sending: sending.map(Self.report))
-            if sent[room.meeting.id]?[member.peer].map({ !Self.sameVerdict($0, update) }) ?? true {
-                sent[room.meeting.id, default: [:]][member.peer] = update
+            let update = QualityUpdate(receiving: receiving.map(report), sending: sending.map(report))
+            if quality.sent[member.peer].map({ !sameVerdict($0, update) }) ?? true {
+                quality.sent[member.peer] = update
                 actions.append(.send(endpoint, .quality(update)))
             }
         }
@@ -59,39 +77,41 @@ struct QualityBoard: Sendable {
     /// change without a new report, so only then does the sweep need to look.
     func hasQuietParticipant(in room: Room, now: Date) -> Bool {
         guard let peers = room.session?.peers else { return false }
-        let byPeer = estimators[room.meeting.id] ?? [:]
+        let byPeer = meetings[room.meeting.id]?.estimators ?? [:]
         return peers.contains { byPeer[$0].map { now.timeIntervalSince($0.lastHeardAt) >= Self.reportInterval } ?? true }
     }
 
     func report(meeting: MeetingID, peer: PeerID, now: Date) -> QualityReport? {
-        verdict(meeting: meeting, peer: peer, now: now).map(Self.report)
+        meetings[meeting]?.estimators[peer].flatMap { Self.verdict($0, now: now) }.map(Self.report)
     }
 
     /// Nothing is said before the first sample, unless the silence itself has become `lost`.
-    private func verdict(meeting: MeetingID, peer: PeerID, now: Date) -> QualityAssessment? {
-        guard let assessment = estimators[meeting]?[peer]?.assessment(at: now),
-              assessment.measured || assessment.class == .lost else { return nil }
-        return assessment
+    private static func verdict(_ estimator: QualityEstimator, now: Date) -> QualityAssessment? {
+        let assessment = estimator.assessment(at: now)
+        return assessment.measured || assessment.class == .lost ? assessment : nil
     }
 
     /// Estimators start with the session, so a side whose browser never reports turns `lost`.
     mutating func sessionStarted(meeting: MeetingID, peers: Set<PeerID>, at: Date) {
-        sessions[meeting] = SessionRecord(accumulator: SessionQualityAccumulator(startedAt: at))
+        meetings[meeting, default: MeetingQuality()].session = SessionRecord(accumulator: SessionQualityAccumulator(startedAt: at))
         for peer in peers { entered(meeting: meeting, peer: peer, at: at) }
     }
 
     /// A participant in the call from `at`: silence from here on counts.
     mutating func entered(meeting: MeetingID, peer: PeerID, at: Date) {
-        if estimators[meeting]?[peer] == nil { estimators[meeting, default: [:]][peer] = QualityEstimator(startedAt: at) }
+        if meetings[meeting]?.estimators[peer] == nil {
+            meetings[meeting, default: MeetingQuality()].estimators[peer] = QualityEstimator(startedAt: at)
+        }
     }
 
     mutating func reconnected(meeting: MeetingID) {
-        sessions[meeting]?.accumulator.recordReconnect()
+        meetings[meeting]?.session?.accumulator.recordReconnect()
     }
 
     /// The numbers for the audit trail; forgets the session.
     mutating func sessionEnded(meeting: MeetingID, at: Date) -> QualitySummary? {
-        guard let record = sessions.removeValue(forKey: meeting) else { return nil }
+        guard let record = meetings[meeting]?.session else { return nil }
+        meetings[meeting]?.session = nil
         let summary = record.accumulator.summary(at: at)
         let mins = summary.directions.compactMap(\.minMOS)
         let averages = summary.directions.compactMap(\.averageMOS)
@@ -106,9 +126,7 @@ struct QualityBoard: Sendable {
     }
 
     mutating func forget(meeting: MeetingID) {
-        estimators[meeting] = nil
-        sent[meeting] = nil
-        sessions[meeting] = nil
+        meetings[meeting] = nil
     }
 
     static func report(_ assessment: QualityAssessment) -> QualityReport {

@@ -1,3 +1,4 @@
+import EventLoopExecutor
 import HummingbirdWSClient
 import Logging
 import NIOCore
@@ -47,52 +48,62 @@ enum Endpoint {
         let recorder = context.recorder
         let startedAt = microsSinceEpoch()
         let inCall = Flag()
+        // The connection's loop runs its tasks too, as in the server: a browser does not hand
+        // every message to another thread, so neither should the tool that stands in for one.
+        let loop = context.group.next()
         do {
-            try await WebSocketClient.connect(
-                url: context.url, configuration: .init(maxFrameSize: 1 << 16, sniHostname: context.sniHostname), tlsConfiguration: context.tls,
-                eventLoopGroup: context.group, logger: context.logger
-            ) { inbound, outbound, _ in
-                @Sendable func send(_ message: ClientMessage) async throws { try await outbound.write(.text(message.encoded())) }
-                try await send(.hello(Hello(token: plan.token)))
-                try await withThrowingTaskGroup(of: Void.self) { tasks in
-                    for try await frame in inbound.messages(maxSize: 1 << 16) {
-                        guard case .text(let text) = frame else { continue }
-                        guard let message = try? ServerMessage.decode(text) else {
-                            recorder.error("undecodable-server-message")
-                            continue
-                        }
-                        switch message {
-                        case .welcome:
-                            recorder.connected(afterMs: millisSince(micros: startedAt))
-                            try await send(.join(Join(meetingId: plan.meetingId.map { MeetingID(rawValue: $0) })))
-                        case .joined:
-                            onJoined()
-                        case .peerWaiting:
-                            if plan.role == .worker { try await send(.admit(Admit())) }
-                        case .peerJoined(let joined):
-                            if inCall.set() {
-                                recorder.enteredCall()
-                                tasks.addTask { try await keepAlive(plan, context, send: send) }
+            try await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) {
+                _ = try await WebSocketClient.connect(
+                    url: context.url, configuration: .init(maxFrameSize: 1 << 16, sniHostname: context.sniHostname), tlsConfiguration: context.tls,
+                    eventLoopGroup: loop, logger: context.logger
+                ) { inbound, outbound, _ in
+                    @Sendable func sendText(_ text: String) async throws { try await outbound.write(.text(text)) }
+                    @Sendable func send(_ message: ClientMessage) async throws { try await sendText(message.encoded()) }
+                    try await send(.hello(Hello(token: plan.token)))
+                    try await withThrowingTaskGroup(of: Void.self) { tasks in
+                        for try await frame in inbound.messages(maxSize: 1 << 16) {
+                            guard case .text(let text) = frame else { continue }
+                            guard let message = try? ServerMessage.decode(text) else {
+                                recorder.error("undecodable-server-message")
+                                continue
                             }
-                            if joined.initiator {
-                                try await send(.offer(SessionDescription(sdp: Synthetic.sdp(kind: "offer", sentAtMicros: microsSinceEpoch()))))
-                                for candidate in Synthetic.candidates(port: 50_000).prefix(context.candidates) { try await send(candidate) }
+                            switch message {
+                            case .welcome:
+                                recorder.connected(afterMs: millisSince(micros: startedAt))
+                                try await send(.join(Join(meetingId: plan.meetingId.map { MeetingID(rawValue: $0) })))
+                            case .joined:
+                                onJoined()
+                            case .peerWaiting:
+                                if plan.role == .worker { try await send(.admit(Admit())) }
+                            case .peerJoined(let joined):
+                                if inCall.set() {
+                                    recorder.enteredCall()
+                                    tasks.addTask { try await keepAlive(plan, context, on: loop, sendText: sendText) }
+                                }
+                                if joined.initiator {
+                                    try await send(.offer(SessionDescription(sdp: Synthetic.sdp(kind: "offer", sentAtMicros: microsSinceEpoch()))))
+                                    for candidate in Synthetic.candidates(port: 50_000).prefix(context.candidates) { try await send(candidate) }
+                                }
+                            case .offer(let offer):
+                                if let sent = Synthetic.sentAtMicros(in: offer.sdp) { recorder.relay(offer: true, latencyMs: millisSince(micros: sent)) }
+                                try await send(.answer(SessionDescription(sdp: Synthetic.sdp(kind: "answer", sentAtMicros: microsSinceEpoch()))))
+                                for candidate in Synthetic.candidates(port: 51_000).prefix(context.candidates) { try await send(candidate) }
+                            case .answer(let answer):
+                                if let sent = Synthetic.sentAtMicros(in: answer.sdp) { recorder.relay(offer: false, latencyMs: millisSince(micros: sent)) }
+                            case .candidate(let relayed):
+                                if let text = relayed.candidate?.candidate, let sent = Synthetic.sentAtMicros(inCandidate: text) {
+                                    recorder.probeRelayed(sentAtMicros: sent)
+                                }
+                            case .pong(let pong):
+                                recorder.pong(sentAtMicros: pong.id)
+                            case .error(let error):
+                                recorder.error("server-error-\(error.code)" + (error.inReplyTo.map { "-on-\($0)" } ?? ""))
+                            default:
+                                break
                             }
-                        case .offer(let offer):
-                            if let sent = Synthetic.sentAtMicros(in: offer.sdp) { recorder.relay(offer: true, latencyMs: millisSince(micros: sent)) }
-                            try await send(.answer(SessionDescription(sdp: Synthetic.sdp(kind: "answer", sentAtMicros: microsSinceEpoch()))))
-                            for candidate in Synthetic.candidates(port: 51_000).prefix(context.candidates) { try await send(candidate) }
-                        case .answer(let answer):
-                            if let sent = Synthetic.sentAtMicros(in: answer.sdp) { recorder.relay(offer: false, latencyMs: millisSince(micros: sent)) }
-                        case .pong(let pong):
-                            recorder.pong(latencyMs: millisSince(micros: pong.id))
-                        case .error(let error):
-                            recorder.error("server-error-\(error.code)" + (error.inReplyTo.map { "-on-\($0)" } ?? ""))
-                        default:
-                            break
                         }
+                        tasks.cancelAll()
                     }
-                    tasks.cancelAll()
                 }
             }
         } catch {
@@ -109,25 +120,41 @@ enum Endpoint {
 
     /// Stats every interval and a ping every `pingEvery` intervals (first ones at per-endpoint
     /// offsets), `leave` once stopped.
-    private static func keepAlive(_ plan: Plan, _ context: LoadContext,
-                                  send: @Sendable (ClientMessage) async throws -> Void) async throws {
+    private static func keepAlive(_ plan: Plan, _ context: LoadContext, on loop: any EventLoop,
+                                  sendText: @Sendable (String) async throws -> Void) async throws {
         let interval = context.interval
         // Browsers report on their own clocks, i.e. spread evenly over the interval, not in
         // groups: the golden-ratio sequence spreads any number of endpoints evenly.
         let offset = interval * (Double(plan.index) * 0.618_033_988_75).truncatingRemainder(dividingBy: 1)
-        try await Task.sleep(for: offset)
+        var next = NIODeadline.now() + TimeAmount(offset)
         var sequence = 0
-        // A full-interval sleep (not a polling loop) keeps timer wake-ups to one per interval per
-        // endpoint; `leave` then follows the stop within one interval.
+        // One exact timer per interval per endpoint, on absolute deadlines so each endpoint keeps
+        // its phase; `leave` then follows the stop within one interval. Not `Task.sleep`: it may
+        // fire a tenth of the interval late, and libdispatch uses that leeway to fire thousands
+        // of endpoints' timers together — a burst no set of real browsers would produce.
+        try await sleep(until: next, on: loop)
         while !context.stop.isSet {
-            try await send(Synthetic.stats(sequence: sequence))
+            try await sendText(Synthetic.statsText(sequence: sequence))
             let pings = (sequence + plan.index) % context.pingEvery == 0
-            if pings { try await send(.ping(Ping(id: microsSinceEpoch()))) }
-            context.recorder.sent(pings ? 2 : 1)
+            // The worker's ping tick also trickles a candidate to the citizen, through the room.
+            let probes = pings && plan.role == .worker
+            if pings { try await sendText(ClientMessage.ping(Ping(id: microsSinceEpoch())).encoded()) }
+            if probes { try await sendText(Synthetic.probeCandidate(sentAtMicros: microsSinceEpoch()).encoded()) }
+            context.recorder.sent(1 + (pings ? 1 : 0) + (probes ? 1 : 0))
             sequence += 1
-            try await Task.sleep(for: interval)
+            next = next + TimeAmount(interval)
+            try await sleep(until: next, on: loop)
         }
-        try await send(.leave)
+        try await sendText(ClientMessage.leave.encoded())
+    }
+
+    private static func sleep(until deadline: NIODeadline, on loop: any EventLoop) async throws {
+        let timer = loop.scheduleTask(deadline: deadline) {}
+        try await withTaskCancellationHandler {
+            try await timer.futureResult.get()
+        } onCancel: {
+            timer.cancel()
+        }
     }
 
     static func kind(of error: any Error) -> String {

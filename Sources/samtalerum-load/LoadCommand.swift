@@ -86,6 +86,8 @@ struct LoadCommand: AsyncParsableCommand {
                 let errors = recorder.snapshot.errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
                 say("ramp: \(started) rooms started, \(recorder.inCall) endpoints in call, errors: \(errors.isEmpty ? "none" : errors)")
             }
+            // In call is not yet quiet: the last batch's answers and candidates are still on the way.
+            await waitForAnswers(target: meetings.count, recorder: recorder)
             let rampSeconds = seconds(since: rampStart)
             let rssAfter = serverPid.flatMap(residentKiB)
             let heldAtStart = recorder.inCall
@@ -167,10 +169,18 @@ struct LoadCommand: AsyncParsableCommand {
         }
     }
 
+    /// Endpoints that failed count as settled, so one bad room cannot stall the ramp.
     private func waitForCalls(target: Int, recorder: Recorder) async {
+        await waitAtMostBatchTimeout { recorder.inCall + recorder.neverInCallCount >= target }
+    }
+
+    private func waitForAnswers(target: Int, recorder: Recorder) async {
+        await waitAtMostBatchTimeout { recorder.answersRelayed >= target - recorder.neverInCallCount / 2 }
+    }
+
+    private func waitAtMostBatchTimeout(until done: () -> Bool) async {
         let start = ContinuousClock.now
-        // Endpoints that failed count as settled, so one bad room cannot stall the ramp.
-        while recorder.inCall + recorder.neverInCallCount < target, ContinuousClock.now - start < .seconds(batchTimeout) {
+        while !done(), ContinuousClock.now - start < .seconds(batchTimeout) {
             try? await Task.sleep(for: .milliseconds(20))
         }
     }

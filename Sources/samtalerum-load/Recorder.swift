@@ -15,8 +15,12 @@ func millisSince(micros: Int) -> Double { Double(microsSinceEpoch() - micros) / 
 /// Everything measured, shared by all endpoints of this process.
 struct Figures: Sendable, Codable {
     var pingMs: [Double] = []
-    /// Pings answered while every room was up and nothing was connecting: the steady state.
+    /// Pings sent during the hold, when every room was up and nothing was connecting: the
+    /// steady state. Judged by send time, so a ping stuck behind the ramp's backlog is not one.
     var steadyPingMs: [Double] = []
+    /// A candidate relayed through the room during the hold (an ICE restart's trickle): the
+    /// steady latency of the room's path, where a ping is answered without the room.
+    var steadyRelayMs: [Double] = []
     var offerRelayMs: [Double] = []
     var answerRelayMs: [Double] = []
     var connectMs: [Double] = []
@@ -33,15 +37,27 @@ struct Figures: Sendable, Codable {
 final class Recorder: Sendable {
     private let figures = Mutex(Figures())
     private let steady = Atomic<Bool>(false)
+    /// `microsSinceEpoch()` when the hold began; pings sent from then on are steady.
+    private let steadySince = Atomic<Int>(.max)
 
-    func setSteady(_ value: Bool) { steady.store(value, ordering: .relaxed) }
+    func setSteady(_ value: Bool) {
+        if value { steadySince.store(microsSinceEpoch(), ordering: .relaxed) }
+        steady.store(value, ordering: .relaxed)
+    }
 
-    func pong(latencyMs: Double) {
-        let isSteady = steady.load(ordering: .relaxed)
+    func pong(sentAtMicros: Int) {
+        let latencyMs = millisSince(micros: sentAtMicros)
+        let isSteady = sentAtMicros >= steadySince.load(ordering: .relaxed)
         figures.withLock {
             $0.pingMs.append(latencyMs)
             if isSteady { $0.steadyPingMs.append(latencyMs) }
         }
+    }
+
+    func probeRelayed(sentAtMicros: Int) {
+        guard sentAtMicros >= steadySince.load(ordering: .relaxed) else { return }
+        let latencyMs = millisSince(micros: sentAtMicros)
+        figures.withLock { $0.steadyRelayMs.append(latencyMs) }
     }
 
     func sent(_ messages: Int) {
@@ -79,6 +95,7 @@ final class Recorder: Sendable {
     }
 
     var inCall: Int { figures.withLock { $0.inCall } }
+    var answersRelayed: Int { figures.withLock { $0.answerRelayMs.count } }
     var neverInCallCount: Int { figures.withLock { $0.neverInCall } }
     var errorCount: Int { figures.withLock { $0.errors.values.reduce(0, +) } }
     var snapshot: Figures { figures.withLock { $0 } }

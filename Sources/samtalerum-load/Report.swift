@@ -28,6 +28,7 @@ struct Report: Codable, Sendable {
         say("rooms \(rooms), endpoints in call at hold start \(heldAtStart), fewest during the \(holdSeconds) s hold \(minHeld), peak \(figures.peakInCall)")
         say("ramp \(String(format: "%.1f", rampSeconds)) s; left cleanly \(figures.leftCleanly)")
         say(line("ping→pong (steady)", figures.steadyPingMs))
+        say(line("candidate relay (steady)", figures.steadyRelayMs))
         say(line("ping→pong (all)", figures.pingMs))
         say(line("offer relay", figures.offerRelayMs))
         say(line("answer relay", figures.answerRelayMs))

@@ -57,10 +57,27 @@ enum Synthetic {
         return list.map { .candidate(CandidateMessage(candidate: $0)) }
     }
 
-    static func stats(sequence: Int) -> ClientMessage {
-        .stats(CallStats(
-            rttMs: 18 + Double(sequence % 5), jitterMs: 3, packetLossIn: 0.002, packetLossOut: 0.001,
+    /// A late candidate whose last field carries the send time: what an ICE restart trickles
+    /// through the room mid-call.
+    static func probeCandidate(sentAtMicros: Int) -> ClientMessage {
+        .candidate(CandidateMessage(candidate: IceCandidate(
+            candidate: "candidate:3001 1 udp 1677729535 203.0.113.5 52000 typ srflx raddr 192.0.2.10 rport 52000 generation 1 ufrag Ld3y network-id 1 sent-at \(sentAtMicros)",
+            sdpMid: "0", sdpMLineIndex: 0, usernameFragment: "Ld3y")))
+    }
+
+    static func sentAtMicros(inCandidate candidate: String) -> Int? {
+        guard let range = candidate.range(of: " sent-at ") else { return nil }
+        return Int(candidate[range.upperBound...])
+    }
+
+    /// A full `stats` message, encoded. The five variants are encoded once: JSON encoding was a
+    /// tenth of the load client's CPU, which the server on the same cores then lacked.
+    static func statsText(sequence: Int) -> String { encodedStats[sequence % encodedStats.count] }
+
+    private static let encodedStats: [String] = (0..<5).map { variant in
+        ClientMessage.stats(CallStats(
+            rttMs: 18 + Double(variant), jitterMs: 3, packetLossIn: 0.002, packetLossOut: 0.001,
             bitrateInKbps: 1450, bitrateOutKbps: 1380, framesPerSecondIn: 29.8, freezeCountIn: 0, freezeSecondsIn: 0,
-            audioOnly: false, localCandidateType: "host", remoteCandidateType: "srflx", relayProtocol: nil))
+            audioOnly: false, localCandidateType: "host", remoteCandidateType: "srflx", relayProtocol: nil)).encoded()
     }
 }

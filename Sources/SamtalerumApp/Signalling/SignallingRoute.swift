@@ -1,4 +1,5 @@
 import HTTPTypes
+import EventLoopExecutor
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
@@ -32,19 +33,22 @@ enum SignallingRoute {
     /// alone: the router-based upgrade keeps a reference cycle through its request context,
     /// which would hold every closed connection's context (and the app behind it) forever.
     static func shouldUpgrade(endpoint: SignallingEndpoint) -> @Sendable (HTTPRequest, any Channel, Logger) throws -> Upgrade {
-        { request, _, _ in
+        { request, channel, _ in
             guard request.method == .get, request.path?.split(separator: "?").first.map(String.init) == path else {
                 return .dontUpgrade
             }
+            let executor = EventLoopTaskExecutor(channel.eventLoop)
             return .upgrade([:]) { inbound, outbound, _ in
-                let frames = inbound.messages(maxSize: maxMessageBytes).map { message -> InboundFrame in
-                    switch message {
-                    case .text(let text): .text(text)
-                    case .binary: .binary
+                try await withTaskExecutorPreference(executor) {
+                    let frames = inbound.messages(maxSize: maxMessageBytes).map { message -> InboundFrame in
+                        switch message {
+                        case .text(let text): .text(text)
+                        case .binary: .binary
+                        }
                     }
+                    try await endpoint.run(inbound: frames, writer: WebSocketFrameWriter(outbound: outbound),
+                                           classifyFailure: classify)
                 }
-                try await endpoint.run(inbound: frames, writer: WebSocketFrameWriter(outbound: outbound),
-                                       classifyFailure: classify)
             }
         }
     }
