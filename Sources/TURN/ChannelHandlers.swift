@@ -2,39 +2,37 @@ import NIOCore
 import STUN
 
 /// The client-to-peer half of the data path, shared by the UDP and stream listeners: ChannelData
-/// is routed from its 4-byte header alone, its payload forwarded as a slice of the received
-/// buffer, and relay sockets are flushed once per read batch.
+/// is routed from its 4-byte header alone and its payload sent straight from the received buffer.
 struct ChannelDataForwarder {
-    private var unflushed: [any Channel] = []
     private var packets = 0
     private var bytes = 0
-    /// Building a `SocketAddress` allocates; a call has one or two peers, so reuse them.
-    private var peerAddresses: [TransportAddress: SocketAddress] = [:]
+    /// Building a kernel address per packet would cost a conversion; a call has one or two peers.
+    private var peerAddresses: [TransportAddress: KernelAddress] = [:]
 
     /// `frame` starts at a ChannelData header; stream frames may carry trailing padding.
     mutating func forward(_ frame: inout ByteBuffer, from tuple: FiveTuple, core: RelayCore) {
         guard let number = frame.readInteger(as: UInt16.self), let length = frame.readInteger(as: UInt16.self),
               let payload = frame.readSlice(length: Int(length)),
-              let (relay, peer) = core.channelDataToPeer(from: tuple, channel: number, bytes: Int(length), now: .now)
+              let (relay, peer) = core.channelDataToPeer(from: tuple, channel: number, bytes: Int(length), now: .now),
+              let destination = kernelAddress(peer)
         else { return }
-        relay.write(AddressedEnvelope(remoteAddress: socketAddress(peer), data: payload), promise: nil)
-        if unflushed.last !== relay, !unflushed.contains(where: { $0 === relay }) { unflushed.append(relay) }
+        payload.withUnsafeReadableBytes { relay.send($0, to: destination) }
         packets += 1
         bytes += Int(length)
     }
 
-    private mutating func socketAddress(_ peer: TransportAddress) -> SocketAddress {
+    private mutating func kernelAddress(_ peer: TransportAddress) -> KernelAddress? {
         if let cached = peerAddresses[peer] { return cached }
         // Bounded: a listener serves many clients, and peers come and go.
         if peerAddresses.count >= 1024 { peerAddresses.removeAll(keepingCapacity: true) }
-        let address = peer.socketAddress
+        let address = KernelAddress(peer.socketAddress)
         peerAddresses[peer] = address
         return address
     }
 
-    mutating func flush(metrics: TURNMetrics) {
-        for channel in unflushed { channel.flush() }
-        unflushed.removeAll(keepingCapacity: true)
+    /// Counters once per read batch, not per packet.
+    mutating func count(metrics: TURNMetrics) {
+        guard packets > 0 else { return }
         metrics.relayed(toPeer: true, packets: packets, bytes: bytes)
         packets = 0
         bytes = 0
@@ -46,10 +44,14 @@ final class DatagramListenerHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
     private let core: RelayCore
+    private let socket: DatagramSocket
     private var server: TransportAddress?
     private var forwarder = ChannelDataForwarder()
 
-    init(core: RelayCore) { self.core = core }
+    init(core: RelayCore, socket: DatagramSocket) {
+        self.core = core
+        self.socket = socket
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
@@ -63,7 +65,8 @@ final class DatagramListenerHandler: ChannelInboundHandler {
             var frame = envelope.data
             forwarder.forward(&frame, from: tuple, core: core)
         case .stun:
-            let sink = ClientSink(channel: context.channel, remote: envelope.remoteAddress)
+            guard let address = KernelAddress(envelope.remoteAddress) else { return }
+            let sink = ClientSink.datagram(listener: socket, client: address)
             core.receiveSTUN(envelope.data, from: tuple, sink: sink, eventLoop: context.eventLoop)
         case .other:
             return
@@ -71,7 +74,7 @@ final class DatagramListenerHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        forwarder.flush(metrics: core.metrics)
+        forwarder.count(metrics: core.metrics)
         context.fireChannelReadComplete()
     }
 
@@ -154,12 +157,12 @@ final class StreamConnectionHandler: ChannelInboundHandler {
         if PacketKind(firstByte: first) == .channelData {
             forwarder.forward(&frame, from: tuple, core: core)
         } else {
-            core.receiveSTUN(frame, from: tuple, sink: ClientSink(channel: context.channel, remote: nil), eventLoop: context.eventLoop)
+            core.receiveSTUN(frame, from: tuple, sink: .stream(context.channel), eventLoop: context.eventLoop)
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        forwarder.flush(metrics: core.metrics)
+        forwarder.count(metrics: core.metrics)
         context.fireChannelReadComplete()
     }
 
@@ -196,22 +199,25 @@ final class RelayHandler: ChannelInboundHandler {
         let payload = envelope.data
         let count = payload.readableBytes
         guard let relay, let peer = TransportAddress(envelope.remoteAddress), count <= 65_000 else { return }
-        switch core.peerData(relay: relay, peer: peer, bytes: count, now: .now) {
-        case .drop:
+        switch (core.peerData(relay: relay, peer: peer, bytes: count, now: .now), sink) {
+        case (.drop, _):
             return
-        case .channelData(let number):
-            let padding = sink.isStream ? (4 - count % 4) % 4 : 0
-            var out = context.channel.allocator.buffer(capacity: 4 + count + padding)
+        case (.channelData(let number), .datagram(let listener, let client)):
+            payload.withUnsafeReadableBytes { listener.send(header: UInt32(number) << 16 | UInt32(count), $0, to: client) }
+        case (.channelData(let number), .stream(let channel)):
+            // Over a stream, ChannelData is padded to a multiple of 4 (RFC 8656, section 12.5).
+            let padding = (4 - count % 4) % 4
+            var out = channel.allocator.buffer(capacity: 4 + count + padding)
             out.writeInteger(number)
             out.writeInteger(UInt16(count))
             out.writeImmutableBuffer(payload)
             out.writeRepeatingByte(0, count: padding)
-            sink.write(out)
-        case .dataIndication:
+            channel.write(out, promise: nil)
+        case (.dataIndication, _):
             var message = STUNMessage(method: .data, class: .indication)
             message.appendXORAddress(.xorPeerAddress, peer.stunAddress)
             message.appendData(payload.readableBytesView)
-            sink.write(ByteBuffer(bytes: message.serialize()))
+            sink.writeAndFlush(ByteBuffer(bytes: message.serialize()))
         }
         packets += 1
         bytes += count
@@ -219,7 +225,7 @@ final class RelayHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         if packets > 0 {
-            sink.channel.flush()
+            if case .stream(let channel) = sink { channel.flush() }
             core.metrics.relayed(toPeer: false, packets: packets, bytes: bytes)
             packets = 0
             bytes = 0

@@ -5,25 +5,22 @@ import NIOPosix
 import STUN
 import Synchronization
 
-/// Where bytes for one client go: a datagram to its address on the UDP listener, or its stream.
-struct ClientSink: Sendable {
-    let channel: any Channel
-    /// Nil for TCP/TLS: the connection itself is the client.
-    let remote: SocketAddress?
+/// Where bytes for one client go: a datagram to its address from the UDP listener, or its stream.
+enum ClientSink: Sendable {
+    case datagram(listener: DatagramSocket, client: KernelAddress)
+    case stream(any Channel)
 
-    var isStream: Bool { remote == nil }
-
-    func write(_ buffer: ByteBuffer) {
-        if let remote {
-            channel.write(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
-        } else {
-            channel.write(buffer, promise: nil)
-        }
+    var isStream: Bool {
+        if case .stream = self { true } else { false }
     }
 
     func writeAndFlush(_ buffer: ByteBuffer) {
-        write(buffer)
-        channel.flush()
+        switch self {
+        case .datagram(let listener, let client):
+            buffer.withUnsafeReadableBytes { listener.send($0, to: client) }
+        case .stream(let channel):
+            channel.writeAndFlush(buffer, promise: nil)
+        }
     }
 }
 
@@ -39,7 +36,7 @@ enum PeerDelivery {
 final class RelayCore: Sendable {
     private struct State {
         var handler: TURNRequestHandler
-        var relays: [TransportAddress: any Channel] = [:]
+        var relays: [TransportAddress: DatagramSocket] = [:]
     }
 
     let configuration: TURNConfiguration
@@ -82,11 +79,12 @@ final class RelayCore: Sendable {
                 guard let sink else { continue }
                 openRelay(request, sink: sink, eventLoop: eventLoop)
             case .sendToPeer(let relay, let peer, let data):
-                guard let channel = state.withLock({ $0.relays[relay] }) else { continue }
-                channel.writeAndFlush(AddressedEnvelope(remoteAddress: peer.socketAddress, data: ByteBuffer(bytes: data)), promise: nil)
+                guard let socket = state.withLock({ $0.relays[relay] }), let destination = KernelAddress(peer.socketAddress)
+                else { continue }
+                data.withUnsafeBytes { socket.send($0, to: destination) }
             case .closeRelay(let relay):
-                let channel = state.withLock { $0.relays.removeValue(forKey: relay) }
-                channel?.close(promise: nil)
+                let socket = state.withLock { $0.relays.removeValue(forKey: relay) }
+                socket?.channel.close(promise: nil)
                 metrics.allocationClosed()
                 logger.debug("allocation closed", metadata: ["relay": "\(redact(relay))"])
             }
@@ -99,14 +97,14 @@ final class RelayCore: Sendable {
             .whenComplete { result in
                 let now = ContinuousClock.now, date = Date()
                 switch result {
-                case .success(let (channel, relay)):
+                case .success(let (socket, relay)):
                     let response = self.state.withLock { state in
                         let response = state.handler.completeAllocation(request, relay: relay, now: now, date: date)
-                        if response != nil { state.relays[relay] = channel }
+                        if response != nil { state.relays[relay] = socket }
                         return response
                     }
                     guard let response else {
-                        channel.close(promise: nil)
+                        socket.channel.close(promise: nil)
                         return
                     }
                     self.metrics.allocationOpened()
@@ -123,31 +121,28 @@ final class RelayCore: Sendable {
             }
     }
 
-    /// Binds on the client's own event loop so relay and client writes never hop threads.
+    /// Binds on the client's own event loop: relay and client writes never hop threads, and
+    /// the data path may write to both sockets directly (`DatagramSocket`).
     private func bindRelay(
         host: String, request: PendingAllocation, sink: ClientSink, eventLoop: any EventLoop, attemptsLeft: Int
-    ) -> EventLoopFuture<(any Channel, TransportAddress)> {
+    ) -> EventLoopFuture<(DatagramSocket, TransportAddress)> {
         let range = configuration.relayPortRange
         var port = Int.random(in: range)
         if request.evenPort { port &= ~1; if port < range.lowerBound { port += 2 } }
-        return DatagramBootstrap(group: eventLoop)
-            .channelOption(.datagramVectorReadMessageCount, value: configuration.datagramVectorReadCount)
-            // One recvmmsg per wake-up (epoll is level-triggered, so what is left wakes it again):
-            // NIO's default of 4 reads costs a second, empty recvmmsg when packets trickle in.
-            .channelOption(.maxMessagesPerRead, value: 1)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: configuration.datagramVectorReadCount * 2048))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RelayHandler(core: self, sink: sink))
-                }
-            }
-            .bind(host: host, port: port)
-            .flatMapThrowing { channel -> (any Channel, TransportAddress) in
-                guard let local = channel.localAddress, let relay = TransportAddress(local) else {
-                    channel.close(promise: nil)
+        let address: SocketAddress
+        do {
+            address = try SocketAddress(ipAddress: host, port: port)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        return DatagramSocket.open(address, on: eventLoop, vectorReadCount: configuration.datagramVectorReadCount,
+                                   bytesPerDatagram: 2048) { _ in RelayHandler(core: self, sink: sink) }
+            .flatMapThrowing { socket -> (DatagramSocket, TransportAddress) in
+                guard let local = socket.channel.localAddress, let relay = TransportAddress(local) else {
+                    socket.channel.close(promise: nil)
                     throw ChannelError.unknownLocalAddress
                 }
-                return (channel, relay)
+                return (socket, relay)
             }
             .flatMapError { error in
                 guard attemptsLeft > 1 else { return eventLoop.makeFailedFuture(error) }
@@ -158,7 +153,7 @@ final class RelayCore: Sendable {
     // MARK: - Data path
 
     /// A ChannelData message from the client: the relay socket and peer to send it to, or nil to drop.
-    func channelDataToPeer(from tuple: FiveTuple, channel: UInt16, bytes: Int, now: Instant) -> (any Channel, TransportAddress)? {
+    func channelDataToPeer(from tuple: FiveTuple, channel: UInt16, bytes: Int, now: Instant) -> (DatagramSocket, TransportAddress)? {
         state.withLock { state in
             guard let route = state.handler.channelDataToPeer(from: tuple, channel: channel, bytes: bytes, now: now),
                   let relay = state.relays[route.relay]
@@ -223,7 +218,7 @@ final class RelayCore: Sendable {
     /// Closes every relay socket; used at shutdown.
     func closeAllRelays() -> [any Channel] {
         state.withLock { state in
-            let channels = Array(state.relays.values)
+            let channels = state.relays.values.map(\.channel)
             state.relays.removeAll()
             return channels
         }

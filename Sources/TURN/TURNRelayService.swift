@@ -114,18 +114,11 @@ public final class TURNRelayService: Service, Sendable {
         let core = self.core
         do {
             if configuration.enableUDP {
-                let udp = try await DatagramBootstrap(group: group)
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .channelOption(.datagramVectorReadMessageCount, value: configuration.datagramVectorReadCount)
-                    .channelOption(.maxMessagesPerRead, value: 1)
-                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(
-                        capacity: configuration.datagramVectorReadCount * 4096))
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(DatagramListenerHandler(core: core))
-                        }
-                    }
-                    .bind(host: configuration.listenHost, port: configuration.port).get()
+                let address = try SocketAddress.makeAddressResolvingHost(configuration.listenHost, port: configuration.port)
+                let udp = try await DatagramSocket.open(
+                    address, reuseAddress: true, on: group.next(), vectorReadCount: configuration.datagramVectorReadCount,
+                    bytesPerDatagram: 4096
+                ) { socket in DatagramListenerHandler(core: core, socket: socket) }.get().channel
                 channels.append(udp)
                 ports.udp = udp.localAddress?.port
             }
