@@ -42,7 +42,7 @@ struct Report: Codable, Sendable {
         say("CPU during hold (100 % = one core): server \(cpu(serverCPUPercentDuringHold)), this client \(cpu(clientCPUPercentDuringHold)), "
             + "whole machine \(cpu(machineBusyPercentDuringHold))")
         if let seconds = serverCPUSecondsDuringHold, figures.steadyMessagesSent > 0 {
-            say(String(format: "server CPU per inbound message (stats or ping, pongs included): %.0f µs",
+            say(String(format: "server CPU per inbound message (stats, ping or candidate; replies included): %.0f µs",
                        seconds / Double(figures.steadyMessagesSent) * 1e6))
         }
         let errors = figures.errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
