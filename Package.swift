@@ -38,6 +38,8 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
+        // The Linux calls (epoll, eventfd, recvmmsg) of the relay's UDP poller.
+        .target(name: "CRelayIO"),
         // Pure STUN/TURN wire format: no networking, no I/O.
         .target(
             name: "STUN",
@@ -48,7 +50,7 @@ let package = Package(
         .target(
             name: "TURN",
             dependencies: [
-                "STUN",
+                "STUN", "CRelayIO",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -64,17 +64,8 @@ public struct TransportAddress: Hashable, Sendable, CustomStringConvertible {
     public var stunAddress: STUNAddress { STUNAddress(ip, port: port) }
 
     public init?(_ address: SocketAddress) {
-        switch address {
-        case .v4(let a):
-            let raw = UInt32(bigEndian: a.address.sin_addr.s_addr)
-            self.init(ip: .v4(raw), port: UInt16(bigEndian: a.address.sin_port))
-        case .v6(let a):
-            let bytes = withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
-            guard let ip = IPAddress(bytes: bytes) else { return nil }
-            self.init(ip: ip, port: UInt16(bigEndian: a.address.sin6_port))
-        default:
-            return nil
-        }
+        guard let kernel = KernelAddress(address) else { return nil }
+        self.init(kernel)
     }
 
     /// Built field by field: the packed-address initialiser would allocate a `ByteBuffer` per packet.

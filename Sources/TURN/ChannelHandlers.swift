@@ -2,23 +2,25 @@ import NIOCore
 import STUN
 
 /// The client-to-peer half of the data path, shared by the UDP and stream listeners: ChannelData
-/// is routed from its 4-byte header alone and its payload sent straight from the received buffer.
+/// is routed from its 4-byte header alone and its payload sent straight from the received bytes.
 struct ChannelDataForwarder {
     private var packets = 0
     private var bytes = 0
-    /// Building a kernel address per packet would cost a conversion; a call has one or two peers.
+    /// Converting a peer's address per packet would cost; a call has one or two peers.
     private var peerAddresses: [TransportAddress: KernelAddress] = [:]
 
     /// `frame` starts at a ChannelData header; stream frames may carry trailing padding.
-    mutating func forward(_ frame: inout ByteBuffer, from tuple: FiveTuple, core: RelayCore) {
-        guard let number = frame.readInteger(as: UInt16.self), let length = frame.readInteger(as: UInt16.self),
-              let payload = frame.readSlice(length: Int(length)),
-              let (relay, peer) = core.channelDataToPeer(from: tuple, channel: number, bytes: Int(length), now: .now),
+    mutating func forward(_ frame: UnsafeRawBufferPointer, from tuple: FiveTuple, core: RelayCore) {
+        guard frame.count >= 4 else { return }
+        let number = UInt16(frame[0]) << 8 | UInt16(frame[1])
+        let length = Int(frame[2]) << 8 | Int(frame[3])
+        guard frame.count >= 4 + length,
+              let (relay, peer) = core.channelDataToPeer(from: tuple, channel: number, bytes: length, now: .now),
               let destination = kernelAddress(peer)
         else { return }
-        payload.withUnsafeReadableBytes { relay.send($0, to: destination) }
+        relay.send(UnsafeRawBufferPointer(rebasing: frame[4..<(4 + length)]), to: destination)
         packets += 1
-        bytes += Int(length)
+        bytes += length
     }
 
     private mutating func kernelAddress(_ peer: TransportAddress) -> KernelAddress? {
@@ -39,48 +41,35 @@ struct ChannelDataForwarder {
     }
 }
 
-/// The UDP listener (port 3478): every datagram is one STUN message or ChannelData.
-final class DatagramListenerHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-
+/// The UDP listener (port 3478): every datagram is one STUN message or ChannelData. Runs on the
+/// poller's thread only, hence unchecked.
+final class DatagramListener: DatagramReceiver, @unchecked Sendable {
     private let core: RelayCore
     private let socket: DatagramSocket
-    private var server: TransportAddress?
+    private let server: TransportAddress
     private var forwarder = ChannelDataForwarder()
 
-    init(core: RelayCore, socket: DatagramSocket) {
+    init(core: RelayCore, socket: DatagramSocket, server: TransportAddress) {
         self.core = core
         self.socket = socket
+        self.server = server
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        if server == nil { server = context.channel.localAddress.flatMap(TransportAddress.init) }
-        guard let server, let client = TransportAddress(envelope.remoteAddress),
-              let first = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt8.self)
-        else { return }
+    func received(_ datagram: UnsafeRawBufferPointer, from sender: KernelAddress) {
+        guard let first = datagram.first, let client = TransportAddress(sender) else { return }
         let tuple = FiveTuple(client: client, server: server, transport: .udp)
         switch PacketKind(firstByte: first) {
         case .channelData:
-            var frame = envelope.data
-            forwarder.forward(&frame, from: tuple, core: core)
+            forwarder.forward(datagram, from: tuple, core: core)
         case .stun:
-            guard let address = KernelAddress(envelope.remoteAddress) else { return }
-            let sink = ClientSink.datagram(listener: socket, client: address)
-            core.receiveSTUN(envelope.data, from: tuple, sink: sink, eventLoop: context.eventLoop)
+            core.receiveSTUN(ByteBuffer(bytes: datagram), from: tuple, sink: .datagram(listener: socket, client: sender))
         case .other:
             return
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    func batchEnded() {
         forwarder.count(metrics: core.metrics)
-        context.fireChannelReadComplete()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // ICMP unreachable from one client surfaces as a read error; the listener must stay up.
-        core.logger.debug("UDP listener error", metadata: ["error": "\(error)"])
     }
 }
 
@@ -152,12 +141,12 @@ final class StreamConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var frame = unwrapInboundIn(data)
+        let frame = unwrapInboundIn(data)
         guard let tuple, let first = frame.getInteger(at: frame.readerIndex, as: UInt8.self) else { return }
         if PacketKind(firstByte: first) == .channelData {
-            forwarder.forward(&frame, from: tuple, core: core)
+            frame.withUnsafeReadableBytes { forwarder.forward($0, from: tuple, core: core) }
         } else {
-            core.receiveSTUN(frame, from: tuple, sink: .stream(context.channel), eventLoop: context.eventLoop)
+            core.receiveSTUN(frame, from: tuple, sink: .stream(context.channel))
         }
     }
 
@@ -167,7 +156,7 @@ final class StreamConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let tuple { core.clientDisconnected(tuple, eventLoop: context.eventLoop) }
+        if let tuple { core.clientDisconnected(tuple) }
         context.fireChannelInactive()
     }
 
@@ -178,63 +167,52 @@ final class StreamConnectionHandler: ChannelInboundHandler {
 }
 
 /// A relayed transport address: datagrams from permitted peers go back to the client as
-/// ChannelData when a channel is bound, else as a Data indication.
-final class RelayHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-
+/// ChannelData when a channel is bound, else as a Data indication. Runs on the poller's thread.
+final class RelayReceiver: DatagramReceiver, @unchecked Sendable {
     private let core: RelayCore
     private let sink: ClientSink
-    private var relay: TransportAddress?
+    private let relay: TransportAddress
     private var packets = 0
     private var bytes = 0
 
-    init(core: RelayCore, sink: ClientSink) {
+    init(core: RelayCore, sink: ClientSink, relay: TransportAddress) {
         self.core = core
         self.sink = sink
+        self.relay = relay
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        if relay == nil { relay = context.channel.localAddress.flatMap(TransportAddress.init) }
-        let payload = envelope.data
-        let count = payload.readableBytes
-        guard let relay, let peer = TransportAddress(envelope.remoteAddress), count <= 65_000 else { return }
+    func received(_ payload: UnsafeRawBufferPointer, from sender: KernelAddress) {
+        let count = payload.count
+        guard let peer = TransportAddress(sender), count <= 65_000 else { return }
         switch (core.peerData(relay: relay, peer: peer, bytes: count, now: .now), sink) {
         case (.drop, _):
             return
         case (.channelData(let number), .datagram(let listener, let client)):
-            payload.withUnsafeReadableBytes { listener.send(header: UInt32(number) << 16 | UInt32(count), $0, to: client) }
+            listener.send(header: UInt32(number) << 16 | UInt32(count), payload, to: client)
         case (.channelData(let number), .stream(let channel)):
             // Over a stream, ChannelData is padded to a multiple of 4 (RFC 8656, section 12.5).
             let padding = (4 - count % 4) % 4
             var out = channel.allocator.buffer(capacity: 4 + count + padding)
             out.writeInteger(number)
             out.writeInteger(UInt16(count))
-            out.writeImmutableBuffer(payload)
+            out.writeBytes(payload)
             out.writeRepeatingByte(0, count: padding)
             channel.write(out, promise: nil)
         case (.dataIndication, _):
             var message = STUNMessage(method: .data, class: .indication)
             message.appendXORAddress(.xorPeerAddress, peer.stunAddress)
-            message.appendData(payload.readableBytesView)
+            message.appendData(payload)
             sink.writeAndFlush(ByteBuffer(bytes: message.serialize()))
         }
         packets += 1
         bytes += count
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if packets > 0 {
-            if case .stream(let channel) = sink { channel.flush() }
-            core.metrics.relayed(toPeer: false, packets: packets, bytes: bytes)
-            packets = 0
-            bytes = 0
-        }
-        context.fireChannelReadComplete()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A peer's ICMP port-unreachable must not end the allocation.
-        core.logger.debug("relay socket error", metadata: ["error": "\(error)"])
+    func batchEnded() {
+        guard packets > 0 else { return }
+        if case .stream(let channel) = sink { channel.flush() }
+        core.metrics.relayed(toPeer: false, packets: packets, bytes: bytes)
+        packets = 0
+        bytes = 0
     }
 }

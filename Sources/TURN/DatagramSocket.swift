@@ -1,35 +1,49 @@
 import NIOCore
-import NIOPosix
+import Synchronization
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
-/// A UDP socket of the relay's data path: NIO reads it, the relay writes to it with one
-/// `sendto` per packet. NIO's write path (pending-write queue, an `AddressedEnvelope` and a
-/// promise per datagram, a flush per read batch) was most of the relay's own CPU per packet.
-///
-/// The relay opens and binds the socket itself and hands it to NIO, so it knows the descriptor.
-/// Writing to it is safe only on the channel's event loop while the channel is open: NIO closes
-/// the descriptor on that loop, so it cannot be closed (and its number reused) meanwhile.
-struct DatagramSocket: Sendable {
-    let channel: any Channel
+/// One UDP socket of the relay: the UDP listener or an allocation's relayed address. Read by
+/// the `DatagramPoller`; written with one `sendto` per datagram from whichever thread relays it.
+/// After `markClosed` nothing is sent any more; the poller closes the descriptor later.
+final class DatagramSocket: Sendable {
     let descriptor: CInt
+    private let open = Atomic<Bool>(true)
+
+    private init(descriptor: CInt) { self.descriptor = descriptor }
+
+    var isOpen: Bool { open.load(ordering: .acquiring) }
+
+    /// True for the one call that closed it.
+    func markClosed() -> Bool {
+        open.exchange(false, ordering: .acquiringAndReleasing)
+    }
+
+    /// The address the socket is bound to (with the port the kernel chose for port 0).
+    var localAddress: TransportAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard result == 0 else { return nil }
+        return KernelAddress(storage).flatMap(TransportAddress.init)
+    }
 
     /// Sends one datagram now. Dropped, as a congested network would, when the socket's send
     /// buffer is full, the destination refused an earlier one, or the socket is closed.
     func send(_ bytes: UnsafeRawBufferPointer, to destination: KernelAddress) {
-        guard channel.eventLoop.inEventLoop, channel.isActive else { return }
+        guard isOpen else { return }
         _ = destination.withSockAddr { address, length in
-            sendto(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_NOSIGNAL), address, length)
+            sendto(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_NOSIGNAL | MSG_DONTWAIT), address, length)
         }
     }
 
     /// Sends a 4-byte header (a ChannelData header) and a payload as one datagram, without
     /// copying them together first.
     func send(header: UInt32, _ payload: UnsafeRawBufferPointer, to destination: KernelAddress) {
-        guard channel.eventLoop.inEventLoop, channel.isActive else { return }
+        guard isOpen else { return }
         var header = header.bigEndian
         withUnsafeMutableBytes(of: &header) { head in
             // A tuple, not an array: two contiguous iovecs on the stack, no allocation per packet.
@@ -43,62 +57,36 @@ struct DatagramSocket: Sendable {
                         message.msg_namelen = length
                         message.msg_iov = vectors
                         message.msg_iovlen = 2
-                        return sendmsg(descriptor, &message, CInt(MSG_NOSIGNAL))
+                        return sendmsg(descriptor, &message, CInt(MSG_NOSIGNAL | MSG_DONTWAIT))
                     }
                 }
             }
         }
     }
 
-    /// Binds a UDP socket to `address` (port 0: any) and lets NIO adopt it, reading with
-    /// `handler`, on `eventLoop`.
-    static func open(
-        _ address: SocketAddress, reuseAddress: Bool = false, on eventLoop: any EventLoop, vectorReadCount: Int,
-        bytesPerDatagram: Int, handler: @escaping @Sendable (DatagramSocket) -> any ChannelHandler
-    ) -> EventLoopFuture<DatagramSocket> {
-        let descriptor: CInt
-        do {
-            descriptor = try bindDescriptor(address, reuseAddress: reuseAddress)
-        } catch {
-            return eventLoop.makeFailedFuture(error)
-        }
-        // On failure NIO has either closed the descriptor or never taken it; closing it here
-        // could close a number already reused elsewhere, so a failed adoption leaks it instead.
-        return DatagramBootstrap(group: eventLoop)
-            .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
-            // One recvmmsg per wake-up (epoll is level-triggered, so what is left wakes it again):
-            // NIO's default of 4 reads costs a second, empty recvmmsg when packets trickle in.
-            .channelOption(.maxMessagesPerRead, value: 1)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * bytesPerDatagram))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(handler(DatagramSocket(channel: channel, descriptor: descriptor)))
-                }
-            }
-            .withBoundSocket(descriptor)
-            .map { DatagramSocket(channel: $0, descriptor: descriptor) }
-    }
-
-    private static func bindDescriptor(_ address: SocketAddress, reuseAddress: Bool) throws -> CInt {
+    /// A non-blocking UDP socket bound to `address` (port 0: any free one).
+    static func bind(_ address: SocketAddress, reuseAddress: Bool = false) throws -> DatagramSocket {
         guard let kernel = KernelAddress(address) else {
             throw IOError(errnoCode: EAFNOSUPPORT, reason: "bind: not an IP address")
         }
-        let descriptor = socket(kernel.family, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        let flags = CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue)
+        let descriptor = socket(kernel.family, flags, 0)
         guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
         var one: CInt = 1
         let bound = (!reuseAddress
             || setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size)) == 0)
-            && kernel.withSockAddr { bind(descriptor, $0, $1) } == 0
+            && kernel.withSockAddr { Glibc.bind(descriptor, $0, $1) } == 0
         guard bound else {
             let code = errno
             close(descriptor)
             throw IOError(errnoCode: code, reason: "bind")
         }
-        return descriptor
+        return DatagramSocket(descriptor: descriptor)
     }
 }
 
-/// A socket address in the form `sendto` takes, built once per peer or client rather than per packet.
+/// A socket address in the form the kernel takes and gives, converted once per peer or client
+/// rather than per packet, and never to text.
 enum KernelAddress: Sendable {
     case v4(sockaddr_in)
     case v6(sockaddr_in6)
@@ -108,6 +96,18 @@ enum KernelAddress: Sendable {
         case .v4(let a): self = .v4(a.address)
         case .v6(let a): self = .v6(a.address)
         default: return nil
+        }
+    }
+
+    init?(_ storage: sockaddr_storage) {
+        var storage = storage
+        switch CInt(storage.ss_family) {
+        case AF_INET:
+            self = .v4(withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self) })
+        case AF_INET6:
+            self = .v6(withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) })
+        default:
+            return nil
         }
     }
 
@@ -128,6 +128,21 @@ enum KernelAddress: Sendable {
             withUnsafePointer(to: &address) { pointer in
                 pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
             }
+        }
+    }
+
+}
+
+extension TransportAddress {
+    /// The same conversion as from a NIO `SocketAddress`, without building one.
+    init?(_ address: KernelAddress) {
+        switch address {
+        case .v4(let a):
+            self.init(ip: .v4(UInt32(bigEndian: a.sin_addr.s_addr)), port: UInt16(bigEndian: a.sin_port))
+        case .v6(let a):
+            let bytes = withUnsafeBytes(of: a.sin6_addr) { Array($0) }
+            guard let ip = IPAddress(bytes: bytes) else { return nil }
+            self.init(ip: ip, port: UInt16(bigEndian: a.sin6_port))
         }
     }
 }

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import NIOCore
-import NIOPosix
 import STUN
 import Synchronization
 
@@ -9,10 +8,6 @@ import Synchronization
 enum ClientSink: Sendable {
     case datagram(listener: DatagramSocket, client: KernelAddress)
     case stream(any Channel)
-
-    var isStream: Bool {
-        if case .stream = self { true } else { false }
-    }
 
     func writeAndFlush(_ buffer: ByteBuffer) {
         switch self {
@@ -42,12 +37,14 @@ final class RelayCore: Sendable {
     let configuration: TURNConfiguration
     let logger: Logger
     let metrics: TURNMetrics
+    let poller: DatagramPoller
     private let state: Mutex<State>
     /// Accepted TCP/TLS connections: counted against `maxStreamConnections`, closed at shutdown.
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
 
-    init(configuration: TURNConfiguration, policy: PeerPolicy, logger: Logger, metrics: TURNMetrics) {
+    init(configuration: TURNConfiguration, policy: PeerPolicy, logger: Logger, metrics: TURNMetrics, poller: DatagramPoller) {
         self.configuration = configuration
+        self.poller = poller
         self.logger = logger
         self.metrics = metrics
         self.state = Mutex(State(handler: TURNRequestHandler(configuration: configuration, policy: policy)))
@@ -60,94 +57,89 @@ final class RelayCore: Sendable {
 
     // MARK: - Control path
 
-    func receiveSTUN(_ bytes: ByteBuffer, from tuple: FiveTuple, sink: ClientSink, eventLoop: any EventLoop) {
+    func receiveSTUN(_ bytes: ByteBuffer, from tuple: FiveTuple, sink: ClientSink) {
         guard let message = try? STUNMessage(bytes: bytes.readableBytesView) else { return }
         let now = ContinuousClock.now, date = Date()
         let actions = state.withLock { $0.handler.handle(message, from: tuple, now: now, date: date) }
         if configuration.logIPAddresses {
             logger.debug("STUN \(message.type) from \(tuple)")
         }
-        perform(actions, sink: sink, eventLoop: eventLoop)
+        perform(actions, sink: sink)
     }
 
-    func perform(_ actions: [TURNAction], sink: ClientSink?, eventLoop: any EventLoop) {
+    func perform(_ actions: [TURNAction], sink: ClientSink?) {
         for action in actions {
             switch action {
             case .respond(let bytes):
                 sink?.writeAndFlush(ByteBuffer(bytes: bytes))
             case .openRelay(let request):
                 guard let sink else { continue }
-                openRelay(request, sink: sink, eventLoop: eventLoop)
+                openRelay(request, sink: sink)
             case .sendToPeer(let relay, let peer, let data):
                 guard let socket = state.withLock({ $0.relays[relay] }), let destination = KernelAddress(peer.socketAddress)
                 else { continue }
                 data.withUnsafeBytes { socket.send($0, to: destination) }
             case .closeRelay(let relay):
-                let socket = state.withLock { $0.relays.removeValue(forKey: relay) }
-                socket?.channel.close(promise: nil)
+                if let socket = state.withLock({ $0.relays.removeValue(forKey: relay) }) { poller.remove(socket) }
                 metrics.allocationClosed()
                 logger.debug("allocation closed", metadata: ["relay": "\(redact(relay))"])
             }
         }
     }
 
-    private func openRelay(_ request: PendingAllocation, sink: ClientSink, eventLoop: any EventLoop) {
+    private func openRelay(_ request: PendingAllocation, sink: ClientSink) {
         let host = request.family == .ipv4 ? configuration.relayIPv4 : configuration.relayIPv6
-        bindRelay(host: host ?? "", request: request, sink: sink, eventLoop: eventLoop, attemptsLeft: 16)
-            .whenComplete { result in
-                let now = ContinuousClock.now, date = Date()
-                switch result {
-                case .success(let (socket, relay)):
-                    let response = self.state.withLock { state in
-                        let response = state.handler.completeAllocation(request, relay: relay, now: now, date: date)
-                        if response != nil { state.relays[relay] = socket }
-                        return response
-                    }
-                    guard let response else {
-                        socket.channel.close(promise: nil)
-                        return
-                    }
-                    self.metrics.allocationOpened()
-                    self.logger.debug("allocation created", metadata: [
-                        "credential": "\(request.credentialID)", "transport": "\(request.fiveTuple.transport)",
-                        "relay": "\(self.redact(relay))",
-                    ])
-                    sink.writeAndFlush(ByteBuffer(bytes: response))
-                case .failure(let error):
-                    self.logger.warning("no relay port could be bound", metadata: ["error": "\(error)"])
-                    let response = self.state.withLock { $0.handler.failAllocation(request) }
-                    sink.writeAndFlush(ByteBuffer(bytes: response))
-                }
+        let now = ContinuousClock.now, date = Date()
+        let response: [UInt8]
+        do {
+            let (socket, relay) = try bindRelay(host: host ?? "", evenPort: request.evenPort)
+            let completed = state.withLock { state in
+                let response = state.handler.completeAllocation(request, relay: relay, now: now, date: date)
+                if response != nil { state.relays[relay] = socket }
+                return response
             }
+            guard let completed else {
+                poller.remove(socket)
+                return
+            }
+            do {
+                try poller.add(socket, receiver: RelayReceiver(core: self, sink: sink, relay: relay))
+            } catch {
+                // Not readable, so no use: undo the allocation as the relay closing it would.
+                perform(state.withLock { $0.handler.clientDisconnected(request.fiveTuple) }, sink: nil)
+                throw error
+            }
+            metrics.allocationOpened()
+            logger.debug("allocation created", metadata: [
+                "credential": "\(request.credentialID)", "transport": "\(request.fiveTuple.transport)",
+                "relay": "\(redact(relay))",
+            ])
+            response = completed
+        } catch {
+            logger.warning("no relay port could be bound", metadata: ["error": "\(error)"])
+            response = state.withLock { $0.handler.failAllocation(request) }
+        }
+        sink.writeAndFlush(ByteBuffer(bytes: response))
     }
 
-    /// Binds on the client's own event loop: relay and client writes never hop threads, and
-    /// the data path may write to both sockets directly (`DatagramSocket`).
-    private func bindRelay(
-        host: String, request: PendingAllocation, sink: ClientSink, eventLoop: any EventLoop, attemptsLeft: Int
-    ) -> EventLoopFuture<(DatagramSocket, TransportAddress)> {
+    /// A socket on a free port of the relay range; a few ports are tried, as others may be taken.
+    private func bindRelay(host: String, evenPort: Bool) throws -> (DatagramSocket, TransportAddress) {
         let range = configuration.relayPortRange
-        var port = Int.random(in: range)
-        if request.evenPort { port &= ~1; if port < range.lowerBound { port += 2 } }
-        let address: SocketAddress
-        do {
-            address = try SocketAddress(ipAddress: host, port: port)
-        } catch {
-            return eventLoop.makeFailedFuture(error)
-        }
-        return DatagramSocket.open(address, on: eventLoop, vectorReadCount: configuration.datagramVectorReadCount,
-                                   bytesPerDatagram: 2048) { _ in RelayHandler(core: self, sink: sink) }
-            .flatMapThrowing { socket -> (DatagramSocket, TransportAddress) in
-                guard let local = socket.channel.localAddress, let relay = TransportAddress(local) else {
-                    socket.channel.close(promise: nil)
+        var attemptsLeft = 16
+        while true {
+            var port = Int.random(in: range)
+            if evenPort { port &= ~1; if port < range.lowerBound { port += 2 } }
+            do {
+                let socket = try DatagramSocket.bind(try SocketAddress(ipAddress: host, port: port))
+                guard let relay = socket.localAddress else {
+                    poller.remove(socket)
                     throw ChannelError.unknownLocalAddress
                 }
                 return (socket, relay)
+            } catch where attemptsLeft > 1 {
+                attemptsLeft -= 1
             }
-            .flatMapError { error in
-                guard attemptsLeft > 1 else { return eventLoop.makeFailedFuture(error) }
-                return self.bindRelay(host: host, request: request, sink: sink, eventLoop: eventLoop, attemptsLeft: attemptsLeft - 1)
-            }
+        }
     }
 
     // MARK: - Data path
@@ -173,20 +165,17 @@ final class RelayCore: Sendable {
 
     // MARK: - Lifecycle
 
-    func expire(eventLoop: any EventLoop) {
+    func expire() {
         let now = ContinuousClock.now
-        let actions = state.withLock { $0.handler.expire(now: now) }
-        perform(actions, sink: nil, eventLoop: eventLoop)
+        perform(state.withLock { $0.handler.expire(now: now) }, sink: nil)
     }
 
-    func release(credentialIDs: Set<String>, eventLoop: any EventLoop) {
-        let actions = state.withLock { $0.handler.release(credentialIDs: credentialIDs) }
-        perform(actions, sink: nil, eventLoop: eventLoop)
+    func release(credentialIDs: Set<String>) {
+        perform(state.withLock { $0.handler.release(credentialIDs: credentialIDs) }, sink: nil)
     }
 
-    func clientDisconnected(_ tuple: FiveTuple, eventLoop: any EventLoop) {
-        let actions = state.withLock { $0.handler.clientDisconnected(tuple) }
-        perform(actions, sink: nil, eventLoop: eventLoop)
+    func clientDisconnected(_ tuple: FiveTuple) {
+        perform(state.withLock { $0.handler.clientDisconnected(tuple) }, sink: nil)
     }
 
     func hasAllocation(_ tuple: FiveTuple) -> Bool {
@@ -216,11 +205,11 @@ final class RelayCore: Sendable {
     }
 
     /// Closes every relay socket; used at shutdown.
-    func closeAllRelays() -> [any Channel] {
-        state.withLock { state in
-            let channels = state.relays.values.map(\.channel)
-            state.relays.removeAll()
-            return channels
+    func closeAllRelays() {
+        let sockets = state.withLock { state in
+            defer { state.relays.removeAll() }
+            return Array(state.relays.values)
         }
+        for socket in sockets { poller.remove(socket) }
     }
 }

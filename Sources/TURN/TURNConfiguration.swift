@@ -66,7 +66,7 @@ public struct TURNConfiguration: Sendable {
 
     /// Client and peer addresses are personal data: keep them out of logs unless debugging.
     public var logIPAddresses = false
-    /// How many datagrams one UDP read may return (recvmmsg).
+    /// How many datagrams one UDP read may return (recvmmsg), 1–64.
     public var datagramVectorReadCount = 32
 
     public init(authSecret: String) {

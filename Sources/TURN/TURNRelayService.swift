@@ -41,7 +41,8 @@ public final class TURNRelayService: Service, Sendable {
         let policy = PeerPolicy(
             allowLoopback: configuration.allowLoopbackPeers, allowed: configuration.allowedPeerRanges,
             denied: configuration.deniedPeerRanges, ownAddresses: own)
-        self.core = RelayCore(configuration: configuration, policy: policy, logger: logger, metrics: TURNMetrics())
+        self.core = RelayCore(configuration: configuration, policy: policy, logger: logger, metrics: TURNMetrics(),
+                              poller: DatagramPoller(batch: configuration.datagramVectorReadCount))
         self.ready = group.next().makePromise(of: BoundPorts.self)
     }
 
@@ -58,16 +59,18 @@ public final class TURNRelayService: Service, Sendable {
     /// Ends the allocations made with these credentials (their holders hung up).
     public func releaseAllocations(credentialIDs: Set<String>) {
         guard !credentialIDs.isEmpty else { return }
-        core.release(credentialIDs: credentialIDs, eventLoop: group.next())
+        core.release(credentialIDs: credentialIDs)
     }
 
     public func run() async throws {
         let listeners: [any Channel]
         let ports: BoundPorts
         do {
+            try core.poller.start()
             (listeners, ports) = try await bindListeners()
         } catch {
             ready.fail(error)
+            await core.poller.stop()
             throw error
         }
         ready.succeed(ports)
@@ -77,12 +80,11 @@ public final class TURNRelayService: Service, Sendable {
         ])
 
         let core = self.core
-        let loop = group.next()
         // Expiry runs once a second; lifetimes are minutes, so that is precise enough.
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(1))
-                core.expire(eventLoop: loop)
+                core.expire()
             }
         }
 
@@ -90,7 +92,9 @@ public final class TURNRelayService: Service, Sendable {
         // Accepted connections are not children a listener's close reaches: close them too, so
         // clients see the end at once instead of a silent peer.
         for channel in core.openConnections() { try? await channel.close() }
-        for channel in core.closeAllRelays() { try? await channel.close() }
+        core.closeAllRelays()
+        // Closes the UDP listener too.
+        await core.poller.stop()
         core.logger.info("TURN relay stopped")
     }
 
@@ -110,17 +114,20 @@ public final class TURNRelayService: Service, Sendable {
 
     private func bindListenersOnce() async throws -> ([any Channel], BoundPorts) {
         var channels: [any Channel] = []
+        var datagramListener: DatagramSocket?
         var ports = BoundPorts()
         let core = self.core
         do {
             if configuration.enableUDP {
                 let address = try SocketAddress.makeAddressResolvingHost(configuration.listenHost, port: configuration.port)
-                let udp = try await DatagramSocket.open(
-                    address, reuseAddress: true, on: group.next(), vectorReadCount: configuration.datagramVectorReadCount,
-                    bytesPerDatagram: 4096
-                ) { socket in DatagramListenerHandler(core: core, socket: socket) }.get().channel
-                channels.append(udp)
-                ports.udp = udp.localAddress?.port
+                let udp = try DatagramSocket.bind(address, reuseAddress: true)
+                guard let server = udp.localAddress else {
+                    core.poller.remove(udp)
+                    throw ChannelError.unknownLocalAddress
+                }
+                datagramListener = udp
+                try core.poller.add(udp, receiver: DatagramListener(core: core, socket: udp, server: server))
+                ports.udp = Int(server.port)
             }
             // TCP shares the UDP port number, as clients expect (turn:host:3478?transport=tcp).
             if configuration.enableTCP {
@@ -137,6 +144,7 @@ public final class TURNRelayService: Service, Sendable {
             }
         } catch {
             for channel in channels { try? await channel.close() }
+            if let datagramListener { core.poller.remove(datagramListener) }
             throw StartupError(description: "TURN listener bind failed on \(configuration.listenHost): \(error)")
         }
         return (channels, ports)
