@@ -93,6 +93,13 @@ final class RelayCore: Sendable {
         let response: [UInt8]
         do {
             let (socket, relay) = try bindRelay(host: host ?? "", evenPort: request.evenPort)
+            do {
+                // Read before the allocation exists: what arrives first finds no permission and is dropped.
+                try poller.add(socket, receiver: RelayReceiver(core: self, sink: sink, relay: relay))
+            } catch {
+                poller.remove(socket)
+                throw error
+            }
             let completed = state.withLock { state in
                 let response = state.handler.completeAllocation(request, relay: relay, now: now, date: date)
                 if response != nil { state.relays[relay] = socket }
@@ -101,13 +108,6 @@ final class RelayCore: Sendable {
             guard let completed else {
                 poller.remove(socket)
                 return
-            }
-            do {
-                try poller.add(socket, receiver: RelayReceiver(core: self, sink: sink, relay: relay))
-            } catch {
-                // Not readable, so no use: undo the allocation as the relay closing it would.
-                perform(state.withLock { $0.handler.clientDisconnected(request.fiveTuple) }, sink: nil)
-                throw error
             }
             metrics.allocationOpened()
             logger.debug("allocation created", metadata: [
