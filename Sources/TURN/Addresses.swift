@@ -68,25 +68,6 @@ public struct TransportAddress: Hashable, Sendable, CustomStringConvertible {
         self.init(kernel)
     }
 
-    /// Built field by field: the packed-address initialiser would allocate a `ByteBuffer` per packet.
-    public var socketAddress: SocketAddress {
-        switch ip {
-        case .v4(let a):
-            var sin = sockaddr_in()
-            sin.sin_family = sa_family_t(AF_INET)
-            sin.sin_port = port.bigEndian
-            sin.sin_addr.s_addr = a.bigEndian
-            return SocketAddress(sin, host: "")
-        case .v6:
-            var sin6 = sockaddr_in6()
-            sin6.sin6_family = sa_family_t(AF_INET6)
-            sin6.sin6_port = port.bigEndian
-            let raw = ip.bytes
-            withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyBytes(from: raw) }
-            return SocketAddress(sin6, host: "")
-        }
-    }
-
     public var description: String { stunAddress.description }
 }
 

@@ -6,8 +6,6 @@ import STUN
 struct ChannelDataForwarder {
     private var packets = 0
     private var bytes = 0
-    /// Converting a peer's address per packet would cost; a call has one or two peers.
-    private var peerAddresses: [TransportAddress: KernelAddress] = [:]
 
     /// `frame` starts at a ChannelData header; stream frames may carry trailing padding.
     mutating func forward(_ frame: UnsafeRawBufferPointer, from tuple: FiveTuple, core: RelayCore) {
@@ -15,21 +13,11 @@ struct ChannelDataForwarder {
         let number = UInt16(frame[0]) << 8 | UInt16(frame[1])
         let length = Int(frame[2]) << 8 | Int(frame[3])
         guard frame.count >= 4 + length,
-              let (relay, peer) = core.channelDataToPeer(from: tuple, channel: number, bytes: length, now: .now),
-              let destination = kernelAddress(peer)
+              let (relay, peer) = core.channelDataToPeer(from: tuple, channel: number, bytes: length, now: .now)
         else { return }
-        relay.send(UnsafeRawBufferPointer(rebasing: frame[4..<(4 + length)]), to: destination)
+        relay.send(UnsafeRawBufferPointer(rebasing: frame[4..<(4 + length)]), to: KernelAddress(peer))
         packets += 1
         bytes += length
-    }
-
-    private mutating func kernelAddress(_ peer: TransportAddress) -> KernelAddress? {
-        if let cached = peerAddresses[peer] { return cached }
-        // Bounded: a listener serves many clients, and peers come and go.
-        if peerAddresses.count >= 1024 { peerAddresses.removeAll(keepingCapacity: true) }
-        let address = KernelAddress(peer.socketAddress)
-        peerAddresses[peer] = address
-        return address
     }
 
     /// Counters once per read batch, not per packet.

@@ -99,6 +99,27 @@ enum KernelAddress: Sendable {
         }
     }
 
+    /// Built field by field, per packet if need be: no allocation, no text.
+    init(_ address: TransportAddress) {
+        switch address.ip {
+        case .v4(let a):
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = address.port.bigEndian
+            sin.sin_addr.s_addr = a.bigEndian
+            self = .v4(sin)
+        case .v6(let high, let low):
+            var sin6 = sockaddr_in6()
+            sin6.sin6_family = sa_family_t(AF_INET6)
+            sin6.sin6_port = address.port.bigEndian
+            withUnsafeMutableBytes(of: &sin6.sin6_addr) { bytes in
+                bytes.storeBytes(of: high.bigEndian, toByteOffset: 0, as: UInt64.self)
+                bytes.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
+            }
+            self = .v6(sin6)
+        }
+    }
+
     init?(_ storage: sockaddr_storage) {
         var storage = storage
         switch CInt(storage.ss_family) {

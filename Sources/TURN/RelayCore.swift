@@ -76,9 +76,8 @@ final class RelayCore: Sendable {
                 guard let sink else { continue }
                 openRelay(request, sink: sink)
             case .sendToPeer(let relay, let peer, let data):
-                guard let socket = state.withLock({ $0.relays[relay] }), let destination = KernelAddress(peer.socketAddress)
-                else { continue }
-                data.withUnsafeBytes { socket.send($0, to: destination) }
+                guard let socket = state.withLock({ $0.relays[relay] }) else { continue }
+                data.withUnsafeBytes { socket.send($0, to: KernelAddress(peer)) }
             case .closeRelay(let relay):
                 if let socket = state.withLock({ $0.relays.removeValue(forKey: relay) }) { poller.remove(socket) }
                 metrics.allocationClosed()
