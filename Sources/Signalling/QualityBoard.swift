@@ -25,6 +25,34 @@ struct QualityBoard: Sendable {
         var estimators: [PeerID: QualityEstimator] = [:]
         var sent: [PeerID: QualityUpdate] = [:]
         var session: SessionRecord?
+
+        mutating func ingest(_ stats: CallStats, peer: PeerID, now: Date) {
+            let assessment = estimators[peer, default: QualityEstimator(startedAt: now)].ingest(QualitySample(stats), at: now)
+            session?.record(stats, assessment, receivedBy: peer, at: now)
+        }
+
+        mutating func updates(for room: Room, now: Date) -> [RoomAction] {
+            var actions: [RoomAction] = []
+            let inCall = room.session?.peers ?? []
+            // Once per peer, not once per pair: this runs for every stats message.
+            let verdicts = room.members.keys.reduce(into: [PeerID: QualityAssessment]()) { verdicts, peer in
+                verdicts[peer] = estimators[peer].flatMap { QualityBoard.verdict($0, now: now) }
+            }
+            for member in room.members.values {
+                guard let endpoint = member.endpoint else { continue }
+                let receiving = verdicts[member.peer]
+                let sending = inCall.lazy.filter { $0 != member.peer }
+                    .compactMap { verdicts[$0] }
+                    .min { $0.mos < $1.mos }?.forSender
+                guard receiving != nil || sending != nil else { continue }
+                let update = QualityUpdate(receiving: receiving.map(QualityBoard.report), sending: sending.map(QualityBoard.report))
+                if sent[member.peer].map({ !QualityBoard.sameVerdict($0, update) }) ?? true {
+                    sent[member.peer] = update
+                    actions.append(.send(endpoint, .quality(update)))
+                }
+            }
+            return actions
+        }
     }
 
     /// Enough for a median over a long call without growing without bound.
@@ -36,41 +64,13 @@ struct QualityBoard: Sendable {
     static let reportInterval = QualityEstimator.Settings().interval
 
     mutating func ingest(_ stats: CallStats, meeting: MeetingID, peer: PeerID, now: Date) {
-        Self.ingest(stats, peer: peer, now: now, into: &meetings[meeting, default: MeetingQuality()])
-    }
-
-    private static func ingest(_ stats: CallStats, peer: PeerID, now: Date, into quality: inout MeetingQuality) {
-        let assessment = quality.estimators[peer, default: QualityEstimator(startedAt: now)].ingest(QualitySample(stats), at: now)
-        quality.session?.record(stats, assessment, receivedBy: peer, at: now)
+        meetings[meeting, default: MeetingQuality()].ingest(stats, peer: peer, now: now)
     }
 
     /// The `quality` message each present member should get now, if it changed. What a member
     /// sends is judged by the others' reception; in a mesh the worst of them speaks for it.
     mutating func updates(for room: Room, now: Date) -> [RoomAction] {
-        Self.updates(for: room, now: now, quality: &meetings[room.meeting.id, default: MeetingQuality()])
-    }
-
-    private static func updates(for room: Room, now: Date, quality: inout MeetingQuality) -> [RoomAction] {
-        var actions: [RoomAction] = []
-        let inCall = room.session?.peers ?? []
-        // Once per peer, not once per pair: this runs for every stats message.
-        let verdicts = room.members.keys.reduce(into: [PeerID: QualityAssessment]()) { verdicts, peer in
-            verdicts[peer] = quality.estimators[peer].flatMap { verdict($0, now: now) }
-        }
-        for member in room.members.values {
-            guard let endpoint = member.endpoint else { continue }
-            let receiving = verdicts[member.peer]
-            let sending = inCall.lazy.filter { $0 != member.peer }
-                .compactMap { verdicts[$0] }
-                .min { $0.mos < $1.mos }?.forSender
-            guard receiving != nil || sending != nil else { continue }
-            let update = QualityUpdate(receiving: receiving.map(report), sending: sending.map(report))
-            if quality.sent[member.peer].map({ !sameVerdict($0, update) }) ?? true {
-                quality.sent[member.peer] = update
-                actions.append(.send(endpoint, .quality(update)))
-            }
-        }
-        return actions
+        meetings[room.meeting.id, default: MeetingQuality()].updates(for: room, now: now)
     }
 
     /// Whether someone in the call has not reported for a whole interval: only then can a verdict
