@@ -1,5 +1,5 @@
-import HTTPTypes
 import EventLoopExecutor
+import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
