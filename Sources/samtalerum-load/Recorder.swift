@@ -45,9 +45,11 @@ final class Recorder: Sendable {
         steady.store(value, ordering: .relaxed)
     }
 
+    private func isSteady(sentAtMicros: Int) -> Bool { sentAtMicros >= steadySince.load(ordering: .relaxed) }
+
     func pong(sentAtMicros: Int) {
         let latencyMs = millisSince(micros: sentAtMicros)
-        let isSteady = sentAtMicros >= steadySince.load(ordering: .relaxed)
+        let isSteady = isSteady(sentAtMicros: sentAtMicros)
         figures.withLock {
             $0.pingMs.append(latencyMs)
             if isSteady { $0.steadyPingMs.append(latencyMs) }
@@ -55,7 +57,7 @@ final class Recorder: Sendable {
     }
 
     func probeRelayed(sentAtMicros: Int) {
-        guard sentAtMicros >= steadySince.load(ordering: .relaxed) else { return }
+        guard isSteady(sentAtMicros: sentAtMicros) else { return }
         let latencyMs = millisSince(micros: sentAtMicros)
         figures.withLock { $0.steadyRelayMs.append(latencyMs) }
     }
