@@ -129,7 +129,6 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
         return meeting
     }
 
-
     func meeting(from row: MeetingRow) throws -> Meeting {
         Meeting(id: MeetingID(rawValue: row.id),
                 workerRef: SubjectRef(rawValue: try keys.open(row.workerSealed, pseudonym: row.workerPseudonym)),

@@ -195,7 +195,6 @@ extension AuditDatabase {
         else { throw AuditStoreError.invalidQuery("purpose must be one line of at most \(AuditorAccess.maxPurposeLength) characters") }
         return purpose
     }
-
 }
 
 /// Where a page ended. Opaque to callers; it stays valid as long as the sessions exist.
