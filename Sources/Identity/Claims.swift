@@ -59,6 +59,10 @@ struct ExternalClaims: JWTPayload {
     var aud: AudienceClaim
     var sub: SubjectClaim
     var exp: ExpirationClaim
+    var nbf: NotBeforeClaim?
+    var iat: IssuedAtClaim?
+    /// Set in ID tokens from the sign-in flow; must echo the nonce this server sent.
+    var nonce: String?
     var roles: [String]?
     var role: String?
 

@@ -67,7 +67,9 @@ public final class TokenAuthority: Sendable {
     private static let localKID = JWKIdentifier(string: "samtalerum-local")
 
     private let local: JWTKeyCollection
-    private let external: (keys: JWTKeyCollection, provider: ExternalIdentityProvider)?
+    /// The IdP's keys, and their `kid`s: jwt-kit falls back to its first key for an unknown or
+    /// missing `kid`, so a token must name one of these itself.
+    private let external: (keys: JWTKeyCollection, kids: Set<String>, provider: ExternalIdentityProvider)?
     private let clock: WallClock
 
     public init(signingKey: SymmetricKey, external provider: ExternalIdentityProvider? = nil, clock: WallClock = .system) async throws {
@@ -77,7 +79,7 @@ public final class TokenAuthority: Sendable {
         if let provider {
             let keys = JWTKeyCollection()
             try await keys.add(jwksJSON: provider.jwksJSON)
-            external = (keys, provider)
+            external = (keys, try Self.keyIDs(inJWKS: provider.jwksJSON), provider)
         } else {
             external = nil
         }
@@ -99,13 +101,15 @@ public final class TokenAuthority: Sendable {
         return try await local.sign(claims, kid: Self.localKID)
     }
 
-    /// The citizen's invite, or with `guest` a further participant's invite for that place.
-    public func issueInvite(meeting: MeetingID, expiresAt: Date, guest: PeerID? = nil) async throws -> String {
+    /// The citizen's invite, or with `guest` a further participant's invite for that place. The
+    /// same `id` (its `jti`) gives an equivalent link: the meeting names the one id it accepts.
+    public func issueInvite(meeting: MeetingID, expiresAt: Date, guest: PeerID? = nil,
+                            id: String = UUID().uuidString) async throws -> String {
         let claims = InviteClaims(
             iss: .init(value: Self.issuer), aud: .init(value: TokenAudience.invite), mid: meeting.rawValue,
             role: (guest == nil ? Role.citizen : .guest).rawValue, peer: guest?.rawValue,
             iat: .init(value: clock.now()), exp: .init(value: expiresAt),
-            jti: .init(value: UUID().uuidString))
+            jti: .init(value: id))
         return try await local.sign(claims, kid: Self.localKID)
     }
 
@@ -122,29 +126,65 @@ public final class TokenAuthority: Sendable {
         return try await verifyExternal(token, now: now)
     }
 
-    /// A `hello` token: an invite or a staff token.
-    public func verifyCredential(_ token: String) async throws(AuthenticationError) -> Credential {
+    /// A `hello` token: an invite or a staff token. `acceptingExpiredInvite` lets a genuine invite
+    /// past its expiry through: it still names its place, which is enough to take back a place the
+    /// signalling keeps for it (a resume); staff tokens are always checked for expiry.
+    public func verifyCredential(_ token: String, acceptingExpiredInvite: Bool = false) async throws(AuthenticationError) -> Credential {
         if let claims = try? await local.verify(token, as: InviteClaims.self) {
             guard let meeting = MeetingID(validating: claims.mid), let place = claims.place, claims.iss.value == Self.issuer
             else { throw .invalid }
-            guard clock.now() < claims.exp.value else { throw .expired }
+            guard acceptingExpiredInvite || clock.now() < claims.exp.value else { throw .expired }
             return .invite(Invite(meetingId: meeting, inviteId: claims.jti.value, expiresAt: claims.exp.value,
                                   role: place.role, peer: place.peer))
         }
         return .staff(try await verifyStaff(token))
     }
 
-    private func verifyExternal(_ token: String, now: Date) async throws(AuthenticationError) -> StaffIdentity {
-        guard let (keys, provider) = external,
+    /// An ID token from the sign-in flow: the IdP's, for our client, echoing our nonce.
+    public func verifyIDToken(_ token: String, clientID: String, nonce: String) async throws(AuthenticationError) -> StaffIdentity {
+        try await verifyExternal(token, now: clock.now(), audience: clientID, nonce: nonce)
+    }
+
+    /// Clock skew tolerated between the IdP and this server for `nbf` and `iat`.
+    public static let allowedClockSkew: TimeInterval = 60
+
+    private func verifyExternal(_ token: String, now: Date, audience: String? = nil,
+                                nonce: String? = nil) async throws(AuthenticationError) -> StaffIdentity {
+        guard let (keys, kids, provider) = external,
+              let kid = Self.headerKeyID(token), kids.contains(kid),
               let claims = try? await keys.verify(token, as: ExternalClaims.self),
               claims.iss.value == provider.issuer,
-              claims.aud.value.contains(provider.audience),
+              claims.aud.value.contains(audience ?? provider.audience),
+              nonce == nil || claims.nonce == nonce,
               let subject = SubjectRef(validating: claims.sub.value)
         else { throw .invalid }
+        // A token from the future is either forged or from an IdP whose clock is wrong: both refused.
+        let latest = now.addingTimeInterval(Self.allowedClockSkew)
+        if let notBefore = claims.nbf?.value, notBefore > latest { throw .invalid }
+        if let issuedAt = claims.iat?.value, issuedAt > latest { throw .invalid }
         let offered = (claims.roles ?? []) + (claims.role.map { [$0] } ?? [])
         // The most privileged mapping is not chosen implicitly: the first mapped role wins, in token order.
         guard let role = offered.lazy.compactMap({ provider.roleMapping[$0] }).first else { throw .invalid }
         guard now < claims.exp.value else { throw .expired }
         return StaffIdentity(subject: subject, role: role, expiresAt: claims.exp.value)
+    }
+
+    private struct KeyIDs: Decodable {
+        struct Key: Decodable { var kid: String? }
+        var keys: [Key]
+    }
+
+    static func keyIDs(inJWKS json: String) throws -> Set<String> {
+        Set(try JSONDecoder().decode(KeyIDs.self, from: Data(json.utf8)).keys.compactMap(\.kid))
+    }
+
+    /// The `kid` of a compact JWS header, read before any key is chosen.
+    static func headerKeyID(_ token: String) -> String? {
+        guard let header = token.split(separator: ".", omittingEmptySubsequences: false).first else { return nil }
+        var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        struct Header: Decodable { var kid: String? }
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        return (try? JSONDecoder().decode(Header.self, from: data))?.kid
     }
 }

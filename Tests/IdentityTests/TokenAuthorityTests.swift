@@ -125,6 +125,45 @@ final class ManualClock: Sendable {
         }
     }
 
+    /// Times and key ids of IdP tokens: a token from the future, or naming a key the JWKS does
+    /// not have (jwt-kit would fall back to its first key), is refused.
+    @Test func externalTokensFromTheFutureOrWithAnUnknownKeyIDAreRefused() async throws {
+        let idp = try await FakeIdPKeys()
+        let authority = try await TokenAuthority(signingKey: key, external: idp.provider, clock: ManualClock(start).clock)
+        let good = IdPTimedClaims(start: start)
+        #expect(try await authority.verifyStaff(try await idp.sign(good)).role == .worker)
+
+        var early = good
+        early.nbf = .init(value: start.addingTimeInterval(TokenAuthority.allowedClockSkew + 5))
+        await #expect(throws: AuthenticationError.invalid) { try await authority.verifyStaff(try await idp.sign(early)) }
+        var skewed = good
+        skewed.nbf = .init(value: start.addingTimeInterval(TokenAuthority.allowedClockSkew - 5))
+        #expect(try await authority.verifyStaff(try await idp.sign(skewed)).role == .worker, "a little clock skew is fine")
+        var issuedLater = good
+        issuedLater.iat = .init(value: start.addingTimeInterval(3600))
+        await #expect(throws: AuthenticationError.invalid) { try await authority.verifyStaff(try await idp.sign(issuedLater)) }
+
+        await #expect(throws: AuthenticationError.invalid, "kid not in the JWKS") {
+            try await authority.verifyStaff(try await idp.sign(good, kid: "rotated-away"))
+        }
+        await #expect(throws: AuthenticationError.invalid, "no kid") {
+            try await authority.verifyStaff(try await idp.sign(good, kid: nil))
+        }
+    }
+
+    @Test func idTokensMustBeForOurClientAndEchoOurNonce() async throws {
+        let idp = try await FakeIdPKeys()
+        let authority = try await TokenAuthority(signingKey: key, external: idp.provider, clock: ManualClock(start).clock)
+        var claims = IdPTimedClaims(start: start)
+        claims.aud = .init(value: "client-1")
+        claims.nonce = "n-123"
+        let token = try await idp.sign(claims)
+        #expect(try await authority.verifyIDToken(token, clientID: "client-1", nonce: "n-123").subject == SubjectRef(rawValue: "emp-4711"))
+        await #expect(throws: AuthenticationError.invalid) { try await authority.verifyIDToken(token, clientID: "client-1", nonce: "other") }
+        await #expect(throws: AuthenticationError.invalid) { try await authority.verifyIDToken(token, clientID: "client-2", nonce: "n-123") }
+        await #expect(throws: AuthenticationError.invalid, "an ID token is not an API token") { try await authority.verifyStaff(token) }
+    }
+
     @Test func theSigningKeyFileIsCreatedOwnerOnlyAndReused() async throws {
         let dir = FileManager.default.temporaryDirectory.appending(path: "samtalerum-identity-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -152,6 +191,44 @@ struct HandMadeInvite: JWTPayload {
         self.role = role
         self.peer = peer
         self.exp = exp
+    }
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// An IdP signing key published as a JWKS with kid `idp-1`.
+struct FakeIdPKeys {
+    let keys = JWTKeyCollection()
+    let provider: ExternalIdentityProvider
+    private let privateKey = ES256PrivateKey()
+
+    init() async throws {
+        let parameters = try #require(privateKey.publicKey.parameters)
+        let jwks = #"{"keys":[{"kty":"EC","crv":"P-256","use":"sig","kid":"idp-1","alg":"ES256","x":"\#(parameters.x)","y":"\#(parameters.y)"}]}"#
+        provider = ExternalIdentityProvider(issuer: "https://idp.kommune.example", audience: "samtalerum",
+                                            jwksJSON: jwks, roleMapping: ["Samtalerum.Worker": .worker])
+        await keys.add(ecdsa: privateKey)
+    }
+
+    func sign(_ claims: IdPTimedClaims, kid: String? = "idp-1") async throws -> String {
+        try await keys.sign(claims, kid: kid.map { JWKIdentifier(string: $0) })
+    }
+}
+
+struct IdPTimedClaims: JWTPayload {
+    var iss = IssuerClaim(value: "https://idp.kommune.example")
+    var aud = AudienceClaim(value: "samtalerum")
+    var sub = SubjectClaim(value: "emp-4711")
+    var exp: ExpirationClaim
+    var nbf: NotBeforeClaim
+    var iat: IssuedAtClaim
+    var nonce: String?
+    var roles = ["Samtalerum.Worker"]
+
+    init(start: Date) {
+        exp = .init(value: start.addingTimeInterval(600))
+        nbf = .init(value: start.addingTimeInterval(-10))
+        iat = .init(value: start.addingTimeInterval(-10))
     }
 
     func verify(using algorithm: some JWTAlgorithm) async throws {}
