@@ -217,6 +217,23 @@ def test_every_page_and_state_passes_axe_and_fits_small_screens(shared_server, s
     audit.check(citizen, "citizen-ended")
     audit.check(worker, "worker-peer-left")
 
+    # /auditor is written in Danish only: an English choice made earlier on this device must not
+    # mark it English. Its results table must not widen the page on a phone.
+    auditor = browsers.open("auditor")
+    auditor.get(server.url("/?lang=en"))
+    element(auditor, "worker-link")
+    auditor.get(server.url("/auditor"))
+    element(auditor, "token-input")
+    assert auditor.execute_script("return document.documentElement.lang") == "da"
+    audit.check(auditor, "auditor-signin")
+    element(auditor, "token-input").send_keys(issue_token(server, role="auditor", subject="a-a11y"))
+    auditor.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+    element(auditor, "purpose").send_keys("tilgængelighedstest")
+    auditor.find_element(By.CSS_SELECTOR, "#query-form button[type=submit]").click()
+    wait_until(lambda: auditor.find_elements(By.CSS_SELECTOR, "#results-body tr"), UI_TIMEOUT, message="an audit row")
+    assert auditor.execute_script("return document.documentElement.lang") == "da"
+    audit.check(auditor, "auditor-results")
+
     print(f"axe {visitor.execute_script('return axe.version')}: checked {len(audit.states)} states: {audit.states}")
     print("moderate/minor findings:", audit.minor or "none")
     assert not audit.problems, "\n".join(f"{state}: {v}" for state, v in audit.problems.items())

@@ -65,6 +65,7 @@ function render(sessions) {
     body.append(row);
   }
   byId('results').hidden = sessions.length === 0;
+  byId('results-wrap').hidden = sessions.length === 0;
   byId('results-status').textContent = sessions.length === 0 ? 'Ingen samtaler fundet.' : `${sessions.length} samtaler.`;
 }
 
@@ -111,7 +112,7 @@ function nextPageButton() {
     button.id = 'next-page';
     button.textContent = 'Næste side';
     button.addEventListener('click', () => { if (nextPage) showPage(nextPage); });
-    byId('results').after(button);
+    byId('results-wrap').after(button);
   }
   return button;
 }

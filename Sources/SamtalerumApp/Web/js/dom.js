@@ -21,7 +21,9 @@ export const language = (() => {
 
 export const texts = LANGUAGES[language];
 export const formatDateTime = MODULES[language].formatDateTime;
-document.documentElement.lang = language;
+// A page written in one language only (the auditor's) keeps the `lang` its markup states, so
+// a screen reader does not read Danish text with an English voice.
+if (!document.documentElement.hasAttribute('data-one-language')) document.documentElement.lang = language;
 
 /** Switches language; the page reloads so every text is redrawn (never during a call). */
 export function setLanguage(code) {
