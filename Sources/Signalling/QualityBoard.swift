@@ -25,9 +25,17 @@ struct QualityBoard: Sendable {
         var estimators: [PeerID: QualityEstimator] = [:]
         var sent: [PeerID: QualityUpdate] = [:]
         var session: SessionRecord?
+        /// Each participant's last `stats.audioOnly`: it sends no video, by choice or for want of a camera.
+        var sendsNoVideo: [PeerID: Bool] = [:]
 
         mutating func ingest(_ stats: CallStats, peer: PeerID, now: Date) {
-            let assessment = estimators[peer, default: QualityEstimator(startedAt: now)].ingest(QualitySample(stats), at: now)
+            if let audioOnly = stats.audioOnly { sendsNoVideo[peer] = audioOnly }
+            // A stats message's `audioOnly` is about what its sender sends; the estimator judges
+            // what this peer receives, which has no picture only when none of the others sends one.
+            var sample = QualitySample(stats)
+            let senders = estimators.keys.filter { $0 != peer }
+            if !senders.isEmpty { sample.audioOnly = senders.allSatisfy { sendsNoVideo[$0] == true } }
+            let assessment = estimators[peer, default: QualityEstimator(startedAt: now)].ingest(sample, at: now)
             session?.record(stats, assessment, receivedBy: peer, at: now)
         }
 
@@ -38,7 +46,8 @@ struct QualityBoard: Sendable {
             let verdicts = room.members.keys.reduce(into: [PeerID: QualityAssessment]()) { verdicts, peer in
                 verdicts[peer] = estimators[peer].flatMap { QualityBoard.verdict($0, now: now) }
             }
-            for member in room.members.values {
+            // Only those in the call: a guest waiting to be admitted hears nothing about it.
+            for member in room.members.values where inCall.contains(member.peer) {
                 guard let endpoint = member.endpoint else { continue }
                 let receiving = verdicts[member.peer]
                 let sending = inCall.lazy.filter { $0 != member.peer }
@@ -150,6 +159,6 @@ extension QualitySample {
     init(_ stats: CallStats) {
         self.init(rttMs: stats.rttMs, jitterMs: stats.jitterMs, packetLoss: stats.packetLossIn,
                   framesPerSecond: stats.framesPerSecondIn, freezeCount: stats.freezeCountIn,
-                  freezeSeconds: stats.freezeSecondsIn, audioOnly: stats.audioOnly, bitrateKbps: stats.bitrateInKbps)
+                  freezeSeconds: stats.freezeSecondsIn, bitrateKbps: stats.bitrateInKbps)
     }
 }

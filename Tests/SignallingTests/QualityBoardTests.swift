@@ -53,6 +53,27 @@ import Testing
         #expect(updates(board.updates(for: room, now: now)).isEmpty, "nothing new, nothing sent")
     }
 
+    /// "Vis ikke mit ansigt": the others receive no picture from that participant, which is no
+    /// frozen video; the one who chose it still has the others' video judged.
+    @Test func aParticipantWhoSendsNoVideoIsNotAFrozenPicture() throws {
+        let room = try threeWayCall()
+        let id = room.meeting.id
+        var board = QualityBoard()
+        board.sessionStarted(meeting: id, peers: [.worker, .citizen], at: t0)
+        // The worker receives no frames, as from a citizen without a picture; the citizen's video
+        // from the worker is choppy.
+        let noPicture = CallStats(rttMs: 40, jitterMs: 2, packetLossIn: 0, framesPerSecondIn: 0, freezeCountIn: 1, audioOnly: false)
+        let choppy = CallStats(rttMs: 40, jitterMs: 2, packetLossIn: 0, framesPerSecondIn: 2, freezeCountIn: 2, audioOnly: true)
+        var now = t0
+        for _ in 0..<5 {
+            now = now.addingTimeInterval(2)
+            board.ingest(choppy, meeting: id, peer: .citizen, now: now)
+            board.ingest(noPicture, meeting: id, peer: .worker, now: now)
+        }
+        #expect(board.report(meeting: id, peer: .worker, now: now)?.class == "excellent", "the citizen sends no video by choice")
+        #expect(board.report(meeting: id, peer: .citizen, now: now)?.class == "poor", "the worker's video still counts")
+    }
+
     @Test func theSweepLooksOnlyAtCallsWithSomeoneSilentAndSeesThemTurnLost() throws {
         let room = try threeWayCall()
         let id = room.meeting.id

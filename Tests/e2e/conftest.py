@@ -256,6 +256,8 @@ class Browsers:
         "camera+mic": ["--use-fake-device-for-media-stream"],
         "mic-only": ["--use-fake-device-for-media-stream=device-count=0"],
         "none": [],
+        # Camera and microphone present, but the person answers "Bloker" to the browser's question.
+        "denied": ["--use-fake-device-for-media-stream", "--deny-permission-prompts"],
     }
 
     def open(self, name, width=1280, height=800, media="camera+mic"):
@@ -268,7 +270,7 @@ class Browsers:
         options.binary_location = CHROMIUM
         for arg in (
             "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", *self.MEDIA[media],
-            "--use-fake-ui-for-media-stream", "--ignore-certificate-errors",
+            *([] if media == "denied" else ["--use-fake-ui-for-media-stream"]), "--ignore-certificate-errors",
             f"--user-data-dir={profile}", f"--window-size={width},{height}",
         ):
             options.add_argument(arg)

@@ -28,6 +28,13 @@ from conftest import (
 )
 
 
+# The camera and microphone tracks the page opened, by state (a stopped track stays in the stream).
+LOCAL_TRACKS = """
+const tracks = window.samtalerum.call.media.stream?.getTracks() ?? [];
+return {live: tracks.filter((t) => t.readyState === 'live').length,
+        ended: tracks.filter((t) => t.readyState === 'ended').length};"""
+
+
 def test_worker_and_citizen_see_and_hear_each_other_then_hang_up(server, worker_token, browsers):
     worker = browsers.open("worker")
     citizen = browsers.open("citizen")
@@ -50,8 +57,11 @@ def test_worker_and_citizen_see_and_hear_each_other_then_hang_up(server, worker_
 
     element(worker, "hangup-button").click()
     wait_state(worker, "ended")
-    wait_state(citizen, "peer-left")
-    assert "Den anden deltager har forladt samtalen" in element(citizen, "call-status").text
+    # The worker ended the meeting: the citizen's call ends too, and camera and microphone go off.
+    wait_state(citizen, "ended")
+    assert "Medarbejderen har afsluttet samtalen" in element(citizen, "ended-panel").text
+    assert citizen.execute_script(LOCAL_TRACKS) == {"live": 0, "ended": 2}
+    assert not citizen.find_element(By.ID, "hangup-button").is_displayed()
 
     consoles = browsers.all_console()
     for name, lines in consoles.items():
@@ -60,8 +70,6 @@ def test_worker_and_citizen_see_and_hear_each_other_then_hang_up(server, worker_
     # The audit CLI refuses to open the store while the server holds it (one writer only), so
     # the server stops first. The browsers go before it: their idle keep-alive connections can
     # hold up its graceful shutdown for ~100 s (a server issue, reported separately).
-    element(citizen, "hangup-button").click()
-    wait_state(citizen, "ended")
     browsers.close()
     server.stop()
     assert server.process.returncode == 0, f"server exit {server.process.returncode}:\n{server.log_tail()}"
@@ -99,6 +107,69 @@ def test_citizen_without_camera_still_sees_the_worker(shared_server, shared_work
                                for s in video_stats(worker)["inbound"]), MEDIA_TIMEOUT,
                    message="the worker to receive the citizen's audio")
     assert frames_decoded(video_stats(worker)) == 0
+
+
+CITIZEN_CAMERA = """
+const call = window.samtalerum.call;
+const camera = window.citizenCamera;
+return {live: call.localStream.getVideoTracks().map((t) => t.readyState),
+        kept: camera ? camera.readyState : null, sending: call.sendsVideo()};"""
+
+WORKER_VIEW_OF_CITIZEN = """
+const peer = window.samtalerum.call.peers.get('citizen');
+const placeholder = document.getElementById('remote-placeholder');
+return {tracks: peer ? peer.remoteStream.getVideoTracks().map((t) => t.muted ? 'muted' : 'live') : [],
+        placeholder: placeholder && !placeholder.hidden && placeholder.offsetHeight > 0 ? placeholder.textContent : null,
+        quality: window.samtalerum.quality};"""
+
+
+def weak(quality, side):
+    return (quality or {}).get(side, {}) and quality[side].get("class") in ("poor", "lost")
+
+
+@pytest.mark.parametrize("button", ["audio-only-button", "camera-button"])
+def test_turning_the_picture_off_releases_the_camera_and_the_worker_sees_a_calm_placeholder(
+        shared_server, shared_worker_token, browsers, button):
+    worker = browsers.open("worker")
+    citizen = browsers.open("citizen")
+    invite_url, _ = worker_opens_meeting(shared_server, worker, shared_worker_token)
+    citizen_joins(citizen, invite_url, worker)
+    wait_both_decoding(worker, citizen, browsers, shared_server)
+    wait_until(lambda: worker.execute_script(WORKER_VIEW_OF_CITIZEN)["tracks"] == ["live"], MEDIA_TIMEOUT,
+               message="the citizen's picture on the worker's page")
+
+    citizen.execute_script("window.citizenCamera = window.samtalerum.call.localStream.getVideoTracks()[0]")
+    element(citizen, button).click()
+    # The camera is released (its light goes off), not kept on sending black frames.
+    camera = wait_until(lambda: (c := citizen.execute_script(CITIZEN_CAMERA))["kept"] == "ended" and c, UI_TIMEOUT,
+                        message="the citizen's camera track to end")
+    assert camera["live"] == [] and camera["sending"] is False, camera
+    # The worker sees words, not the face the citizen chose to hide frozen on screen.
+    view = wait_until(lambda: (v := worker.execute_script(WORKER_VIEW_OF_CITIZEN))["placeholder"] and v, MEDIA_TIMEOUT,
+                      message="the worker's placeholder")
+    assert "Borgeren har slået kameraet fra" in view["placeholder"], view
+    assert "live" not in view["tracks"], view
+    stopped = frames_decoded(video_stats(worker))
+    # A picture left out on purpose is no weak connection: once the estimate has caught up
+    # with the change (it recovers slowly by design), it stays good for several reports.
+    wait_until(lambda: not weak(worker.execute_script("return window.samtalerum.quality"), "receiving"), 40,
+               interval=0.5, message="the worker's reception to be rated by its audio")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        quality = worker.execute_script("return window.samtalerum.quality")
+        assert not weak(quality, "receiving"), quality
+        assert not weak(citizen.execute_script("return window.samtalerum.quality"), "sending"), quality
+        time.sleep(0.5)
+    assert frames_decoded(video_stats(worker)) - stopped <= 5, "video kept coming after the camera was turned off"
+
+    element(citizen, button).click()
+    camera = wait_until(lambda: (c := citizen.execute_script(CITIZEN_CAMERA))["live"] == ["live"] and c, UI_TIMEOUT,
+                        message="a new camera track")
+    assert camera["kept"] == "ended" and camera["sending"] is True, camera
+    wait_until(lambda: worker.execute_script(WORKER_VIEW_OF_CITIZEN)["placeholder"] is None, MEDIA_TIMEOUT,
+               message="the citizen's picture back on the worker's page")
+    wait_until(lambda: frames_decoded(video_stats(worker)) > stopped + 10, MEDIA_TIMEOUT, interval=0.5,
+               message="the worker decoding the citizen's video again")
 
 
 # Test-side only: makes the page's RTCPeerConnection use relayed candidates and nothing else.
@@ -167,6 +238,50 @@ def test_call_comes_back_by_itself_after_the_server_restarts(server, worker_toke
         return w.get("state") == "connected" and c.get("state") == "connected" \
             and frames_decoded(w) > 0 and frames_decoded(c) > 0
     wait_until(both_back, MEDIA_TIMEOUT, interval=0.5, message="both pages back in a call with video")
+
+
+def test_citizen_who_denied_camera_and_microphone_is_told_how_to_allow_them_and_can_try_again(
+        shared_server, shared_worker_token, browsers):
+    worker = browsers.open("worker")
+    citizen = browsers.open("citizen", media="denied")
+    origin = shared_server.url("")
+    invite_url, _ = worker_opens_meeting(shared_server, worker, shared_worker_token)
+    citizen_joins(citizen, invite_url, worker)
+    wait_state(citizen, "connected", MEDIA_TIMEOUT)
+    notice = element(citizen, "media-notice").text
+    assert "ikke lov til at bruge dit kamera og din mikrofon" in notice, notice
+    assert "Sådan giver du lov" in notice and "Tillad" in notice, notice
+    # The worker is told why there is neither picture nor sound.
+    no_mic = wait_until(lambda: worker.find_element(By.ID, "no-microphone-citizen").is_displayed()
+                        and worker.find_element(By.ID, "no-microphone-citizen").text, MEDIA_TIMEOUT,
+                        message="the worker told the citizen has no microphone")
+    assert "Borgeren har ingen mikrofon" in no_mic
+    assert "Borgeren har ikke kamera tændt" in element(worker, "remote-placeholder").text
+
+    # Allowed in the browser's settings, then "Prøv igen": picture and sound reach the worker.
+    for name in ("camera", "microphone"):
+        citizen.execute_cdp_cmd("Browser.setPermission", {"permission": {"name": name}, "setting": "granted", "origin": origin})
+    element(citizen, "media-retry-button").click()
+    wait_until(lambda: citizen.execute_script(LOCAL_TRACKS)["live"] == 2, UI_TIMEOUT, message="camera and microphone open")
+    wait_until(lambda: not citizen.find_element(By.ID, "media-notice").is_displayed(), UI_TIMEOUT, message="the notice gone")
+    wait_until(lambda: frames_decoded(video_stats(worker)) > 0, MEDIA_TIMEOUT, interval=0.5,
+               message="the worker decoding the citizen's video")
+    wait_until(lambda: not worker.find_element(By.ID, "no-microphone-citizen").is_displayed(), MEDIA_TIMEOUT,
+               message="the worker's no-microphone note gone")
+    wait_until(lambda: not worker.find_element(By.ID, "remote-placeholder").is_displayed(), MEDIA_TIMEOUT,
+               message="the worker's placeholder gone")
+
+
+def test_the_right_link_opened_after_a_broken_one_in_the_same_tab_shows_the_meeting(shared_server, shared_worker_token, browsers):
+    meeting = create_meeting(shared_server, shared_worker_token)
+    citizen = browsers.open("citizen")
+    citizen.get(shared_server.url("/join#invite=not-a-real-invite"))
+    assert "Linket virker ikke" in element(citizen, "invite-error").text
+    # Only the fragment differs: the browser does not load the page again by itself.
+    citizen.get(meeting["citizenInviteUrl"])
+    element(citizen, "join-button")
+    wait_state(citizen, "ready")
+    assert not citizen.find_element(By.ID, "invalid-view").is_displayed()
 
 
 def forged_invite():

@@ -7,6 +7,8 @@ Run:  python3 -m pytest -v Tests/e2e/test_pages.py   (needs as test_call.py; see
 
 import time
 
+import pytest
+
 from selenium.webdriver.common.by import By
 
 from conftest import (
@@ -102,6 +104,26 @@ def test_precheck_page_checks_devices_signalling_and_every_relay_transport(share
     wait_until(lambda: "to toner" in element(browser, "speaker-status").text, UI_TIMEOUT, message="the speaker test")
     marks = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#check-list li")]
     assert len(marks) == 6 and all("✓ Virker" in m for m in marks), marks
+
+
+@pytest.mark.parametrize("server", [["--no-turn"]], indirect=True, ids=["no-relay"])
+def test_precheck_without_the_relay_says_what_it_checked_instead_of_blaming_the_network(server, browsers):
+    browser = browsers.open("visitor")
+    browser.get(server.url("/test"))
+    element(browser, "start-check").click()
+    check = wait_until(lambda: browser.execute_script("return window.samtalerumCheck.done && window.samtalerumCheck"),
+                       30, interval=0.5, message="the check to finish")
+    results = check["results"]
+    assert results["camera"] and results["microphone"] and results["signalling"], results
+    assert results["udp"] is None and results["tcp"] is None and results["tls"] is None, results
+    assert check["ok"], check
+    verdict = element(browser, "check-verdict").text
+    assert "Kamera, mikrofon og forbindelsen til Samtalerum virker" in verdict, verdict
+    page = element(browser, "check-container").text
+    assert "blokerer" not in page and "Noget virker ikke" not in page, page
+    assert "uden relæserver" in page and "Det siger intet om dit netværk" in page, page
+    marks = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#check-list li")]
+    assert sum("Ikke tjekket" in m for m in marks) == 3 and sum("✓ Virker" in m for m in marks) == 3, marks
 
 
 def remote_video_size(driver):

@@ -1,20 +1,25 @@
 // This side's media for a call: camera and microphone, the "Vis ikke mit ansigt" choice and
 // the shared screen. Call decides when to open it and what its senders carry.
 
+const CAMERA = { width: { ideal: 1280 }, height: { ideal: 720 } };
+
 export class LocalMedia {
   constructor() {
     this.stream = null;
-    this.notice = null;       // 'noCamera' | 'noMedia' when we continue with less
+    this.notice = null;       // 'noCamera' | 'noMedia' | 'permissionDenied' when we continue with less
     this.screenTrack = null;
     this.muted = false;
     this.cameraOff = false;
     this.audioOnly = false;
+    this.cameraFound = false; // a camera was opened once: the camera buttons make sense
+    this.cameraWork = Promise.resolve();
   }
 
-  get hasCamera() { return (this.stream?.getVideoTracks().length ?? 0) > 0; }
+  get hasCamera() { return this.cameraFound; }
   get hasMicrophone() { return (this.stream?.getAudioTracks().length ?? 0) > 0; }
   get sharingScreen() { return this.screenTrack !== null; }
   static get canShareScreen() { return Boolean(navigator.mediaDevices?.getDisplayMedia); }
+  get wantsCamera() { return !this.audioOnly && !this.cameraOff; }
 
   /** Camera and microphone, else the microphone alone, else nothing: the call goes on. */
   async acquire() {
@@ -28,29 +33,44 @@ export class LocalMedia {
     try {
       this.stream = await devices.getUserMedia({
         audio: { echoCancellation: true, noiseSuppression: true },
-        video: { width: { ideal: 1280 }, height: { ideal: 720 } },
+        video: this.wantsCamera ? CAMERA : false,
       });
+      // Without the camera now, a camera the device has can still be turned on later.
+      this.cameraFound = this.stream.getVideoTracks().length > 0 || (!this.wantsCamera && await hasCameraDevice());
       this.applyEnabled();
       return;
     } catch (err) {
       console.warn('samtalerum: camera and microphone unavailable, trying microphone only', err);
+      // The person (or the browser's settings) said no: the page explains how to allow it.
+      if (err.name === 'NotAllowedError') this.notice = 'permissionDenied';
     }
     try {
       this.stream = await devices.getUserMedia({ audio: true });
-      this.notice = 'noCamera';
+      if (this.wantsCamera) this.notice ??= 'noCamera';
     } catch (err) {
       console.warn('samtalerum: microphone unavailable, continuing without local media', err);
       this.stream = new MediaStream();
-      this.notice = 'noMedia';
+      if (err.name === 'NotAllowedError') this.notice = 'permissionDenied';
+      this.notice ??= 'noMedia';
     }
     this.applyEnabled();
+  }
+
+  /** "Prøv igen" after the person allowed the camera or microphone: asks for both anew. */
+  async reacquire() {
+    await this.cameraWork;
+    for (const track of this.stream?.getTracks() ?? []) track.stop();
+    this.stream = null;
+    this.notice = null;
+    await this.acquire();
   }
 
   /** Uses a stream the page already opened (the invite page's check), if any. */
   adopt(stream) {
     if (this.stream || !stream) return;
     this.stream = stream;
-    if (!this.hasCamera) this.notice = this.hasMicrophone ? 'noCamera' : 'noMedia';
+    this.cameraFound = stream.getVideoTracks().length > 0;
+    if (!this.cameraFound) this.notice = this.hasMicrophone ? 'noCamera' : 'noMedia';
     this.applyEnabled();
   }
 
@@ -59,23 +79,58 @@ export class LocalMedia {
     this.applyEnabled();
   }
 
+  /**
+   * "Slå kamera fra" and "Vis ikke mit ansigt" both release the camera (its light goes off):
+   * nothing of it leaves the device, not even black frames. Turning it on again opens a new
+   * camera track. Resolves once the camera is in the wanted state.
+   */
   setCameraOff(off) {
     this.cameraOff = off;
-    this.applyEnabled();
+    return this.syncCamera();
   }
 
-  /**
-   * "Vis ikke mit ansigt": nothing of the camera leaves the device (not even black frames),
-   * so the peer's page says there is no picture.
-   */
   setAudioOnly(on) {
     this.audioOnly = on;
-    this.applyEnabled();
+    return this.syncCamera();
+  }
+
+  /** One change at a time, so quick presses never leave two cameras open. */
+  syncCamera() {
+    this.cameraWork = this.cameraWork.then(() => this.applyCamera());
+    return this.cameraWork;
+  }
+
+  async applyCamera() {
+    if (!this.stream) return; // acquire() opens what is wanted
+    const live = this.stream.getVideoTracks();
+    if (!this.wantsCamera) {
+      for (const track of live) {
+        track.stop();
+        this.stream.removeTrack(track);
+      }
+      return;
+    }
+    if (live.length || !this.cameraFound) return;
+    try {
+      const fresh = await navigator.mediaDevices.getUserMedia({ video: CAMERA });
+      const [track] = fresh.getVideoTracks();
+      // The person may have changed their mind while the camera was opening.
+      if (!this.wantsCamera || this.stream.getVideoTracks().length) track?.stop();
+      else if (track) this.stream.addTrack(track);
+    } catch (err) {
+      console.warn('samtalerum: the camera did not open again', err);
+      this.notice = 'noCamera';
+    }
   }
 
   applyEnabled() {
     for (const track of this.stream?.getAudioTracks() ?? []) track.enabled = !this.muted;
-    for (const track of this.stream?.getVideoTracks() ?? []) track.enabled = !this.audioOnly && !this.cameraOff;
+    if (this.stream && !this.wantsCamera) {
+      for (const track of this.stream.getVideoTracks()) {
+        track.stop();
+        this.stream.removeTrack(track);
+      }
+    }
   }
 
   /** Resolves true once a screen (or window) is being captured; `onEnded` when it stops. */
@@ -103,15 +158,12 @@ export class LocalMedia {
     return true;
   }
 
-  sendsVideo() {
-    if (this.screenTrack) return true;
-    return this.hasCamera && !this.audioOnly && !this.cameraOff;
-  }
+  sendsVideo() { return this.currentVideoTrack() !== null; }
 
   /** What the video sender should carry now: the screen, the camera, or nothing. */
   currentVideoTrack() {
     if (this.screenTrack) return this.screenTrack;
-    if (this.audioOnly) return null;
+    if (!this.wantsCamera) return null;
     return this.stream?.getVideoTracks()[0] ?? null;
   }
 
@@ -120,5 +172,13 @@ export class LocalMedia {
   stop() {
     for (const track of this.stream?.getTracks() ?? []) track.stop();
     this.stopScreenShare();
+  }
+}
+
+async function hasCameraDevice() {
+  try {
+    return (await navigator.mediaDevices.enumerateDevices()).some((d) => d.kind === 'videoinput');
+  } catch {
+    return false;
   }
 }

@@ -60,10 +60,16 @@ export function renderTiles(grid, call, tiles, playRemote) {
       tile.video.srcObject = peer.remoteStream;
       playRemote(tile.video);
     }
-    // The status line says how the call goes; a tile only explains its own missing picture.
+    // The status line says how the call goes; a tile only explains its own missing picture
+    // and sound. A picture that stopped after it had come was turned off on purpose.
     const hasVideo = peer.remoteStream.getVideoTracks().some((t) => !t.muted);
+    peer.hadVideo ||= hasVideo;
     tile.placeholder.hidden = hasVideo;
-    tile.placeholder.textContent = peer.connected ? texts.video.remoteCameraOff(whoDefinite) : text('video.connecting');
+    tile.root.dataset.video = hasVideo ? 'on' : (peer.hadVideo ? 'off' : 'none');
+    if (!peer.connected) tile.placeholder.textContent = text('video.connecting');
+    else tile.placeholder.textContent = (peer.hadVideo ? texts.video.remoteCameraOff : texts.video.remoteNoCamera)(whoDefinite);
+    tile.note.hidden = !(peer.connected && !peer.sendsAudio);
+    tile.note.textContent = texts.video.remoteNoMicrophone(whoDefinite);
   }
   grid.dataset.count = String(tiles.size);
 }
@@ -80,8 +86,11 @@ function createTile(peerId) {
   placeholder.className = 'remote-placeholder';
   const label = document.createElement('figcaption');
   label.className = 'tile-label';
-  root.append(video, placeholder, label);
-  return { root, video, label, placeholder };
+  const note = document.createElement('p');
+  note.className = 'tile-note';
+  note.id = `no-microphone-${peerId}`;
+  root.append(video, placeholder, label, note);
+  return { root, video, label, placeholder, note };
 }
 
 /**

@@ -28,10 +28,14 @@ export class RemotePeer {
     });
     pc.addEventListener('negotiationneeded', () => this.makeOffer());
     pc.addEventListener('track', ({ track }) => {
-      this.remoteStream.addTrack(track);
-      // A remote track is muted until media flows, and again when it stops.
-      track.addEventListener('mute', onChange);
-      track.addEventListener('unmute', onChange);
+      // A renegotiation that brings a track back fires `track` again for the same track.
+      if (!this.remoteStream.getTrackById(track.id)) {
+        this.remoteStream.addTrack(track);
+        // A remote track is muted until media flows, and again when the other side stops
+        // sending it (a renegotiation that no longer sends it, PROTOCOL.md).
+        track.addEventListener('mute', onChange);
+        track.addEventListener('unmute', onChange);
+      }
       onChange();
     });
     pc.addEventListener('connectionstatechange', () => {
@@ -42,32 +46,58 @@ export class RemotePeer {
   get connected() { return this.pc.connectionState === 'connected'; }
 
   /**
-   * Both sides send and receive on one audio and one video transceiver, even without a
-   * device: the sender may carry nothing now and the screen or camera later, without
-   * renegotiation. The answerer fills the transceivers the offer made.
+   * Whether the other side sends sound: it offers its microphone as `sendrecv` and receives
+   * only (`recvonly`) without one, so the negotiated direction says so (PROTOCOL.md, media).
+   */
+  get sendsAudio() {
+    const direction = this.transceiver('audio')?.currentDirection;
+    return !direction || direction === 'sendrecv' || direction === 'recvonly';
+  }
+
+  /**
+   * One audio and one video transceiver each way. Each is sent on only while there is a
+   * microphone, camera or screen to send; without one the transceiver only receives, which
+   * the other side sees as its track going muted (and in the negotiated direction), so its
+   * page says the camera is off instead of showing the last frame, or that there is no
+   * microphone. The answerer fills the transceivers the offer made.
    * @param {import('./call-media.js').LocalMedia} media
    */
   attachLocalMedia(media) {
     const stream = media.stream ?? new MediaStream();
     for (const kind of ['audio', 'video']) {
       const track = kind === 'video' ? media.currentVideoTrack() : media.audioTrack();
-      const existing = this.pc.getTransceivers().find((t) => (t.receiver.track?.kind === kind) && !t.stopped);
+      const direction = track ? 'sendrecv' : 'recvonly';
+      const existing = this.transceiver(kind);
       if (existing) {
         if (existing.sender.track !== track) existing.sender.replaceTrack(track);
         existing.sender.setStreams?.(stream);
-        existing.direction = 'sendrecv';
+        existing.direction = direction;
       } else {
-        this.pc.addTransceiver(track ?? kind, { direction: 'sendrecv', streams: [stream] });
+        this.pc.addTransceiver(track ?? kind, { direction, streams: [stream] });
       }
     }
   }
 
-  /** Puts the camera, the screen or nothing on the video sender, as the person chose. */
-  updateVideoSender(media) {
-    const sender = this.pc.getTransceivers().find((t) => !t.stopped && t.receiver.track?.kind === 'video')?.sender;
-    if (!sender) return;
-    const track = media.currentVideoTrack();
-    if (sender.track !== track) sender.replaceTrack(track).catch((err) => console.warn('samtalerum: video switch failed', err));
+  transceiver(kind) {
+    return this.pc.getTransceivers().find((t) => !t.stopped && t.receiver.track?.kind === kind);
+  }
+
+  /**
+   * Puts the microphone (or nothing) and the camera, the screen or nothing on the senders, as
+   * the person chose. Starting or stopping to send changes the direction, which renegotiates
+   * (`negotiationneeded`). Before the first offer there is nothing to update.
+   */
+  updateSenders(media) {
+    for (const kind of ['audio', 'video']) {
+      const transceiver = this.transceiver(kind);
+      if (!transceiver || this.closed) continue;
+      const track = kind === 'video' ? media.currentVideoTrack() : media.audioTrack();
+      if (transceiver.sender.track !== track) {
+        transceiver.sender.replaceTrack(track).catch((err) => console.warn(`samtalerum: ${kind} switch failed`, err));
+      }
+      const direction = track ? 'sendrecv' : 'recvonly';
+      if (transceiver.direction !== direction) transceiver.direction = direction;
+    }
   }
 
   /** Fresh candidates after a network change; fires negotiationneeded → an offer with new ICE credentials. */
@@ -75,8 +105,12 @@ export class RemotePeer {
     if (this.initiator && !this.closed) this.pc.restartIce();
   }
 
+  /**
+   * The initiator makes the first offer; afterwards either side may renegotiate (to start or
+   * stop sending video). On a collision the initiator's offer wins (see applyDescription).
+   */
   async makeOffer() {
-    if (!this.initiator || this.closed) return;
+    if (this.closed || (!this.initiator && !this.pc.currentRemoteDescription)) return;
     try {
       this.makingOffer = true;
       await this.pc.setLocalDescription();

@@ -66,8 +66,11 @@ export class StatsSampler {
     }
     if (remoteLoss !== null) message.packetLossOut = round(clamp01(remoteLoss), 4);
 
+    // Video the other side stopped sending on purpose (its track muted by a renegotiation)
+    // is no freeze; nor is the gap before it comes back, so that interval says nothing of video.
+    const videoIn = pc.getReceivers().some((r) => r.track?.kind === 'video' && !r.track.muted);
     const previous = this.previous;
-    this.previous = { at: now, counters };
+    this.previous = { at: now, counters, videoIn };
     if (!previous) return null;
     const seconds = (now - previous.at) / 1000;
     if (seconds <= 0) return null;
@@ -77,7 +80,7 @@ export class StatsSampler {
     message.bitrateOutKbps = round((delta('bytesOut') * 8) / 1000 / seconds, 1);
     const expected = delta('packetsIn') + delta('lostIn');
     if (expected > 0) message.packetLossIn = round(delta('lostIn') / expected, 4);
-    if (counters.hasVideoIn) {
+    if (counters.hasVideoIn && videoIn && previous.videoIn) {
       message.framesPerSecondIn = round(delta('framesDecoded') / seconds, 1);
       message.freezeCountIn = delta('freezeCount');
       message.freezeSecondsIn = round(delta('freezeSeconds'), 2);

@@ -11,7 +11,11 @@ const MARKUP = `
   <p id="presence" class="hint presence" role="status" aria-live="polite" hidden></p>
   <p id="reconnect-banner" class="banner" data-t="call.reconnecting" hidden></p>
   <p id="peer-reconnecting" class="banner" hidden></p>
-  <p id="call-notice" class="notice" hidden></p>
+  <div id="media-notice" class="notice" hidden>
+    <p id="call-notice"></p>
+    <p id="allow-how" hidden></p>
+    <button type="button" id="media-retry-button" class="button primary" data-t="controls.retry" hidden></button>
+  </div>
   <div id="quality" class="quality" hidden>
     <span id="quality-icon" class="quality-icon" aria-hidden="true"></span>
     <span id="quality-text"></span>
@@ -65,6 +69,7 @@ const MARKUP = `
 
   <section id="ended-panel" class="card ended-panel" hidden aria-labelledby="ended-title">
     <h2 id="ended-title" data-t="call.endedTitle"></h2>
+    <p id="ended-by-worker" data-t="call.endedByWorker" hidden></p>
     <p data-t="call.endedText"></p>
   </section>
   <button type="button" id="retry-button" class="button primary" data-t="controls.retry" hidden></button>
@@ -118,6 +123,7 @@ export function mountCallView(container, call, errorText) {
   $('screen-button').addEventListener('click', () => (call.sharingScreen ? call.stopScreenShare() : call.startScreenShare()));
   $('hangup-button').addEventListener('click', () => call.hangUp());
   $('retry-button').addEventListener('click', () => location.reload());
+  $('media-retry-button').addEventListener('click', () => call.retryMedia());
   $('admit-list').addEventListener('click', (event) => {
     const peer = event.target.closest('button[data-peer]')?.dataset.peer;
     if (!peer) return;
@@ -176,9 +182,13 @@ export function mountCallView(container, call, errorText) {
       peerBanner.textContent = texts.call.peerReconnecting(joinNames(away.map((p) => definiteName(p.id, p.role))));
     }
 
-    const notice = $('call-notice');
-    notice.hidden = !call.mediaNotice || over;
-    if (call.mediaNotice) notice.textContent = text(`errors.${call.mediaNotice}`);
+    $('media-notice').hidden = !call.mediaNotice || over;
+    if (call.mediaNotice) $('call-notice').textContent = text(`errors.${call.mediaNotice}`);
+    // Denied permission is fixed in the browser's settings: say where on this device, then retry.
+    const denied = call.mediaNotice === 'permissionDenied';
+    $('allow-how').hidden = !denied;
+    $('media-retry-button').hidden = !denied;
+    if (denied) $('allow-how').textContent = text(`errors.allowHow.${deviceKind()}`);
 
     renderQuality($, call, inRoom && call.peerPresent);
 
@@ -197,6 +207,7 @@ export function mountCallView(container, call, errorText) {
     $('call-controls').hidden = over;
     $('chat').hidden = !(call.peerPresent && inRoom);
     $('ended-panel').hidden = call.state !== CallState.ended;
+    $('ended-by-worker').hidden = call.endedBy !== 'worker';
     $('retry-button').hidden = !(call.state === CallState.error && RETRYABLE.has(call.error));
 
     renderTiles($('remote-tiles'), call, tiles, playRemote);
@@ -214,6 +225,13 @@ export function mountCallView(container, call, errorText) {
   };
   call.addEventListener('change', render);
   render();
+}
+
+/** Where this device keeps a site's camera and microphone permission. */
+function deviceKind() {
+  const agent = navigator.userAgent;
+  if (/iPhone|iPad|iPod/.test(agent) || (/Macintosh/.test(agent) && navigator.maxTouchPoints > 1)) return 'ios';
+  return /Android/.test(agent) ? 'android' : 'desktop';
 }
 
 function toggleButton(button, shown, on, onKey, offKey) {

@@ -55,6 +55,7 @@ export class Call extends EventTarget {
     this.sessionId = null;
     this.peerLeftReason = null;
     this.groupLeftBy = null;    // {peer, role} whose leaving ended a call of three or four
+    this.endedBy = null;        // 'worker' when the worker's hang-up ended this side's call
     /** @type {Map<string, RemotePeer>} everyone I am in the call with, by peer id */
     this.peers = new Map();
     /** @type {Map<string, string>} worker: peer id → role of those in the waiting room */
@@ -158,29 +159,41 @@ export class Call extends EventTarget {
     this.emit();
   }
 
+  /** Both work before and during the call; the other side is told by a renegotiation (call-peer.js). */
   setCameraOff(off) {
-    this.media.setCameraOff(off);
+    return this.changeCamera(this.media.setCameraOff(off));
+  }
+
+  setAudioOnly(on) {
+    return this.changeCamera(this.media.setAudioOnly(on));
+  }
+
+  async changeCamera(done) {
+    this.updateSenders(); // off at once: nothing more leaves while the camera closes
+    this.emit();
+    await done;
+    this.updateSenders();
     this.emit();
   }
 
-  /** Works before and during the call. */
-  setAudioOnly(on) {
-    this.media.setAudioOnly(on);
-    this.updateVideoSenders();
+  /** "Prøv igen" once camera and microphone are allowed: the others get them by renegotiation. */
+  async retryMedia() {
+    await this.media.reacquire();
+    this.updateSenders();
     this.emit();
   }
 
   /** Sends the screen instead of the camera on every connection's video sender: no renegotiation. */
   async startScreenShare() {
     if (await this.media.startScreenShare(() => this.stopScreenShare())) {
-      this.updateVideoSenders();
+      this.updateSenders();
       this.emit();
     }
   }
 
   stopScreenShare() {
     if (this.media.stopScreenShare()) {
-      this.updateVideoSenders();
+      this.updateSenders();
       this.emit();
     }
   }
@@ -361,6 +374,13 @@ export class Call extends EventTarget {
       this.emit();
       return;
     }
+    // The worker ended the meeting on purpose: nothing to wait for, so the call ends here too
+    // and camera and microphone go off. A worker who only lost the connection may come back.
+    if (this.role !== 'worker' && message.role === 'worker' && message.reason === 'hangup') {
+      this.endedBy = 'worker';
+      this.hangUp();
+      return;
+    }
     const group = this.peers.size > 1;
     this.removePeer(id);
     // The session ends with the worker or the citizen: the other connections go with it.
@@ -510,8 +530,8 @@ export class Call extends EventTarget {
 
   // --- peer connections (call-peer.js) ----------------------------------------------------
 
-  updateVideoSenders() {
-    for (const peer of this.peers.values()) peer.updateVideoSender(this.media);
+  updateSenders() {
+    for (const peer of this.peers.values()) peer.updateSenders(this.media);
   }
 
   /** In the room: alone, or with others (who may have arrived before our own `joined`/`admitted`). */

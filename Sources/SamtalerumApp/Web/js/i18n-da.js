@@ -45,6 +45,12 @@ export const texts = {
     connectionLost: 'Forbindelsen blev afbrudt. Prøv igen.',
     noMedia: 'Vi kan ikke bruge dit kamera eller din mikrofon. Du kan stadig se og høre den anden.',
     noCamera: 'Vi kan ikke bruge dit kamera. Samtalen fortsætter kun med lyd.',
+    permissionDenied: 'Samtalerum har ikke lov til at bruge dit kamera og din mikrofon. Den anden kan ikke se eller høre dig.',
+    allowHow: {
+      android: 'Sådan giver du lov: tryk på ikonet til venstre for adressen øverst, vælg »Tilladelser«, og slå Kamera og Mikrofon til. Tryk så på »Prøv igen«.',
+      ios: 'Sådan giver du lov: tryk på »aA« ved adressen, vælg »Webstedsindstillinger«, og vælg »Tillad« ved Kamera og Mikrofon. Tryk så på »Prøv igen«.',
+      desktop: 'Sådan giver du lov: klik på ikonet til venstre for adressen øverst (en lås eller et kamera), og vælg »Tillad« ved Kamera og Mikrofon. Klik så på »Prøv igen«.',
+    },
     autoplay: 'Tryk her for at høre og se den anden deltager',
   },
 
@@ -81,6 +87,7 @@ export const texts = {
     noteSent: (note) => `Sendt: ${note}`,
     notifyBody: (who) => `${who} er i venteværelset. Åbn Samtalerum for at lukke ${who.toLocaleLowerCase('da')} ind.`,
     endedTitle: 'Mødet er slut',
+    endedByWorker: 'Medarbejderen har afsluttet samtalen. Dit kamera og din mikrofon er slukket.',
     endedText: 'Tak for samtalen. Du kan lukke vinduet nu.',
   },
 
@@ -110,7 +117,9 @@ export const texts = {
   video: {
     remote: (who) => `Video: ${who}`,
     local: 'Dig selv',
-    remoteCameraOff: (who) => `${who} har ikke kamera tændt`,
+    remoteNoCamera: (who) => `${who} har ikke kamera tændt`,
+    remoteCameraOff: (who) => `${who} har slået kameraet fra`,
+    remoteNoMicrophone: (who) => `${who} har ingen mikrofon. Skriv sammen i chatten.`,
     connecting: 'Forbinder …',
   },
 
@@ -134,6 +143,7 @@ export const texts = {
     pending: '… tester',
     ok: '✓ Virker',
     failed: '✗ Virker ikke',
+    notChecked: '– Ikke tjekket',
     micLevel: 'Mikrofon: sig noget, så bjælken bevæger sig',
     cameraHidden: 'Dit ansigt vises ikke. Kameraet er tjekket uden billede.',
     playSound: 'Afspil en testlyd',
@@ -147,6 +157,7 @@ export const texts = {
       tls: 'Video-forbindelse (sikker TCP)',
     },
     allGood: 'Alt virker.',
+    allCheckedGood: 'Kamera, mikrofon og forbindelsen til Samtalerum virker.',
     someProblems: 'Noget virker ikke. Sådan kan du gøre:',
     advice: {
       camera: 'Kameraet virker ikke: luk andre programmer, der bruger kameraet, og giv browseren lov. Du kan også deltage kun med lyd.',
@@ -154,6 +165,7 @@ export const texts = {
       signalling: 'Vi kan ikke nå Samtalerum: tjek at du er på internettet, og prøv igen.',
       blocked: 'Dit netværk blokerer videosamtaler: prøv et andet netværk, for eksempel mobildata, eller ring til din medarbejder.',
       noUdp: 'Det virker, men forbindelsen kan blive lidt langsommere på dette netværk.',
+      noRelay: 'Video-forbindelsen er ikke tjekket, fordi Samtalerum her kører uden relæserver. Det siger intet om dit netværk.',
     },
   },
 

@@ -44,6 +44,12 @@ export const texts = {
     connectionLost: 'The connection was lost. Please try again.',
     noMedia: 'We cannot use your camera or microphone. You can still see and hear the other person.',
     noCamera: 'We cannot use your camera. The conversation continues with sound only.',
+    permissionDenied: 'Samtalerum is not allowed to use your camera and microphone. The other person cannot see or hear you.',
+    allowHow: {
+      android: 'To allow it: tap the icon left of the address at the top, choose “Permissions”, and turn on Camera and Microphone. Then tap “Try again”.',
+      ios: 'To allow it: tap “aA” by the address, choose “Website Settings”, and choose “Allow” for Camera and Microphone. Then tap “Try again”.',
+      desktop: 'To allow it: click the icon left of the address at the top (a lock or a camera) and choose “Allow” for Camera and Microphone. Then click “Try again”.',
+    },
     autoplay: 'Press here to hear and see the other participant',
   },
 
@@ -80,6 +86,7 @@ export const texts = {
     noteSent: (note) => `Sent: ${note}`,
     notifyBody: (who) => `${who} is in the waiting room. Open Samtalerum to let them in.`,
     endedTitle: 'The meeting is over',
+    endedByWorker: 'The support worker has ended the conversation. Your camera and microphone are off.',
     endedText: 'Thank you for the conversation. You can close the window now.',
   },
 
@@ -109,7 +116,9 @@ export const texts = {
   video: {
     remote: (who) => `Video: ${who}`,
     local: 'Yourself',
-    remoteCameraOff: (who) => `${who}\u2019s camera is off`,
+    remoteNoCamera: (who) => `${who} has no camera on`,
+    remoteCameraOff: (who) => `${who} has turned the camera off`,
+    remoteNoMicrophone: (who) => `${who} has no microphone. Write to each other in the chat.`,
     connecting: 'Connecting …',
   },
 
@@ -133,6 +142,7 @@ export const texts = {
     pending: '… testing',
     ok: '✓ Works',
     failed: '✗ Does not work',
+    notChecked: '– Not checked',
     micLevel: 'Microphone: say something so the bar moves',
     cameraHidden: 'Your face is not shown. The camera was checked without a picture.',
     playSound: 'Play a test sound',
@@ -146,6 +156,7 @@ export const texts = {
       tls: 'Video connection (secure TCP)',
     },
     allGood: 'Everything works.',
+    allCheckedGood: 'Camera, microphone and the connection to Samtalerum work.',
     someProblems: 'Something does not work. Here is what you can do:',
     advice: {
       camera: 'The camera does not work: close other programs using it and allow the browser to use it. You can also join with sound only.',
@@ -153,6 +164,7 @@ export const texts = {
       signalling: 'We cannot reach Samtalerum: check that you are online and try again.',
       blocked: 'Your network blocks video calls: try another network, for example mobile data, or phone your support worker.',
       noUdp: 'It works, but the connection may be a little slower on this network.',
+      noRelay: 'The video connection was not checked because this Samtalerum runs without a relay server. That says nothing about your network.',
     },
   },
 

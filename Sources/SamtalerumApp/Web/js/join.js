@@ -29,6 +29,11 @@ function start() {
   const invite = fragmentParams().get('invite');
   let call = null;
   exposeTestHook(() => call);
+  // Another link opened in this tab (the right one after a broken one) is a new start; never
+  // in the middle of a call.
+  window.addEventListener('hashchange', () => {
+    if (!call?.wantJoin) location.reload();
+  });
   if (!invite) {
     showInvalid(text('join.missing'));
     return;

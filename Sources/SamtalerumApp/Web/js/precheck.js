@@ -2,7 +2,7 @@
 // microphone level, a test sound for the speaker, the signalling WebSocket and the TURN relay
 // over UDP, TCP and TLS (each URL alone, relay candidates only), then one plain verdict.
 
-import { applyTexts, text } from './dom.js';
+import { applyTexts, fragmentParams, text } from './dom.js';
 
 const RELAY_TIMEOUT_MS = 6000;
 const SOCKET_TIMEOUT_MS = 5000;
@@ -47,9 +47,10 @@ export async function runPrecheck(container, { stream = null, audioOnly = false 
     list.append(li);
     rows[item] = li;
   }
+  // `ok` null: not checked, and the row says so instead of claiming a failure.
   const mark = (item, ok, detail = '') => {
     rows[item].dataset.ok = String(ok);
-    rows[item].querySelector('.mark').textContent = text(ok ? 'check.ok' : 'check.failed');
+    rows[item].querySelector('.mark').textContent = text(ok === null ? 'check.notChecked' : (ok ? 'check.ok' : 'check.failed'));
     if (detail) rows[item].querySelector('.label').textContent = `${text(`check.items.${item}`)} – ${detail}`;
   };
   $('speaker-button').addEventListener('click', () => playTestSound($('speaker-status')));
@@ -82,15 +83,20 @@ export async function runPrecheck(container, { stream = null, audioOnly = false 
   Object.assign(results, network);
 
   const advice = adviceFor(results);
-  $('check-verdict').textContent = advice.length === 0 ? text('check.allGood') : text('check.someProblems');
-  $('check-verdict').dataset.ok = String(advice.length === 0);
+  // Without a relay to reach, nothing is known about the network's video paths: the verdict
+  // says what was checked instead of blaming the network.
+  const ok = advice.length === 0;
+  const relayChecked = results.udp !== null;
+  $('check-verdict').textContent = text(!ok ? 'check.someProblems' : (relayChecked ? 'check.allGood' : 'check.allCheckedGood'));
+  $('check-verdict').dataset.ok = String(ok);
+  if (!relayChecked && results.signalling) advice.push(text('check.advice.noRelay'));
   const adviceList = $('check-advice');
   for (const line of advice) {
     const li = document.createElement('li');
     li.textContent = line;
     adviceList.append(li);
   }
-  return { ok: advice.length === 0, results, stream: media };
+  return { ok, results, stream: media };
 }
 
 function adviceFor(r) {
@@ -98,6 +104,7 @@ function adviceFor(r) {
   if (!r.camera) advice.push(text('check.advice.camera'));
   if (!r.microphone) advice.push(text('check.advice.microphone'));
   if (!r.signalling) advice.push(text('check.advice.signalling'));
+  else if (r.udp === null) { /* not checked: no relay to try (the verdict says so) */ }
   else if (!r.udp && !r.tcp && !r.tls) advice.push(text('check.advice.blocked'));
   else if (!r.udp) advice.push(text('check.advice.noUdp'));
   return advice;
@@ -160,13 +167,25 @@ async function checkNetwork(mark) {
   mark('signalling', results.signalling);
   let servers = [];
   try {
-    const response = await fetch('/api/ice-check', { cache: 'no-store' });
+    // The relay is only lent to someone with an invite (join page, or /test#invite=…) or a
+    // signed-in worker's token (kept by the worker page in this tab's sessionStorage).
+    const token = fragmentParams().get('invite') || sessionStorage.getItem('samtalerum.token');
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const response = await fetch('/api/ice-check', { cache: 'no-store', headers });
     servers = (await response.json()).iceServers ?? [];
   } catch {
     servers = [];
   }
   const turn = servers.find((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => /^turns?:/.test(u)));
-  const urls = turn ? (Array.isArray(turn.urls) ? turn.urls : [turn.urls]) : [];
+  if (!turn) {
+    // This server runs without a relay (or could not say): the video paths cannot be tried from here.
+    for (const kind of ['udp', 'tcp', 'tls']) {
+      results[kind] = null;
+      mark(kind, null);
+    }
+    return results;
+  }
+  const urls = Array.isArray(turn.urls) ? turn.urls : [turn.urls];
   const pick = {
     udp: urls.find((u) => u.startsWith('turn:') && /transport=udp/.test(u)),
     tcp: urls.find((u) => u.startsWith('turn:') && /transport=tcp/.test(u)),
