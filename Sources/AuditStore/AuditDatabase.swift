@@ -134,7 +134,10 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
                 workerRef: SubjectRef(rawValue: try keys.open(row.workerSealed, pseudonym: row.workerPseudonym)),
                 citizenRef: SubjectRef(rawValue: try keys.open(row.citizenSealed, pseudonym: row.citizenPseudonym)),
                 createdAt: Date(auditMilliseconds: row.createdAt),
-                inviteExpiresAt: Date(auditMilliseconds: row.inviteExpiresAt))
+                inviteExpiresAt: Date(auditMilliseconds: row.inviteExpiresAt),
+                startsAt: row.startsAt.map(Date.init(auditMilliseconds:)),
+                cancelledAt: row.cancelledAt.map(Date.init(auditMilliseconds:)),
+                citizenInviteId: row.citizenInviteId)
     }
 
     func store(_ ref: SubjectRef) throws -> StoredRef {

@@ -10,13 +10,31 @@ extension AuditDatabase {
             let worker = try store(m.workerRef)
             let citizen = try store(m.citizenRef)
             try db.cachedStatement(sql: """
-                INSERT INTO meeting (id, workerPseudonym, workerSealed, citizenPseudonym, citizenSealed, createdAt, inviteExpiresAt)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO meeting (id, workerPseudonym, workerSealed, citizenPseudonym, citizenSealed, createdAt, inviteExpiresAt,
+                                     startsAt, citizenInviteId)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [m.id.rawValue, worker.pseudonym, worker.sealed, citizen.pseudonym, citizen.sealed,
-                                         m.createdAt.auditMilliseconds, m.inviteExpiresAt.auditMilliseconds])
+                                         m.createdAt.auditMilliseconds, m.inviteExpiresAt.auditMilliseconds,
+                                         m.startsAt?.auditMilliseconds, m.citizenInviteId])
+            var detail: [String: any Sendable] = ["inviteExpiresAt": m.inviteExpiresAt.auditMilliseconds]
+            if let startsAt = m.startsAt { detail["startsAt"] = startsAt.auditMilliseconds }
             try appendEvent(db, kind: "meeting_created", at: m.createdAt.auditMilliseconds, meeting: m.id.rawValue,
-                            session: nil, actor: worker, subject: citizen,
-                            detail: ["inviteExpiresAt": m.inviteExpiresAt.auditMilliseconds])
+                            session: nil, actor: worker, subject: citizen, detail: detail)
+
+        case .meetingCancelled(let meeting, let by, let at):
+            try db.execute(sql: "UPDATE meeting SET cancelledAt = COALESCE(cancelledAt, ?) WHERE id = ?",
+                           arguments: [at.auditMilliseconds, meeting.rawValue])
+            try appendEvent(db, kind: "meeting_cancelled", at: at.auditMilliseconds, meeting: meeting.rawValue,
+                            session: nil, actor: try store(by), subject: try citizen(of: meeting.rawValue, db), detail: [:])
+
+        case .inviteRevoked(let meeting, let replacement, let by, let at):
+            try db.execute(sql: "UPDATE meeting SET citizenInviteId = ? WHERE id = ?", arguments: [replacement, meeting.rawValue])
+            try appendEvent(db, kind: "invite_revoked", at: at.auditMilliseconds, meeting: meeting.rawValue,
+                            session: nil, actor: try store(by), subject: try citizen(of: meeting.rawValue, db), detail: [:])
+
+        case .inviteShown(let meeting, let by, let at):
+            try appendEvent(db, kind: "invite_shown", at: at.auditMilliseconds, meeting: meeting.rawValue,
+                            session: nil, actor: try store(by), subject: try citizen(of: meeting.rawValue, db), detail: [:])
 
         case .inviteIssued(let meeting, let by, let expiresAt, let at):
             // A re-issued invite moves the expiry the directory reports.

@@ -90,6 +90,15 @@ enum Schema {
                 CREATE INDEX audit_event_guest_invites ON audit_event(meetingId) WHERE kind = 'guest_invited';
                 """)
         }
+        migrator.registerMigration("v4-meeting-schedule") { db in
+            // Times and a random invite id: nothing personal, so nothing to seal.
+            try db.execute(sql: """
+                ALTER TABLE meeting ADD COLUMN startsAt INTEGER;
+                ALTER TABLE meeting ADD COLUMN cancelledAt INTEGER;
+                ALTER TABLE meeting ADD COLUMN citizenInviteId TEXT;
+                CREATE INDEX meeting_by_worker ON meeting(workerPseudonym, createdAt);
+                """)
+        }
         return migrator
     }
 }
@@ -103,6 +112,9 @@ struct MeetingRow: Codable, FetchableRecord, PersistableRecord {
     var citizenSealed: Data
     var createdAt: Int64
     var inviteExpiresAt: Int64
+    var startsAt: Int64?
+    var cancelledAt: Int64?
+    var citizenInviteId: String?
 }
 
 struct SessionRow: Codable, FetchableRecord, PersistableRecord {

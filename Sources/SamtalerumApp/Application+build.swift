@@ -105,6 +105,7 @@ public func buildServer(
     let authenticator = BearerAuthenticator(authority: authority)
     router.addRoutes(MeetingsController(
         authenticator: authenticator, authority: authority, recorder: audit, directory: audit,
+        calendar: audit, registry: registry,
         publicBaseURL: configuration.publicBaseURL,
         inviteTTL: TimeInterval(configuration.signalling.inviteTTLSeconds), clock: clock
     ).routes, atPath: "/api")

@@ -10,18 +10,29 @@ public struct Meeting: Sendable, Equatable {
     public var inviteExpiresAt: Date
     /// Further participants the worker invited, by their place in the room.
     public var guests: [PeerID: SubjectRef]
+    /// When the worker planned it; nil for a meeting held straight away.
+    public var startsAt: Date?
+    /// Set once the worker cancelled it: no invite for it is let in any more.
+    public var cancelledAt: Date?
+    /// The one citizen invite (`jti`) that still opens it; a replaced link is refused. Nil for
+    /// meetings made before links could be replaced: any of their citizen invites is valid.
+    public var citizenInviteId: String?
 
     /// A room holds the worker, the citizen and at most this many guests: a mesh of four.
     public static let maxGuests = 2
 
     public init(id: MeetingID, workerRef: SubjectRef, citizenRef: SubjectRef, createdAt: Date, inviteExpiresAt: Date,
-                guests: [PeerID: SubjectRef] = [:]) {
+                guests: [PeerID: SubjectRef] = [:], startsAt: Date? = nil, cancelledAt: Date? = nil,
+                citizenInviteId: String? = nil) {
         self.id = id
         self.workerRef = workerRef
         self.citizenRef = citizenRef
         self.createdAt = createdAt
         self.inviteExpiresAt = inviteExpiresAt
         self.guests = guests
+        self.startsAt = startsAt
+        self.cancelledAt = cancelledAt
+        self.citizenInviteId = citizenInviteId
     }
 }
 
@@ -52,6 +63,13 @@ public enum AuditEvent: Sendable, Equatable {
     case participantReconnected(meeting: MeetingID, participant: Participant, at: Date)
     /// The worker let a waiting participant into the room.
     case participantAdmitted(meeting: MeetingID, participant: Participant, by: SubjectRef, at: Date)
+    /// The worker called the meeting off: its invites stop working.
+    case meetingCancelled(meeting: MeetingID, by: SubjectRef, at: Date)
+    /// The worker replaced the citizen's link (e.g. it was sent to the wrong person): only
+    /// the `replacement` invite id opens the meeting from now on. An `inviteIssued` for the new link follows.
+    case inviteRevoked(meeting: MeetingID, replacement: String, by: SubjectRef, at: Date)
+    /// The worker had the citizen's (unchanged) link shown again, e.g. to send it once more.
+    case inviteShown(meeting: MeetingID, by: SubjectRef, at: Date)
     /// End-of-session connection quality, numbers only.
     case qualitySummary(session: SessionID, meeting: MeetingID, summary: QualitySummary, at: Date)
 }
@@ -87,6 +105,12 @@ public protocol AuditRecorder: Sendable {
 /// Looks up meetings so signalling can decide who may enter a room.
 public protocol MeetingDirectory: Sendable {
     func meeting(id: MeetingID) async throws -> Meeting?
+}
+
+/// A worker's own meetings, for their list ("My meetings").
+public protocol MeetingCalendar: Sendable {
+    /// The worker's meetings planned (or, unplanned, created) at or after `from`, earliest first.
+    func meetings(of worker: SubjectRef, from: Date, limit: Int) async throws -> [Meeting]
 }
 
 /// Injected wall clock so state machines and tests never read the real time themselves.

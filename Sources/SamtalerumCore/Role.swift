@@ -31,6 +31,10 @@ public struct EndReason: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let serverShutdown = EndReason(rawValue: "server_shutdown")
     /// Found open at start-up after a crash; closed at its last known time.
     public static let serverRestart = EndReason(rawValue: "server_restart")
+    /// The worker cancelled the meeting while this participant was in it.
+    public static let meetingCancelled = EndReason(rawValue: "meeting_cancelled")
+    /// The worker replaced the link this participant came in with.
+    public static let inviteRevoked = EndReason(rawValue: "invite_revoked")
     /// A participant was removed for a protocol violation (e.g. oversized message).
     public static let protocolError = EndReason(rawValue: "protocol_error")
 }

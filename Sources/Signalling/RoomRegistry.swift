@@ -99,6 +99,7 @@ public actor RoomRegistry {
             logger.error("meeting lookup failed", metadata: ["error": "\(error)"])
             throw .internal
         }
+        guard meeting.cancelledAt == nil else { throw .meetingCancelled }
         let (participant, peer) = try participantOf(meeting)
         // The lookup suspended: the endpoint may have gone, or joined elsewhere, meanwhile.
         guard connections[endpoint] != nil, connections[endpoint]?.meeting == nil else { return }
@@ -219,7 +220,10 @@ public actor RoomRegistry {
         case .invite(let invite):
             if let asked = request.meetingId, asked != invite.meetingId { throw .notInvited }
             return (invite.meetingId, { meeting throws(SignallingErrorCode) in
-                if invite.peer == .citizen { return (Participant(role: .citizen, ref: meeting.citizenRef), .citizen) }
+                if invite.peer == .citizen {
+                    if let current = meeting.citizenInviteId, current != invite.inviteId { throw .inviteRevoked }
+                    return (Participant(role: .citizen, ref: meeting.citizenRef), .citizen)
+                }
                 guard invite.role == .guest, let guest = meeting.guests[invite.peer] else { throw .notInvited }
                 return (Participant(role: .guest, ref: guest), invite.peer)
             })
@@ -249,6 +253,26 @@ public actor RoomRegistry {
                                  : room.leave(endpoint: endpoint, reason: reason, now: clock.now())
         store(room, meetingID)
         await perform(actions, in: meetingID)
+    }
+
+    /// The meeting was cancelled (every place) or the citizen's link replaced (`peers`): whoever
+    /// holds those places is told `code` and removed now, and no resume ticket brings them back.
+    public func evict(meeting: MeetingID, peers: Set<PeerID>? = nil, code: SignallingErrorCode, reason: EndReason) async {
+        let affected = { (peer: PeerID) in peers?.contains(peer) ?? true }
+        tickets = tickets.filter { $0.value.meeting != meeting || !affected($0.value.peer) }
+        guard let room = rooms[meeting] else { return }
+        for member in room.members.values.sorted(by: { $0.peer < $1.peer }) where affected(member.peer) {
+            if let endpoint = member.endpoint, let connection = connections[endpoint] {
+                SignallingMetrics.error(code)
+                connection.outbox.yield(.message(.error(ErrorMessage(code: code, message: reason.rawValue))))
+                connection.outbox.yield(.close(code.closeCode, reason: code.rawValue))
+                await disconnect(endpoint, reason: reason)
+            } else if var current = rooms[meeting], current.members[member.peer] != nil {
+                let actions = current.expireNow(peer: member.peer, reason: reason, now: clock.now())
+                store(current, meeting)
+                await perform(actions, in: meeting)
+            }
+        }
     }
 
     /// Orderly stop: every session ends as `server_shutdown`, every client is told, and

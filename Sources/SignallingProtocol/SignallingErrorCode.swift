@@ -24,13 +24,17 @@ public struct SignallingErrorCode: Error, RawRepresentable, Hashable, Sendable, 
     public static let meetingNotFound = Self(rawValue: "meeting-not-found")
     public static let meetingEnded = Self(rawValue: "meeting-ended")
     public static let notInvited = Self(rawValue: "not-invited")
+    /// The worker cancelled the meeting.
+    public static let meetingCancelled = Self(rawValue: "meeting-cancelled")
+    /// The worker replaced this invite with a new link.
+    public static let inviteRevoked = Self(rawValue: "invite-revoked")
     public static let roomFull = Self(rawValue: "room-full")
     public static let slowConsumer = Self(rawValue: "slow-consumer")
     public static let `internal` = Self(rawValue: "internal")
 
     static let fatalCodes: Set<SignallingErrorCode> = [
         .unsupportedVersion, .tokenInvalid, .tokenExpired, .roleNotAllowed, .meetingNotFound,
-        .meetingEnded, .notInvited, .roomFull, .slowConsumer, .internal,
+        .meetingEnded, .notInvited, .meetingCancelled, .inviteRevoked, .roomFull, .slowConsumer, .internal,
     ]
 
     /// Fatal errors are followed by a close; the others leave the connection usable.

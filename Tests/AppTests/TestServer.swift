@@ -26,13 +26,14 @@ struct TestServer {
     /// Runs `body` against a live server, then stops it so the audit store can be inspected.
     static func run<Value: Sendable>(
         adjust: (inout AppConfiguration) -> Void = { _ in },
+        clock: WallClock = .system,
         _ body: @Sendable (TestServer) async throws -> Value
     ) async throws -> (Value, URL) {
         let directory = FileManager.default.temporaryDirectory.appending(path: "samtalerum-test-\(UUID().uuidString)")
         var configuration = configuration(dataDirectory: directory)
         adjust(&configuration)
         let authority = try await TokenAuthority(dataDirectory: directory)
-        let app = try await buildApplication(configuration: configuration)
+        let app = try await buildApplication(configuration: configuration, clock: clock)
         let value = try await app.test(.ahc(.https)) { client in
             try await body(TestServer(client: client, authority: authority, dataDirectory: directory))
         }
