@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "TURN",
             dependencies: [
-                "STUN", "CRelayIO",
+                "STUN", "CRelayIO", "ConnectionLimits",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -58,6 +58,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // Connection caps per listener and per client address, and the open-file budget they share.
+        .target(
+            name: "ConnectionLimits",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -102,7 +112,7 @@ let package = Package(
             name: "SamtalerumApp",
             dependencies: [
                 "SamtalerumCore", "STUN", "TURN", "SignallingProtocol", "Signalling", "Identity", "AuditStore",
-                "EventLoopExecutor",
+                "EventLoopExecutor", "ConnectionLimits",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -148,6 +158,7 @@ let package = Package(
         .testTarget(name: "CallQualityTests", dependencies: ["CallQuality"], swiftSettings: strict),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], swiftSettings: strict),
         .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN"], swiftSettings: strict),
+        .testTarget(name: "ConnectionLimitsTests", dependencies: ["ConnectionLimits"], swiftSettings: strict),
         .testTarget(name: "SignallingTests", dependencies: ["SamtalerumCore", "Signalling", "SignallingProtocol", "Identity"], swiftSettings: strict),
         .testTarget(
             name: "IdentityTests",

@@ -1,10 +1,12 @@
 import AuditStore
+import ConnectionLimits
 import Foundation
 import Hummingbird
 import HummingbirdTLS
 import HummingbirdWebSocket
 import Identity
 import Logging
+import NIOSSL
 import SamtalerumCore
 import ServiceLifecycle
 import Signalling
@@ -51,6 +53,9 @@ public func buildServer(
     MetricsExporter.bootstrap()
     var logger = Logger(label: "samtalerum")
     logger.logLevel = configuration.logLevel
+    let openFiles = DescriptorBudget.raiseOpenFileLimit()
+    let caps = ConnectionCaps(configuration: configuration, openFileLimit: openFiles.after)
+    caps.log(limit: openFiles, logger: logger)
 
     let dataDirectory = configuration.dataDirectory
     try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true,
@@ -71,8 +76,10 @@ public func buildServer(
     var relayCredentials: RelayCredentials?
     if configuration.turn.enabled {
         let credentials = try RelayCredentials(configuration: configuration)
-        let service = TURNRelayService(
-            configuration: try configuration.turnConfiguration(secret: credentials.secret, tls: tls), logger: logger)
+        var relayConfiguration = try configuration.turnConfiguration(secret: credentials.secret, tls: tls)
+        relayConfiguration.maxStreamConnections = caps.turnStreams
+        relayConfiguration.maxAllocations = caps.relayAllocations
+        let service = TURNRelayService(configuration: relayConfiguration, logger: logger)
         services += [service, RelayAnnouncer(relay: service, credentials: credentials, logger: logger, announce: onRelayRunning)]
         iceServers = { endpoint, _ in credentials.iceServers(id: endpoint.rawValue, now: clock.now()) }
         relay = service
@@ -84,7 +91,12 @@ public func buildServer(
     if configuration.server.httpRedirectPort > 0 {
         services.append(HTTPRedirect.application(
             host: configuration.server.host, port: configuration.server.httpRedirectPort,
-            baseURL: configuration.publicBaseURL, logger: logger))
+            baseURL: configuration.publicBaseURL,
+            gate: ConnectionGuard(
+                limiter: ConnectionLimiter(listener: "http-redirect", maxConnections: caps.httpRedirect,
+                                           maxPerAddress: configuration.server.maxConnectionsPerAddress, logger: logger),
+                tls: nil, firstRequestTimeout: .seconds(Int64(configuration.server.handshakeTimeoutSeconds))),
+            idleTimeout: .seconds(Int64(configuration.server.idleTimeoutSeconds)), logger: logger))
     }
     let signalling = configuration.signalling
     let registry = RoomRegistry(
@@ -120,11 +132,17 @@ public func buildServer(
         autoPing: .enabled(timePeriod: .seconds(configuration.signalling.pingIntervalSeconds)))
     let app = Application(
         router: router,
-        server: try .tls(
-            .http1WebSocketUpgrade(
-                configuration: .init(http1: .init(idleTimeout: .seconds(60)), ws: webSocket),
-                shouldUpgrade: SignallingRoute.shouldUpgrade(endpoint: endpoint)),
-            tlsConfiguration: tls.serverConfiguration),
+        server: ConnectionGuard(
+            limiter: ConnectionLimiter(listener: "https", maxConnections: caps.https,
+                                       maxPerAddress: configuration.server.maxConnectionsPerAddress, logger: logger),
+            tls: try NIOSSLContext(configuration: tls.serverConfiguration),
+            firstRequestTimeout: .seconds(Int64(configuration.server.handshakeTimeoutSeconds))
+        ).serverBuilder { responder in
+            HTTP1WebSocketUpgradeChannel(
+                responder: responder,
+                configuration: .init(http1: .init(idleTimeout: .seconds(Int64(configuration.server.idleTimeoutSeconds))), ws: webSocket),
+                shouldUpgrade: SignallingRoute.shouldUpgrade(endpoint: endpoint))
+        },
         configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port),
                              serverName: "Samtalerum"),
         services: services,

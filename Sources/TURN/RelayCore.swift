@@ -1,3 +1,4 @@
+import ConnectionLimits
 import Foundation
 import Logging
 import NIOCore
@@ -39,8 +40,10 @@ final class RelayCore: Sendable {
     let metrics: TURNMetrics
     let poller: DatagramPoller
     private let state: Mutex<State>
-    /// Accepted TCP/TLS connections: counted against `maxStreamConnections`, closed at shutdown.
+    /// Accepted TCP/TLS connections, closed at shutdown.
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    /// `maxStreamConnections` and `maxStreamConnectionsPerAddress`, TCP and TLS together.
+    let connectionLimiter: ConnectionLimiter
 
     init(configuration: TURNConfiguration, policy: PeerPolicy, logger: Logger, metrics: TURNMetrics, poller: DatagramPoller) {
         self.configuration = configuration
@@ -48,6 +51,9 @@ final class RelayCore: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.state = Mutex(State(handler: TURNRequestHandler(configuration: configuration, policy: policy)))
+        self.connectionLimiter = ConnectionLimiter(
+            listener: "turn", maxConnections: configuration.maxStreamConnections,
+            maxPerAddress: configuration.maxStreamConnectionsPerAddress, logger: logger)
     }
 
     /// For logs: addresses are personal data and appear only with `logIPAddresses`.
@@ -181,18 +187,13 @@ final class RelayCore: Sendable {
         state.withLock { $0.handler.hasAllocation(for: tuple) }
     }
 
-    /// Registers an accepted connection; false when the cap is reached and it must be closed.
+    /// Registers an accepted connection; false when a cap is reached and it must be closed.
     func admitConnection(_ channel: any Channel) -> Bool {
+        guard connectionLimiter.admit(channel) else { return false }
         let id = ObjectIdentifier(channel)
-        let admitted = connections.withLock { connections in
-            guard connections.count < configuration.maxStreamConnections else { return false }
-            connections[id] = channel
-            return true
-        }
-        if admitted {
-            channel.closeFuture.whenComplete { _ in self.connections.withLock { _ = $0.removeValue(forKey: id) } }
-        }
-        return admitted
+        connections.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { _ in self.connections.withLock { _ = $0.removeValue(forKey: id) } }
+        return true
     }
 
     func openConnections() -> [any Channel] {

@@ -60,6 +60,9 @@ public struct TURNConfiguration: Sendable {
     /// Concurrent TCP/TLS client connections, TCP and TLS together; beyond it new ones are closed
     /// at accept. Each allocation over a stream needs one, so keep it above `maxAllocations`.
     public var maxStreamConnections: Int = 4096
+    /// Of those, from one client address (an IPv6 /64); 0: no such cap. An office behind one NAT
+    /// address needs a few per browser, so this is generous; a flood from one host meets it first.
+    public var maxStreamConnectionsPerAddress: Int = 256
     /// Longest STUN message or ChannelData frame accepted on a TCP/TLS connection, and so the most
     /// a connection buffers; a longer one closes the connection. The default admits every legal frame.
     public var maxStreamFrameBytes: Int = 20 + 65_535

@@ -157,8 +157,8 @@ public final class TURNRelayService: Service, Sendable {
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
+                // The limiter logs a flood once; a line per refused connection would be the flood again.
                 guard core.admitConnection(channel) else {
-                    core.logger.debug("TURN stream refused: connection limit reached")
                     return channel.eventLoop.makeFailedFuture(ConnectionLimitReached())
                 }
                 return channel.eventLoop.makeCompletedFuture {

@@ -25,6 +25,15 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
         public var tlsPrivateKey = ""
         /// 0 disables the plain-HTTP listener; otherwise it only redirects to HTTPS.
         public var httpRedirectPort = 0
+        /// Concurrent connections to `port`; beyond it new ones are closed at accept. Lowered with
+        /// the relay's caps when the open-file limit cannot hold them all (`DescriptorBudget`).
+        public var maxConnections = 10_000
+        /// Concurrent connections from one client address (an IPv6 /64); 0: no such cap.
+        public var maxConnectionsPerAddress = 512
+        /// A new connection must finish TLS and send its first request head within this long.
+        public var handshakeTimeoutSeconds = 10
+        /// A kept-alive connection with no request in progress is closed after this long.
+        public var idleTimeoutSeconds = 60
     }
 
     public struct Signalling: Sendable, Equatable, Codable {
@@ -65,6 +74,8 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
         public var unallocatedConnectionTimeoutSeconds = 30
         /// Concurrent TCP/TLS client connections; beyond it new ones are closed at accept.
         public var maxStreamConnections = 12_000
+        /// Of those, from one client address (an IPv6 /64); 0: no such cap.
+        public var maxStreamConnectionsPerAddress = 256
         /// UNSAFE outside tests: lets the relay reach 127.0.0.0/8 and ::1.
         public var allowLoopbackPeers = false
     }

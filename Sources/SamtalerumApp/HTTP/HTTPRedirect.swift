@@ -1,5 +1,7 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
 
 /// The only plain-HTTP listener there may be: it answers every request with a permanent
 /// redirect to the HTTPS address and serves nothing itself.
@@ -14,10 +16,13 @@ enum HTTPRedirect {
         }
     }
 
-    static func application(host: String, port: Int, baseURL: String, logger: Logger) -> some ApplicationProtocol {
+    static func application(host: String, port: Int, baseURL: String, gate: ConnectionGuard, idleTimeout: TimeAmount,
+                            logger: Logger) -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: RedirectEverything(baseURL: baseURL))
-        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "Samtalerum"),
-                           logger: logger)
+        return Application(
+            router: router,
+            server: gate.serverBuilder { HTTP1Channel(responder: $0, configuration: .init(idleTimeout: idleTimeout)) },
+            configuration: .init(address: .hostname(host, port: port), serverName: "Samtalerum"), logger: logger)
     }
 }
