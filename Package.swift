@@ -125,6 +125,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
             resources: [.copy("Web")],
@@ -169,8 +170,9 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "SamtalerumCore", "SamtalerumApp", "SignallingProtocol", "Identity", "AuditStore",
+                "SamtalerumCore", "SamtalerumApp", "SignallingProtocol", "Identity", "AuditStore", "TURN",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

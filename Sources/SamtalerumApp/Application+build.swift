@@ -12,6 +12,7 @@ import ServiceLifecycle
 import Signalling
 import SignallingProtocol
 import TURN
+import UnixSignals
 
 /// Assembles the whole server: HTTPS + WSS on one port, the audit store, and the services.
 public func buildApplication(
@@ -53,30 +54,36 @@ public func buildServer(
     MetricsExporter.bootstrap()
     var logger = Logger(label: "samtalerum")
     logger.logLevel = configuration.logLevel
+
+    // Everything that can be checked without writing is checked first; a start that fails
+    // after that removes the data directory it created, so no keys of a server that never ran remain.
+    try configuration.validate()
     let openFiles = DescriptorBudget.raiseOpenFileLimit()
     let caps = ConnectionCaps(configuration: configuration, openFileLimit: openFiles.after)
     caps.log(limit: openFiles, logger: logger)
-
-    let dataDirectory = configuration.dataDirectory
-    try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true,
-                                            attributes: [.posixPermissions: 0o700])
-    let tls = try TLSMaterial.load(configuration)
-    let audit = try AuditDatabase.open(dataDirectory: dataDirectory, clock: clock, logger: logger)
-    let authority = try await TokenAuthority(
-        dataDirectory: dataDirectory, external: try configuration.externalIdentityProvider(), clock: clock)
+    let externalIdentity = try configuration.externalIdentityProvider()
+    try await ListenerPreflight.check(configuration)
+    let dataDirectory = try DataDirectory(configuration)
+    var started = false
+    defer { if !started { dataDirectory.removeIfCreated() } }
+    let certificate = try ServerCertificate(configuration: configuration)
+    let hangups = await UnixSignalsSequence(trapping: .sighup)
+    let audit = try AuditDatabase.open(dataDirectory: dataDirectory.url, clock: clock, logger: logger)
+    let authority = try await TokenAuthority(dataDirectory: dataDirectory.url, external: externalIdentity, clock: clock)
 
     // First in the list, so it is shut down last: every other service may still record.
     var services: [any Service] = [
         AuditStoreService(audit: audit, logger: logger),
         AuditRetentionService(database: audit, retention: .seconds(configuration.audit.retentionDays * 86_400),
                               clock: ContinuousClock(), wallClock: clock, logger: logger),
+        CertificateReloadService(certificate: certificate, hangups: hangups, logger: logger),
     ]
     let iceServers: IceServerProvider
     var relay: TURNRelayService?
     var relayCredentials: RelayCredentials?
     if configuration.turn.enabled {
         let credentials = try RelayCredentials(configuration: configuration)
-        var relayConfiguration = try configuration.turnConfiguration(secret: credentials.secret, tls: tls)
+        var relayConfiguration = try configuration.turnConfiguration(secret: credentials.secret, certificate: certificate)
         relayConfiguration.maxStreamConnections = caps.turnStreams
         relayConfiguration.maxAllocations = caps.relayAllocations
         let service = TURNRelayService(configuration: relayConfiguration, logger: logger)
@@ -135,7 +142,7 @@ public func buildServer(
         server: ConnectionGuard(
             limiter: ConnectionLimiter(listener: "https", maxConnections: caps.https,
                                        maxPerAddress: configuration.server.maxConnectionsPerAddress, logger: logger),
-            tls: try NIOSSLContext(configuration: tls.serverConfiguration),
+            tls: try NIOSSLContext(configuration: certificate.serverConfiguration),
             firstRequestTimeout: .seconds(Int64(configuration.server.handshakeTimeoutSeconds))
         ).serverBuilder { responder in
             HTTP1WebSocketUpgradeChannel(
@@ -150,6 +157,7 @@ public func buildServer(
             await onServerRunning(channel.localAddress?.port ?? configuration.server.port)
         },
         logger: logger)
+    started = true
     return SamtalerumServer(application: app, registry: registry, logger: logger)
 }
 

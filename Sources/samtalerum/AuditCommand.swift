@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuditStore
 import Foundation
+import SamtalerumApp
 import SamtalerumCore
 
 /// `samtalerum audit …`: the auditor's and operator's view of the audit store.
@@ -13,10 +14,11 @@ struct AuditCommand: AsyncParsableCommand {
 }
 
 struct AuditDataOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "Data directory holding audit.sqlite and keys/.")
-    var dataDir: String = "./data"
+    @OptionGroup var settings: ConfigurationOptions
 
-    var url: URL { URL(fileURLWithPath: dataDir, isDirectory: true) }
+    /// The configuration `serve` would run with (so the same data directory and retention).
+    var configuration: AppConfiguration { get throws { try settings.resolve() } }
+    var url: URL { get throws { try configuration.dataDirectory } }
 
     /// CLI look-ups are auditor access by the local unix user; the name is pseudonymised at rest.
     var auditor: SubjectRef {
@@ -25,10 +27,11 @@ struct AuditDataOptions: ParsableArguments {
         return SubjectRef(rawValue: "cli:\(name)")
     }
 
-    func openForWriting() throws -> AuditDatabase { try AuditDatabase.open(dataDirectory: url) }
+    func openForWriting() throws -> AuditDatabase { try AuditDatabase.open(dataDirectory: try url) }
 
     /// Verify and backup work next to a running server: they never take the writer.
     func openForReading() throws -> AuditDatabase {
+        let url = try url
         guard FileManager.default.fileExists(atPath: url.appendingPathComponent(AuditDatabase.databaseFileName).path) else {
             throw ValidationError("no audit database in \(url.path)")
         }
@@ -111,14 +114,17 @@ extension AuditCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete what is older than the retention period now (the server also does this hourly).")
         @OptionGroup var data: AuditDataOptions
-        @Option(help: "Retention in days.") var retentionDays: Int = 180
+        @Option(help: "Retention in days (default: audit.retentionDays of the configuration).") var retentionDays: Int?
 
         func run() async throws {
-            guard retentionDays >= 1 else { throw ValidationError("--retention-days must be at least 1") }
+            // The flag goes through the same bounds as the configured value.
+            let configuration = try data.settings.resolve { if let retentionDays { $0.audit.retentionDays = retentionDays } }
+            let retention = configuration.audit.retentionDays
             let now = Date()
-            let report = try await data.openForWriting().purge(olderThan: now.addingTimeInterval(-Double(retentionDays) * 86_400), now: now)
+            let store = try AuditDatabase.open(dataDirectory: configuration.dataDirectory)
+            let report = try await store.purge(olderThan: now.addingTimeInterval(-Double(retention) * 86_400), now: now)
             let range = report.firstRecordDeleted.map { "\($0)…\(report.lastRecordDeleted ?? $0)" } ?? "none"
-            print("purged before \(isoString(report.cutoff)): \(report.recordsDeleted) records (\(range)), "
+            print("purged before \(isoString(report.cutoff)) (retention \(retention) days): \(report.recordsDeleted) records (\(range)), "
                 + "\(report.sessionsDeleted) sessions, \(report.meetingsDeleted) meetings")
         }
     }
@@ -146,10 +152,11 @@ extension AuditCommand {
         @OptionGroup var data: AuditDataOptions
 
         func run() async throws {
-            let report = try AuditDatabase.rotateKeys(dataDirectory: data.url, actor: data.auditor)
+            let url = try data.url
+            let report = try AuditDatabase.rotateKeys(dataDirectory: url, actor: data.auditor)
             print("rotated: \(report.referencesResealed) sealed references re-sealed, recorded as record \(report.rotationRecord)")
             print("old public key kept as keys/\(report.retiredPublicKeyFile); old secret keys replaced")
-            print("back up \(data.url.appendingPathComponent("keys").path) now: backups made before this need the old keys")
+            print("back up \(url.appendingPathComponent("keys").path) now: backups made before this need the old keys")
         }
     }
 
@@ -162,7 +169,7 @@ extension AuditCommand {
         func run() async throws {
             let report = try await data.openForReading().backup(to: URL(fileURLWithPath: file))
             print("backup \(report.path): \(report.bytes) bytes, integrity ok, \(report.verification.recordsChecked) records verified")
-            print("keys are not in the backup: copy \(data.url.appendingPathComponent("keys").path) separately")
+            print("keys are not in the backup: copy \(try data.url.appendingPathComponent("keys").path) separately")
         }
     }
 }

@@ -3,19 +3,31 @@ import Foundation
 import Hummingbird
 import SamtalerumApp
 
-/// Options shared by every command that touches a data directory.
-struct DataDirectoryOption: ParsableArguments {
+/// How every command finds its configuration, the same way as `serve`: defaults < the file
+/// (`--config` or SAMTALERUM_CONFIG) < SAMTALERUM_* variables < flags. So `token issue` signs
+/// with the key the server uses, and `audit purge` keeps what the server keeps.
+struct ConfigurationOptions: ParsableArguments {
+    @Option(help: "YAML configuration file (see Config/samtalerum.yaml). Also SAMTALERUM_CONFIG.")
+    var config: String?
     @Option(name: .customLong("data-dir"), help: "Data directory (database, keys, certificates).")
     var dataDir: String?
+
+    /// `flags` applies the command's own options; the result is validated after them.
+    func resolve(flags: (inout AppConfiguration) -> Void = { _ in }) throws -> AppConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        let file = (config ?? environment[ConfigurationLoader.configFileVariable]).map { URL(fileURLWithPath: $0) }
+        return try ConfigurationLoader.load(file: file, environment: environment) { configuration in
+            if let dataDir { configuration.server.dataDir = dataDir }
+            flags(&configuration)
+        }
+    }
 }
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve", abstract: "Run the HTTPS/WSS server and the TURN relay.")
 
-    @Option(help: "YAML configuration file (see Config/samtalerum.yaml). Also SAMTALERUM_CONFIG.")
-    var config: String?
-    @OptionGroup var data: DataDirectoryOption
+    @OptionGroup var settings: ConfigurationOptions
     @Option(help: "Listen address for HTTPS/WSS.") var host: String?
     @Option(help: "Listen port for HTTPS/WSS.") var port: Int?
     @Option(name: .customLong("public-url"), help: "Base URL people use to reach this server (for invite links).")
@@ -32,7 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel: String?
 
     func run() async throws {
-        let configuration = try resolvedConfiguration(environment: ProcessInfo.processInfo.environment)
+        let configuration = try resolvedConfiguration()
         let server = try await buildServer(configuration: configuration) { port in
             var announced = configuration
             announced.server.port = port
@@ -45,19 +57,17 @@ struct ServeCommand: AsyncParsableCommand {
         try await server.run()
     }
 
-    func resolvedConfiguration(environment: [String: String]) throws -> AppConfiguration {
-        let file = (config ?? environment[ConfigurationLoader.configFileVariable]).map { URL(fileURLWithPath: $0) }
-        var configuration = try ConfigurationLoader.load(file: file, environment: environment)
-        if let dataDir = data.dataDir { configuration.server.dataDir = dataDir }
-        if let host { configuration.server.host = host }
-        if let port { configuration.server.port = port }
-        if let publicURL { configuration.server.publicURL = publicURL }
-        if let turnPort { configuration.turn.port = turnPort }
-        if let turnsPort { configuration.turn.tlsPort = turnsPort }
-        if noTurn { configuration.turn.enabled = false }
-        if turnAllowLoopbackPeers { configuration.turn.allowLoopbackPeers = true }
-        if let logLevel { configuration.logging.level = logLevel }
-        return configuration
+    func resolvedConfiguration() throws -> AppConfiguration {
+        try settings.resolve { configuration in
+            if let host { configuration.server.host = host }
+            if let port { configuration.server.port = port }
+            if let publicURL { configuration.server.publicURL = publicURL }
+            if let turnPort { configuration.turn.port = turnPort }
+            if let turnsPort { configuration.turn.tlsPort = turnsPort }
+            if noTurn { configuration.turn.enabled = false }
+            if turnAllowLoopbackPeers { configuration.turn.allowLoopbackPeers = true }
+            if let logLevel { configuration.logging.level = logLevel }
+        }
     }
 }
 

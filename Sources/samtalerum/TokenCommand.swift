@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Identity
+import SamtalerumApp
 import SamtalerumCore
 
 struct TokenCommand: AsyncParsableCommand {
@@ -11,7 +12,7 @@ struct TokenCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a bearer token signed with this data directory's key.")
 
-        @OptionGroup var data: DataDirectoryOption
+        @OptionGroup var settings: ConfigurationOptions
         @Option(help: "worker, ops or auditor.") var role: String
         @Option(help: "Pseudonymous id of the person (e.g. employee number); never a name.") var subject: String
         @Option(help: "Lifetime in seconds.") var ttl: Int = 8 * 3600
@@ -25,17 +26,9 @@ struct TokenCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let authority = try await TokenAuthority(dataDirectory: data.directory)
+            let authority = try await TokenAuthority(dataDirectory: try settings.resolve().dataDirectory)
             guard let subjectRef = SubjectRef(validating: subject) else { return }
             print(try await authority.issueStaffToken(subject: subjectRef, role: Role(rawValue: role), ttl: TimeInterval(ttl)))
         }
-    }
-}
-
-extension DataDirectoryOption {
-    /// The data directory `serve` would use with no flags: ./data, or SAMTALERUM_SERVER_DATA_DIR.
-    var directory: URL {
-        let path = dataDir ?? ProcessInfo.processInfo.environment["SAMTALERUM_SERVER_DATA_DIR"] ?? "./data"
-        return URL(fileURLWithPath: path, isDirectory: true).standardizedFileURL
     }
 }

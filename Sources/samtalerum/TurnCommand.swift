@@ -11,9 +11,8 @@ struct TurnCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print short-lived TURN credentials as JSON (for tests and administrators).")
 
-        @OptionGroup var data: DataDirectoryOption
+        @OptionGroup var settings: ConfigurationOptions
         @Option(help: "Credential id (appears in relay statistics); a pseudonymous reference.") var subject: String
-        @Option(help: "YAML configuration file, for the relay's ports and host.") var config: String?
 
         struct Output: Encodable {
             var username: String
@@ -26,11 +25,7 @@ struct TurnCommand: AsyncParsableCommand {
             guard SubjectRef(validating: subject) != nil, !subject.contains(":") else {
                 throw ValidationError("--subject must be 1–128 printable characters without ':'")
             }
-            let environment = ProcessInfo.processInfo.environment
-            var configuration = try ConfigurationLoader.load(
-                file: (config ?? environment[ConfigurationLoader.configFileVariable]).map { URL(fileURLWithPath: $0) },
-                environment: environment)
-            configuration.server.dataDir = data.directory.path
+            let configuration = try settings.resolve()
             let relay = try RelayCredentials(configuration: configuration)
             let issued = relay.issue(id: subject, now: Date())
             let encoder = JSONEncoder()

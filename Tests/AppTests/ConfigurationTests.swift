@@ -1,6 +1,8 @@
 import Foundation
 import SamtalerumApp
 import Testing
+import TURN
+import Yams
 
 @Suite struct ConfigurationTests {
     static let shippedConfig = URL(fileURLWithPath: #filePath)
@@ -18,9 +20,109 @@ import Testing
         }
     }
 
+    /// The file must not merely load to the defaults (a missing key falls back to them): every key
+    /// the code has is written out in the file with exactly the code's value.
+    @Test func theShippedFileWritesOutEveryKeyWithTheCodesDefault() throws {
+        let text = try String(contentsOf: Self.shippedConfig, encoding: .utf8)
+        let file = try #require(try Yams.load(yaml: text) as? [String: [String: Any]])
+        let defaults = try #require(try Yams.load(yaml: try YAMLEncoder().encode(AppConfiguration())) as? [String: [String: Any]])
+        #expect(Set(file.keys) == Set(defaults.keys))
+        for (section, keys) in defaults {
+            for (key, value) in keys {
+                let written = try #require(file[section]?[key], "\(section).\(key) is in Config/samtalerum.yaml")
+                #expect("\(written)" == "\(value)", "\(section).\(key): the file says \(written), the code \(value)")
+            }
+        }
+    }
+
+    /// The relay's quotas have one source: the TURN module's own defaults.
+    @Test func relayDefaultsAreTheRelayModulesDefaults() {
+        let relay = TURNConfiguration(authSecret: "x"), turn = AppConfiguration().turn
+        #expect(turn.maxAllocations == relay.maxAllocations)
+        #expect(turn.maxAllocationsPerUser == relay.maxAllocationsPerUser)
+        #expect(turn.maxBytesPerSecondPerAllocation == relay.maxBandwidthBytesPerSecond)
+        #expect(turn.maxStreamConnections == relay.maxStreamConnections)
+        #expect(turn.maxStreamConnections > turn.maxAllocations)
+    }
+
+    @Test(arguments: [
+        ("server", "dataDir", "SAMTALERUM_SERVER_DATA_DIR"),
+        ("turn", "tlsPort", "SAMTALERUM_TURN_TLS_PORT"),
+        ("server", "publicURL", "SAMTALERUM_SERVER_PUBLIC_URL"),
+        ("signalling", "inviteTTLSeconds", "SAMTALERUM_SIGNALLING_INVITE_TTL_SECONDS"),
+        ("turn", "credentialTTLSeconds", "SAMTALERUM_TURN_CREDENTIAL_TTL_SECONDS"),
+        ("identity", "externalJWKSFile", "SAMTALERUM_IDENTITY_EXTERNAL_JWKS_FILE"),
+        ("logging", "logIPAddresses", "SAMTALERUM_LOGGING_LOG_IP_ADDRESSES"),
+        ("turn", "maxBytesPerSecondPerAllocation", "SAMTALERUM_TURN_MAX_BYTES_PER_SECOND_PER_ALLOCATION"),
+    ])
+    func environmentNamesKeepAcronymsAsOneWord(section: String, key: String, name: String) {
+        #expect(ConfigurationLoader.environmentName(section: section, key: key) == name)
+    }
+
+    @Test func acronymKeysAreSetFromTheirNaturalEnvironmentNames() throws {
+        let loaded = try ConfigurationLoader.load(file: nil, environment: [
+            "SAMTALERUM_SERVER_PUBLIC_URL": "https://samtale.kommune.dk",
+            "SAMTALERUM_SIGNALLING_INVITE_TTL_SECONDS": "3600",
+        ])
+        #expect(loaded.publicBaseURL == "https://samtale.kommune.dk")
+        #expect(loaded.signalling.inviteTTLSeconds == 3600)
+    }
+
+    @Test(arguments: ["SAMTALERUM_FOO", "SAMTALERUM_SERVER_PUBLIC_U_R_L", "SAMTALERUM_SERVER_PROT"])
+    func unknownSamtalerumVariablesAreRefusedByName(name: String) {
+        #expect(throws: ConfigurationError.unknownEnvironmentVariable(name)) {
+            try ConfigurationLoader.load(file: nil, environment: [name: "1"])
+        }
+    }
+
+    @Test func theProjectsToolVariablesAreNotConfiguration() throws {
+        _ = try ConfigurationLoader.load(file: nil, environment: [
+            "SAMTALERUM_BIN": "/x", "SAMTALERUM_WEB": "build", "SAMTALERUM_LOAD_TOKEN": "t", "SAMTALERUM_CONFIG": "/y",
+        ])
+    }
+
+    /// Each bad value is refused, naming its key; as an environment variable too.
+    @Test(arguments: [
+        ("server", "port", "70000"), ("server", "port", "-1"),
+        ("server", "httpRedirectPort", "65536"),
+        ("server", "publicURL", "not a url"), ("server", "publicURL", "ftp://samtale.kommune.dk"),
+        ("server", "host", ""), ("server", "dataDir", ""),
+        ("server", "tlsCertificate", "/etc/samtalerum/chain.pem"),
+        ("signalling", "helloTimeoutSeconds", "0"), ("signalling", "helloTimeoutSeconds", "-5"),
+        ("signalling", "helloTimeoutSeconds", ".nan"),
+        ("signalling", "pingIntervalSeconds", "0"), ("signalling", "inviteTTLSeconds", "0"),
+        ("signalling", "inviteTTLSeconds", "-3600"), ("signalling", "resumeGraceSeconds", "-1"),
+        ("turn", "port", "70000"), ("turn", "tlsPort", "-2"), ("turn", "relayPortMin", "0"),
+        ("turn", "relayPortMax", "1000"), ("turn", "realm", ""), ("turn", "credentialTTLSeconds", "0"),
+        ("turn", "maxAllocationsPerUser", "0"), ("turn", "maxAllocations", "-1"),
+        ("turn", "maxBytesPerSecondPerAllocation", "-1"), ("turn", "unallocatedConnectionTimeoutSeconds", "0"),
+        ("turn", "maxStreamConnections", "0"),
+        ("audit", "retentionDays", "0"), ("audit", "retentionDays", "-30"),
+        ("logging", "level", "verbose"),
+    ])
+    func badValuesAreRefusedNamingTheKey(section: String, key: String, value: String) throws {
+        let file = FileManager.default.temporaryDirectory.appending(path: "samtalerum-config-\(UUID().uuidString).yaml")
+        try "\(section):\n  \(key): \(value.isEmpty ? "''" : value)\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        for (source, environment) in [(file, [String: String]()),
+                                      (nil, [ConfigurationLoader.environmentName(section: section, key: key): value])] {
+            do {
+                _ = try ConfigurationLoader.load(file: source, environment: environment)
+                Issue.record("\(section).\(key) = '\(value)' was accepted")
+            } catch {
+                #expect("\(error)".contains("\(section).\(key)"), "\(error)")
+            }
+        }
+    }
+
+    @Test func commandLineFlagsAreValidatedToo() {
+        #expect(throws: ConfigurationError.invalidValue(key: "server.port", value: "70000",
+                                                          expected: "a port number (0: any free port) within 0…65535")) {
+            try ConfigurationLoader.load(file: nil, environment: [:]) { $0.server.port = 70000 }
+        }
+    }
+
     @Test func environmentOverridesTheFileAndKeysMapToUpperSnakeCase() throws {
-        #expect(ConfigurationLoader.environmentName(section: "server", key: "dataDir") == "SAMTALERUM_SERVER_DATA_DIR")
-        #expect(ConfigurationLoader.environmentName(section: "turn", key: "tlsPort") == "SAMTALERUM_TURN_TLS_PORT")
         let loaded = try ConfigurationLoader.load(file: Self.shippedConfig, environment: [
             "SAMTALERUM_SERVER_PORT": "9443",
             "SAMTALERUM_TURN_ALLOW_LOOPBACK_PEERS": "true",

@@ -1,9 +1,12 @@
 import Foundation
 import Logging
+import TURN
 
 /// Everything `samtalerum serve` can be told. Defaults are the embedded development setup:
 /// loopback only, self-signed certificate and SQLite file in the data directory.
 /// Config/samtalerum.yaml documents every key; precedence is defaults < file < environment < flags.
+/// These initial values are the only defaults: the relay's come from `TURNConfiguration`, and
+/// ConfigurationTests holds the yaml to them. Bounds are in AppConfiguration+Validation.swift.
 public struct AppConfiguration: Sendable, Equatable, Codable {
     public var server = Server()
     public var signalling = Signalling()
@@ -57,27 +60,31 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
         public var enabled = true
         /// Listen address of the relay; empty: the server's host.
         public var listenHost = ""
-        public var port = 3478
-        public var tlsPort = 5349
+        public var port = Self.relay.port
+        public var tlsPort = Self.relay.tlsPort
         /// Host name or address put into turn:/turns:/stun: URIs; empty: the listen address.
         public var publicHost = ""
         /// Address relayed media leaves from; empty: the listen address.
         public var relayAddress = ""
-        public var relayPortMin = 49152
-        public var relayPortMax = 65535
-        public var realm = "samtalerum"
+        public var relayPortMin = Self.relay.relayPortRange.lowerBound
+        public var relayPortMax = Self.relay.relayPortRange.upperBound
+        public var realm = Self.relay.realm
         public var credentialTTLSeconds = 4 * 3600
-        public var maxAllocationsPerUser = 16
-        public var maxAllocations = 10_000
-        public var maxBytesPerSecondPerAllocation = 5_000_000
+        public var maxAllocationsPerUser = Self.relay.maxAllocationsPerUser
+        public var maxAllocations = Self.relay.maxAllocations
+        /// 0: no cap.
+        public var maxBytesPerSecondPerAllocation = Self.relay.maxBandwidthBytesPerSecond ?? 0
         /// TCP/TLS clients that hold no allocation are closed after this long.
-        public var unallocatedConnectionTimeoutSeconds = 30
+        public var unallocatedConnectionTimeoutSeconds = Int(Self.relay.unallocatedConnectionTimeout.components.seconds)
         /// Concurrent TCP/TLS client connections; beyond it new ones are closed at accept.
-        public var maxStreamConnections = 12_000
+        public var maxStreamConnections = Self.relay.maxStreamConnections
         /// Of those, from one client address (an IPv6 /64); 0: no such cap.
-        public var maxStreamConnectionsPerAddress = 256
+        public var maxStreamConnectionsPerAddress = Self.relay.maxStreamConnectionsPerAddress
         /// UNSAFE outside tests: lets the relay reach 127.0.0.0/8 and ::1.
-        public var allowLoopbackPeers = false
+        public var allowLoopbackPeers = Self.relay.allowLoopbackPeers
+
+        /// The relay module's own defaults, so the two never disagree.
+        static let relay = TURNConfiguration(authSecret: "")
     }
 
     public struct Audit: Sendable, Equatable, Codable {

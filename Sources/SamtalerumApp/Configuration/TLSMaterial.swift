@@ -3,6 +3,7 @@ import Foundation
 import HummingbirdTLS
 import NIOSSL
 import SwiftASN1
+import Synchronization
 import X509
 
 /// The server's certificate and key: the configured PEM files, or a self-signed development
@@ -13,16 +14,11 @@ public struct TLSMaterial: Sendable {
     public var privateKey: NIOSSLPrivateKey
     public var isSelfSigned: Bool
 
+    /// Errors name the key and the file, so an operator knows which one to fix.
     public static func load(_ configuration: AppConfiguration) throws -> TLSMaterial {
         let server = configuration.server
-        if !server.tlsCertificate.isEmpty || !server.tlsPrivateKey.isEmpty {
-            guard !server.tlsCertificate.isEmpty, !server.tlsPrivateKey.isEmpty else {
-                throw ConfigurationError.invalid("server.tlsCertificate and server.tlsPrivateKey go together")
-            }
-            return TLSMaterial(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(server.tlsCertificate),
-                privateKey: try NIOSSLPrivateKey(file: server.tlsPrivateKey, format: .pem),
-                isSelfSigned: false)
+        if !server.tlsCertificate.isEmpty {
+            return try loadFiles(certificate: server.tlsCertificate, privateKey: server.tlsPrivateKey)
         }
         let directory = configuration.dataDirectory.appending(path: "tls")
         let (certificatePEM, keyPEM) = try DevelopmentCertificate.loadOrCreate(in: directory, host: server.host)
@@ -32,11 +28,89 @@ public struct TLSMaterial: Sendable {
             isSelfSigned: true)
     }
 
+    static func loadFiles(certificate: String, privateKey: String) throws(ConfigurationError) -> TLSMaterial {
+        let certificateKey = "server.tlsCertificate", privateKeyKey = "server.tlsPrivateKey"
+        let certificatePEM = try read(certificate, key: certificateKey)
+        let keyPEM = try read(privateKey, key: privateKeyKey)
+        guard let chain = try? NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8)), let leaf = chain.first else {
+            throw .file(key: certificateKey, path: certificate, problem: "holds no PEM certificate")
+        }
+        guard let key = try? NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem) else {
+            throw .file(key: privateKeyKey, path: privateKey, problem: "holds no unencrypted PEM private key")
+        }
+        // BoringSSL would only notice at the first handshake, which then fails for every client.
+        if let leafCertificate = try? Certificate(derEncoded: leaf.toDERBytes()),
+           let parsedKey = try? Certificate.PrivateKey(pemEncoded: keyPEM),
+           parsedKey.publicKey != leafCertificate.publicKey {
+            throw .file(key: privateKeyKey, path: privateKey, problem: "is not the key of the certificate in \(certificate)")
+        }
+        return TLSMaterial(certificateChain: chain, privateKey: key, isSelfSigned: false)
+    }
+
+    private static func read(_ path: String, key: String) throws(ConfigurationError) -> String {
+        do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+            let fm = FileManager.default
+            let problem = !fm.fileExists(atPath: path) ? "does not exist"
+                : !fm.isReadableFile(atPath: path) ? "is not readable by this user" : "cannot be read as text"
+            throw .file(key: key, path: path, problem: problem)
+        }
+    }
+
     /// TLS 1.2 and newer only; used for HTTPS/WSS and for TURN over TLS alike.
     public var serverConfiguration: TLSConfiguration {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
         tls.minimumTLSVersion = .tlsv12
+        return tls
+    }
+
+    /// A one-line description for the log: whose certificate, valid until when.
+    var summary: String {
+        guard let leaf = certificateChain.first, let parsed = try? Certificate(derEncoded: leaf.toDERBytes()) else {
+            return "unreadable certificate"
+        }
+        return "\(parsed.subject), valid until \(parsed.notValidAfter)"
+    }
+}
+
+/// The certificate and key every new TLS handshake presents, HTTPS/WSS and TURN over TLS alike.
+/// `reload()` (on SIGHUP) swaps them in place: the listeners keep running, connections already
+/// open keep the keys they agreed on, so no call is dropped.
+public final class ServerCertificate: Sendable {
+    private let configuration: AppConfiguration
+    private let current: Mutex<TLSMaterial>
+    /// What the contexts were built with; until a reload, handshakes need no override.
+    private let initial: TLSMaterial
+
+    public init(configuration: AppConfiguration) throws {
+        self.configuration = configuration
+        let material = try TLSMaterial.load(configuration)
+        initial = material
+        current = Mutex(material)
+    }
+
+    public var material: TLSMaterial { current.withLock { $0 } }
+
+    /// Reads the files again; on any error the previous certificate stays in use.
+    @discardableResult
+    public func reload() throws -> TLSMaterial {
+        let material = try TLSMaterial.load(configuration)
+        current.withLock { $0 = material }
+        return material
+    }
+
+    /// A context made from this configuration asks for the current certificate at each client
+    /// hello, so one context serves across reloads.
+    public var serverConfiguration: TLSConfiguration {
+        var tls = initial.serverConfiguration
+        tls.sslContextCallback = { [self] _, promise in
+            let material = self.material
+            guard material.certificateChain != initial.certificateChain else { return promise.succeed(.noChanges) }
+            var override = NIOSSLContextConfigurationOverride()
+            override.certificateChain = material.certificateChain.map { .certificate($0) }
+            override.privateKey = .privateKey(material.privateKey)
+            promise.succeed(override)
+        }
         return tls
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import SamtalerumCore
+import ServiceLifecycle
 import Signalling
 import SignallingProtocol
 import TURN
@@ -41,10 +42,14 @@ struct OpsController<Context: RequestContext> {
                     let encoder = JSONEncoder()
                     encoder.dateEncodingStrategy = .iso8601
                     let deadline = ContinuousClock.now + Self.streamLifetime
-                    while ContinuousClock.now < deadline, !Task.isCancelled {
+                    // A stream open at SIGTERM ends at once: the server waits for open responses,
+                    // and an endless one would hold the stop until the shutdown limit.
+                    while ContinuousClock.now < deadline, !Task.isCancelled, !Task.isShuttingDownGracefully {
                         let json = try encoder.encode(await snapshot())
                         try await writer.write(ByteBuffer(string: "data: " + String(decoding: json, as: UTF8.self) + "\n\n"))
-                        try await Task.sleep(for: Self.streamInterval)
+                        do {
+                            try await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.streamInterval) }
+                        } catch { break }
                     }
                     try await writer.finish(nil)
                 })

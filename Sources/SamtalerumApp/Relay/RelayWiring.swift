@@ -4,13 +4,13 @@ import ServiceLifecycle
 import TURN
 
 extension AppConfiguration {
-    /// The relay's own settings, derived from ours; TLS reuses the HTTPS certificate.
-    func turnConfiguration(secret: String, tls: TLSMaterial) throws -> TURNConfiguration {
+    /// The relay's own settings, derived from ours; TLS reuses the HTTPS certificate (and its reloads).
+    func turnConfiguration(secret: String, certificate: ServerCertificate) throws -> TURNConfiguration {
         var relay = TURNConfiguration(authSecret: secret)
         relay.listenHost = turnListenHost
         relay.port = turn.port
         relay.tlsPort = turn.tlsPort
-        relay.tlsContext = try NIOSSLContext(configuration: tls.serverConfiguration)
+        relay.tlsContext = try NIOSSLContext(configuration: certificate.serverConfiguration)
         let relayAddress = turn.relayAddress.isEmpty ? turnListenHost : turn.relayAddress
         if relayAddress.contains(":") {
             relay.relayIPv4 = nil
@@ -20,9 +20,6 @@ extension AppConfiguration {
         }
         guard relay.relayIPv4 != nil || relay.relayIPv6 != nil else {
             throw ConfigurationError.invalid("turn.relayAddress must be a concrete address when listening on 0.0.0.0")
-        }
-        guard turn.relayPortMin > 0, turn.relayPortMin <= turn.relayPortMax, turn.relayPortMax <= 65535 else {
-            throw ConfigurationError.invalid("turn.relayPortMin…relayPortMax must be a range within 1…65535")
         }
         relay.relayPortRange = turn.relayPortMin...turn.relayPortMax
         relay.realm = turn.realm
