@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import SamtalerumCore
+import Synchronization
 
 /// The audit store: the only owner of `DATA/audit.sqlite`. One instance per data directory and
 /// process; the read-write instance holds a process lock so there is never a second writer.
@@ -18,6 +19,10 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
     let checkpointInterval: Int64
     let logger: Logger
     private let lock: ProcessLock?
+    /// Calls' signs of life, written as the open sessions' last known time at a bounded rate.
+    let activity = Mutex(ActivityBatch(intervalMilliseconds: AuditDatabase.activityWriteInterval))
+    /// Ends that happened but could not be recorded (disk full): retried before the next record.
+    let unrecordedEnds = Mutex<[AuditEvent]>([])
 
     var headURL: URL { dataDirectory.appendingPathComponent(Self.headFileName) }
 
@@ -103,8 +108,14 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
     /// Several events in one transaction: all are durable or none is.
     public func record(contentsOf events: [AuditEvent]) async throws {
         guard mode == .readWrite else { throw AuditStoreError.readOnly }
-        try await appendCommitted { db in
-            for event in events { try self.apply(event, db) }
+        await recordUnrecordedEnds()
+        do {
+            try await appendCommitted { db in
+                for event in events { try self.apply(event, db) }
+            }
+        } catch {
+            keepUnrecordedEnds(of: events)
+            throw error
         }
     }
 
@@ -158,6 +169,7 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
     /// Orderly shutdown: closes the connections (checkpointing the WAL) and releases the writer
     /// lock now, rather than whenever the last reference goes away.
     public func shutDown() throws {
+        flushActivityAndEndsSync()
         try pool.close()
         lock?.release()
     }

@@ -13,6 +13,8 @@ extension AuditDatabase {
         let partial = destination.appendingPathExtension("partial")
         try? fm.removeItem(at: partial)
         do {
+            // Owner-only from the first byte, like the database: SQLite keeps an existing file's mode.
+            try AuditKeys.writeNew(partial, bytes: Data(), mode: 0o600)
             let copy = try DatabaseQueue(path: partial.path)
             try pool.backup(to: copy)
             try await copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
@@ -20,7 +22,8 @@ extension AuditDatabase {
             guard integrity == ["ok"] else {
                 throw AuditStoreError.backupFailed("integrity_check: \(integrity.prefix(3).joined(separator: "; "))")
             }
-            let verification = try await Self.verify(reader: copy, keys: keys, head: nil, conflicts: [])
+            let verification = try await Self.verify(reader: copy, keys: keys, head: nil, headMissing: false, conflicts: [],
+                                                     anchors: [], checkpointInterval: checkpointInterval)
             if let problem = verification.problem {
                 throw AuditStoreError.backupFailed("copied chain does not verify: \(problem)")
             }

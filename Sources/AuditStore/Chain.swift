@@ -178,20 +178,24 @@ extension AuditDatabase {
 
     @discardableResult
     func appendEvent(_ db: Database, kind: String, at: Int64, meeting: String?, session: String?,
-                     actor: StoredRef?, subject: StoredRef?, detail: [String: any Sendable]) throws -> EventRow {
+                     actor: StoredRef?, subject: StoredRef?, detail: [String: any Sendable],
+                     purpose: StoredRef? = nil) throws -> EventRow {
         let tip = try chainTip(db)
+        var detail = detail
+        if let purpose { detail[Self.purposeMacKey] = purpose.pseudonym.hex }
         var row = EventRow(seq: tip.seq + 1, at: at, kind: kind, meetingId: meeting, sessionId: session,
                            actorPseudonym: actor?.pseudonym, actorSealed: actor?.sealed,
                            subjectPseudonym: subject?.pseudonym, subjectSealed: subject?.sealed,
-                           detail: try Chain.detailJSON(detail), prevHash: tip.hash, hash: Data())
+                           detail: try Chain.detailJSON(detail), prevHash: tip.hash, hash: Data(),
+                           purposeSealed: purpose?.sealed)
         row.hash = Chain.hash(previous: tip.hash, row: row)
         try db.cachedStatement(sql: """
             INSERT INTO audit_event (seq, at, kind, meetingId, sessionId, actorPseudonym, actorSealed,
-                                     subjectPseudonym, subjectSealed, detail, prevHash, hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     subjectPseudonym, subjectSealed, detail, prevHash, hash, purposeSealed)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [row.seq, row.at, row.kind, row.meetingId, row.sessionId, row.actorPseudonym,
                                      row.actorSealed, row.subjectPseudonym, row.subjectSealed, row.detail,
-                                     row.prevHash, row.hash])
+                                     row.prevHash, row.hash, row.purposeSealed])
         if row.seq % checkpointInterval == 0 {
             try insertCheckpoint(db, seq: row.seq, hash: row.hash, at: at)
         }
@@ -207,7 +211,7 @@ extension AuditDatabase {
         try signedCheckpoint(seq: seq, hash: hash, at: at).insert(db, onConflict: .ignore)
     }
 
-    private func publishHead(seq: Int64, hash: Data, at: Int64) throws {
+    func publishHead(seq: Int64, hash: Data, at: Int64) throws {
         let head = SignedHead(checkpoint: try signedCheckpoint(seq: seq, hash: hash, at: at))
         let tmp = dataDirectory.appendingPathComponent(Self.headFileName + ".tmp")
         try head.bytes.write(to: tmp)
@@ -219,17 +223,33 @@ extension AuditDatabase {
         return SignedHead(bytes: data)
     }
 
-    /// Head files set aside because they contradicted the database; verify fails while any exists.
+    /// Evidence files of incidents found at start (a head that contradicted the database, or no
+    /// head although the trail had history); verify fails while any exists.
     func conflictHeadFiles() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory.path)) ?? []
-        return names.filter { $0.hasPrefix(Self.headFileName + ".conflict-") }.sorted()
+        return names.filter { $0.hasPrefix(Self.headFileName + ".conflict-") || $0.hasPrefix(Self.missingHeadPrefix) }.sorted()
     }
 
     /// At start: a head ahead of (or different from) the database means records were removed
     /// while the server was down. Keep that head as evidence, then carry on from the database.
+    /// A new, empty trail gets a head for the empty chain at once, so from then on a missing head
+    /// file is never normal: with history, it means the newest records may have gone with it.
     func reconcileHead() throws {
         try appendCommittedSync { db in
-            guard let head = self.readHead() else { return }
+            guard let head = self.readHead() else {
+                let hasHistory = try self.lastRecord(db) != nil || CheckpointRow.fetchCount(db) > 0
+                if !hasHistory {
+                    try self.publishHead(seq: 0, hash: Chain.genesis, at: Date().auditMilliseconds)
+                    return
+                }
+                let evidence = self.dataDirectory.appendingPathComponent(
+                    "\(Self.missingHeadPrefix)\(Int(Date().timeIntervalSince1970))")
+                try AuditKeys.writeNew(evidence, bytes: Data("the signed head file was missing or unreadable at start\n".utf8),
+                                       mode: 0o600)
+                self.logger.critical("audit head file is missing although the trail has history; records may have been removed",
+                                     metadata: ["evidence": "\(evidence.lastPathComponent)"])
+                return
+            }
             let stored = try Data.fetchOne(db, sql: "SELECT hash FROM audit_event WHERE seq = ?", arguments: [head.checkpoint.seq])
             let first = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM audit_event")
             let purged = first.map { head.checkpoint.seq < $0 } ?? false

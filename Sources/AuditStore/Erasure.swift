@@ -13,6 +13,9 @@ extension AuditDatabase {
         let purpose = try Self.validPurpose(access.purpose)
         let target = pseudonym(subject)
         let actor = try store(access.auditor)
+        // The decision's own text is kept only if it does not name the reference it erases.
+        let sealedPurpose = Self.mentions(purpose, subject.rawValue)
+            ? StoredRef(pseudonym: keys.purposeMac(purpose), sealed: AuditKeys.erased) : try storePurpose(purpose)
         let report = try await appendCommitted { db in
             let blank = AuditKeys.erased
             var report = ErasureReport(recordsBlanked: 0, meetingsBlanked: 0, participantsBlanked: 0)
@@ -27,11 +30,14 @@ extension AuditDatabase {
             }
             try db.execute(sql: "UPDATE participant SET refSealed = ? WHERE refPseudonym = ?", arguments: [blank, target])
             report.participantsBlanked = db.changesCount
+            report.purposesBlanked = try self.blankPurposes(db, target: target, text: subject.rawValue)
             try self.appendEvent(db, kind: "subject_erased", at: access.at.auditMilliseconds, meeting: nil, session: nil,
                                  actor: actor, subject: StoredRef(pseudonym: target, sealed: blank),
-                                 detail: ["purpose": purpose, "recordsBlanked": report.recordsBlanked,
+                                 detail: ["recordsBlanked": report.recordsBlanked,
                                           "meetingsBlanked": report.meetingsBlanked,
-                                          "participantsBlanked": report.participantsBlanked])
+                                          "participantsBlanked": report.participantsBlanked,
+                                          "purposesBlanked": report.purposesBlanked],
+                                 purpose: sealedPurpose)
             return report
         }
         // Old page images of the blanked rows may still sit in the WAL; fold it back now.

@@ -77,6 +77,14 @@ struct AuditKeys: Sendable {
         return Data(mac.finalize())
     }
 
+    /// A look-up's purpose, keyed like a pseudonym: the chain holds this, the record a sealed copy.
+    func purposeMac(_ purpose: String) -> Data {
+        var mac = HMAC<SHA256>(key: pseudonymKey)
+        mac.update(data: Data("samtalerum.purpose.v1\u{0}".utf8))
+        mac.update(data: Data(purpose.utf8))
+        return Data(mac.finalize())
+    }
+
     /// The pseudonym is authenticated data, so a sealed reference moved to another row's
     /// pseudonym no longer opens.
     func seal(_ ref: SubjectRefBytes, pseudonym: Data) throws -> Data {

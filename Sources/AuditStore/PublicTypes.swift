@@ -16,6 +16,8 @@ public enum AuditStoreError: Error, Equatable, CustomStringConvertible {
     case missingKeys(String)
     /// `rotate-keys` committed but did not install the new keys: the old ones no longer open the data.
     case unfinishedKeyRotation(String)
+    /// A meeting or session row no longer matches the chained records that define it.
+    case tablesDisagree(String)
 
     public var description: String {
         switch self {
@@ -30,6 +32,7 @@ public enum AuditStoreError: Error, Equatable, CustomStringConvertible {
         case .backupFailed(let why): "backup failed: \(why)"
         case .readOnly: "the audit database was opened read-only"
         case .missingKeys(let path): "\(path) is missing; restore it from the key backup (see Docs/GDPR.md)"
+        case .tablesDisagree(let what): "the audit tables disagree with the chained records: \(what)"
         case .unfinishedKeyRotation(let path):
             "\(path) exists: a key rotation was interrupted; run `samtalerum audit rotate-keys` again to finish it"
         }
@@ -113,12 +116,14 @@ public struct KeyRotationReport: Sendable, Equatable {
     public var retiredPublicKeyFile: String
 }
 
-/// Art. 15 answer for one citizen reference: their meetings and when/why their data was looked at.
+/// Art. 15 answer for one reference: their meetings and when/why their data was looked at.
 public struct SubjectExport: Sendable, Equatable, Codable {
     public struct ExportedMeeting: Sendable, Equatable, Codable {
         public var meeting: MeetingID
         public var createdAt: Date
         public var inviteExpiresAt: Date
+        /// What the person was in this meeting: citizen, worker or guest.
+        public var role: Role
         public var sessions: [ExportedSession]
     }
     public struct ExportedSession: Sendable, Equatable, Codable {
@@ -128,11 +133,13 @@ public struct SubjectExport: Sendable, Equatable, Codable {
         public var durationSeconds: Int?
         public var endReason: EndReason?
     }
-    /// A look-up of this person's data. Deliberately without the auditor's identity.
+    /// A look-up of this person's data. Deliberately without the auditor's identity. The purpose
+    /// only when the look-up was about this person (not a look-up by worker or period that
+    /// happened to include them), and not once erased.
     public struct Lookup: Sendable, Equatable, Codable {
         public var at: Date
         public var kind: String
-        public var purpose: String
+        public var purpose: String?
     }
     public var subject: SubjectRef
     public var generatedAt: Date
@@ -141,10 +148,16 @@ public struct SubjectExport: Sendable, Equatable, Codable {
 }
 
 public struct ChainProblem: Sendable, Equatable, CustomStringConvertible {
-    /// Sequence number of the first record that cannot be trusted.
+    /// Sequence number of the first record that cannot be trusted; for a table row that disagrees
+    /// with the records, the record that defines that row (0: no record does, the row was inserted).
     public var record: Int64
     public var reason: String
-    public var description: String { "record \(record): \(reason)" }
+    /// The meeting, session or participant row that disagrees with the records, if that is the problem.
+    public var row: String?
+    public var description: String {
+        guard let row else { return "record \(record): \(reason)" }
+        return record == 0 ? "\(row): \(reason)" : "\(row) (record \(record)): \(reason)"
+    }
 }
 
 public struct VerificationReport: Sendable, Equatable {
@@ -178,4 +191,6 @@ public struct ErasureReport: Sendable, Equatable, Codable {
     public var recordsBlanked: Int
     public var meetingsBlanked: Int
     public var participantsBlanked: Int
+    /// Purposes of look-ups of this reference, or that name it.
+    public var purposesBlanked: Int = 0
 }

@@ -36,21 +36,29 @@ extension AuditDatabase {
         let fixedCriteria = criteria
         let actor = try store(access.auditor)
         let subjectRef = try query.subject.map(store)
+        let sealedPurpose = try storePurpose(purpose)
         let at = access.at.auditMilliseconds
 
         let (rows, guests, more) = try await appendCommitted { db in
-            var rows = try Self.fetchSessions(db, subject: subject, worker: worker, query: query, after: after)
+            // An erased reference finds nothing, and is not written back in readable form.
+            let erasedSubject = try subject.map { try Self.isErased($0, db) } ?? false
+            let erasedWorker = try worker.map { try Self.isErased($0, db) } ?? false
+            var rows = erasedSubject || erasedWorker
+                ? [] : try Self.fetchSessions(db, subject: subject, worker: worker, query: query, after: after)
             let more = rows.count > query.limit
             if more { rows.removeLast() }
             let guests = try Self.fetchGuests(db, sessions: rows.map(\.id))
-            // Sorted as the lookup_subject primary key orders them, so verify can recompute the digest.
-            let citizens = Set(rows.compactMap(\.citizenPseudonym)).sorted(by: Data.memcmpPrecedes)
+            // Citizens and guests the answer shows, for their Art. 15 exports. Sorted as the
+            // lookup_subject primary key orders them, so verify can recompute the digest.
+            let shown = rows.compactMap(\.citizenPseudonym) + guests.values.flatMap { $0.map(\.pseudonym) }
+            let citizens = Set(shown).sorted(by: Data.memcmpPrecedes)
             let detail: [String: any Sendable] = [
-                "criteria": fixedCriteria, "purpose": purpose, "resultCount": rows.count,
+                "criteria": fixedCriteria, "resultCount": rows.count,
                 "citizensInResult": citizens.count, "citizensDigest": Chain.lookupSubjectsDigest(citizens),
             ]
+            let storedSubject = erasedSubject ? subject.map { StoredRef(pseudonym: $0, sealed: AuditKeys.erased) } : subjectRef
             let event = try self.appendEvent(db, kind: "auditor_query", at: at, meeting: nil, session: nil,
-                                             actor: actor, subject: subjectRef, detail: detail)
+                                             actor: actor, subject: storedSubject, detail: detail, purpose: sealedPurpose)
             let insert = try db.cachedStatement(sql: "INSERT INTO lookup_subject (seq, subjectPseudonym) VALUES (?, ?)")
             for citizen in citizens { try insert.execute(arguments: [event.seq, citizen]) }
             return (rows, guests, more)
@@ -62,14 +70,25 @@ extension AuditDatabase {
         return SessionPage(sessions: summaries, next: next)
     }
 
-    /// Art. 15: everything the store holds about one citizen reference, plus when and why it was
-    /// looked at. The export itself is chained as a look-up, after collecting earlier ones.
+    /// Art. 15: everything the store holds about one reference (a citizen, a guest, or a worker),
+    /// plus when and why it was looked at. The export itself is chained as a look-up, after
+    /// collecting earlier ones. An erased reference has nothing left to export.
     public func export(subject: SubjectRef, access: AuditorAccess) async throws -> SubjectExport {
         let purpose = try Self.validPurpose(access.purpose)
         let p = pseudonym(subject)
-        let (meetings, sessions, lookups) = try await pool.read { db in
-            (try MeetingRow.filter(sql: "citizenPseudonym = ?", arguments: [p]).order(sql: "createdAt, id").fetchAll(db),
-             try SessionRow.filter(sql: "citizenPseudonym = ?", arguments: [p]).order(sql: "startedAt, id").fetchAll(db),
+        let (erased, meetings, sessions, lookups) = try await pool.read { db in
+            guard try !Self.isErased(p, db) else { return (true, [MeetingRow](), [SessionRow](), [EventRow]()) }
+            return (false,
+             try MeetingRow.fetchAll(db, sql: """
+                SELECT * FROM meeting WHERE citizenPseudonym = ? OR workerPseudonym = ?
+                   OR id IN (SELECT meetingId FROM audit_event WHERE subjectPseudonym = ? AND kind = 'guest_invited')
+                ORDER BY createdAt, id
+                """, arguments: [p, p, p]),
+             try SessionRow.fetchAll(db, sql: """
+                SELECT * FROM session WHERE citizenPseudonym = ? OR workerPseudonym = ?
+                   OR id IN (SELECT sessionId FROM participant WHERE refPseudonym = ?)
+                ORDER BY startedAt, id
+                """, arguments: [p, p, p]),
              try EventRow.fetchAll(db, sql: """
                 SELECT * FROM audit_event
                 WHERE (subjectPseudonym = ? AND kind IN ('auditor_query', 'subject_export'))
@@ -90,18 +109,22 @@ extension AuditDatabase {
             meetings: meetings.map { m in
                 SubjectExport.ExportedMeeting(meeting: MeetingID(rawValue: m.id), createdAt: Date(auditMilliseconds: m.createdAt),
                                               inviteExpiresAt: Date(auditMilliseconds: m.inviteExpiresAt),
+                                              role: m.citizenPseudonym == p ? .citizen : m.workerPseudonym == p ? .worker : .guest,
                                               sessions: byMeeting[m.id] ?? [])
             },
+            // Why someone else was looked up is theirs: a look-up that only happened to include
+            // this person shows when and what kind, not its purpose.
             lookups: lookups.map { e in
-                SubjectExport.Lookup(at: Date(auditMilliseconds: e.at), kind: e.kind, purpose: Self.detailString(e.detail, "purpose") ?? "")
+                SubjectExport.Lookup(at: Date(auditMilliseconds: e.at), kind: e.kind,
+                                     purpose: e.subjectPseudonym == p ? openPurpose(e) : nil)
             })
         let actor = try store(access.auditor)
-        let subjectRef = try store(subject)
+        let subjectRef = erased ? StoredRef(pseudonym: p, sealed: AuditKeys.erased) : try store(subject)
+        let sealedPurpose = try storePurpose(purpose)
         let count = result.meetings.count
         try await appendCommitted { db in
             try self.appendEvent(db, kind: "subject_export", at: access.at.auditMilliseconds, meeting: nil, session: nil,
-                                 actor: actor, subject: subjectRef,
-                                 detail: ["purpose": purpose, "resultCount": count])
+                                 actor: actor, subject: subjectRef, detail: ["resultCount": count], purpose: sealedPurpose)
         }
         return result
     }

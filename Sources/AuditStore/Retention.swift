@@ -17,23 +17,7 @@ extension AuditDatabase {
 
     private func purge(_ db: Database, cutoff: Int64, now: Date) throws -> PurgeReport {
         var report = PurgeReport(cutoff: Date(auditMilliseconds: cutoff), recordsDeleted: 0, sessionsDeleted: 0, meetingsDeleted: 0)
-        if let first = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM audit_event"),
-           let last = try lastRecord(db) {
-            // Stop at the first record still inside the retention window, even if a later one is
-            // older (recovery records carry the crashed session's time): the chain stays a suffix.
-            let keptFrom = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM audit_event WHERE at >= ?", arguments: [cutoff])
-            let lastPurged = keptFrom.map { $0 - 1 } ?? last.seq
-            if lastPurged >= first,
-               let anchorHash = try Data.fetchOne(db, sql: "SELECT hash FROM audit_event WHERE seq = ?", arguments: [lastPurged]) {
-                try insertCheckpoint(db, seq: lastPurged, hash: anchorHash, at: now.auditMilliseconds)
-                try db.execute(sql: "DELETE FROM audit_event WHERE seq <= ?", arguments: [lastPurged])
-                report.recordsDeleted = db.changesCount
-                try db.execute(sql: "DELETE FROM checkpoint WHERE seq < ?", arguments: [lastPurged])
-                try db.execute(sql: "DELETE FROM lookup_subject WHERE seq <= ?", arguments: [lastPurged])
-                report.firstRecordDeleted = first
-                report.lastRecordDeleted = lastPurged
-            }
-        }
+        // Rows first, so what is carried forward below is exactly what stays.
         try db.execute(sql: "DELETE FROM participant WHERE sessionId IN (SELECT id FROM session WHERE endedAt < ?)",
                        arguments: [cutoff])
         try db.execute(sql: "DELETE FROM session WHERE endedAt < ?", arguments: [cutoff])
@@ -44,6 +28,26 @@ extension AuditDatabase {
             """, arguments: [cutoff, cutoff])
         report.meetingsDeleted = db.changesCount
 
+        var carried: [(kind: String, meeting: String, session: String?, detail: [String: any Sendable])] = []
+        if let first = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM audit_event"),
+           let last = try lastRecord(db) {
+            // Stop at the first record still inside the retention window, even if a later one is
+            // older (recovery records carry the crashed session's time): the chain stays a suffix.
+            let keptFrom = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM audit_event WHERE at >= ?", arguments: [cutoff])
+            let lastPurged = keptFrom.map { $0 - 1 } ?? last.seq
+            if lastPurged >= first,
+               let anchorHash = try Data.fetchOne(db, sql: "SELECT hash FROM audit_event WHERE seq = ?", arguments: [lastPurged]) {
+                carried = try carryForward(db, throughRecord: lastPurged)
+                try insertCheckpoint(db, seq: lastPurged, hash: anchorHash, at: now.auditMilliseconds)
+                try db.execute(sql: "DELETE FROM audit_event WHERE seq <= ?", arguments: [lastPurged])
+                report.recordsDeleted = db.changesCount
+                try db.execute(sql: "DELETE FROM checkpoint WHERE seq < ?", arguments: [lastPurged])
+                try db.execute(sql: "DELETE FROM lookup_subject WHERE seq <= ?", arguments: [lastPurged])
+                report.firstRecordDeleted = first
+                report.lastRecordDeleted = lastPurged
+            }
+        }
+
         var detail: [String: any Sendable] = [
             "cutoff": cutoff, "recordsDeleted": report.recordsDeleted,
             "sessionsDeleted": report.sessionsDeleted, "meetingsDeleted": report.meetingsDeleted,
@@ -52,9 +56,66 @@ extension AuditDatabase {
             detail["firstRecordDeleted"] = first
             detail["lastRecordDeleted"] = last
         }
+        detail["rowsCarried"] = carried.count
         try appendEvent(db, kind: "retention_purge", at: now.auditMilliseconds, meeting: nil, session: nil,
                         actor: nil, subject: nil, detail: detail)
+        for row in carried {
+            try appendEvent(db, kind: row.kind, at: now.auditMilliseconds, meeting: row.meeting, session: row.session,
+                            actor: nil, subject: nil, detail: row.detail)
+        }
         return report
+    }
+
+    /// Rows that stay while the records defining them go (a meeting older than the window with a
+    /// recent session; a session that started before the cutoff and ended after it) are restated
+    /// as chained records, so `verify` can still check every row. Each is first checked against
+    /// the record it replaces: a row edited since it was recorded is refused, not carried.
+    private func carryForward(_ db: Database, throughRecord lastPurged: Int64)
+        throws -> [(kind: String, meeting: String, session: String?, detail: [String: any Sendable])] {
+        var out: [(kind: String, meeting: String, session: String?, detail: [String: any Sendable])] = []
+        let meetings = try Row.fetchAll(db, sql: """
+            SELECT m.*, e.seq AS definedBy, e.kind AS definedKind, e.actorPseudonym AS recWorker,
+                   e.subjectPseudonym AS recCitizen, e.at AS recAt, e.detail AS recDetail
+            FROM audit_event e JOIN meeting m ON m.id = e.meetingId
+            WHERE e.seq <= ? AND e.kind IN ('meeting_created', ?) ORDER BY e.seq
+            """, arguments: [lastPurged, DerivedTables.meetingCarriedKind])
+        for row in meetings {
+            let m = try MeetingRow(row: row)
+            var facts = DerivedTables()
+            let definedBy: Int64 = row["definedBy"]
+            _ = facts.apply(EventRow(seq: definedBy, at: row["recAt"], kind: row["definedKind"], meetingId: m.id, sessionId: nil,
+                                     actorPseudonym: row["recWorker"], actorSealed: nil, subjectPseudonym: row["recCitizen"], subjectSealed: nil,
+                                     detail: row["recDetail"], prevHash: Data(), hash: Data()))
+            guard let known = facts.meetings[m.id], known.worker == m.workerPseudonym, known.citizen == m.citizenPseudonym,
+                  known.createdAt == m.createdAt else {
+                throw AuditStoreError.tablesDisagree("meeting \(m.id) differs from record \(definedBy); run verify")
+            }
+            out.append((DerivedTables.meetingCarriedKind, m.id, nil, DerivedTables.meetingCarriedDetail(m)))
+        }
+        let sessions = try Row.fetchAll(db, sql: """
+            SELECT s.*, e.seq AS definedBy, e.kind AS definedKind, e.actorPseudonym AS recWorker,
+                   e.subjectPseudonym AS recCitizen, e.at AS recAt, e.detail AS recDetail
+            FROM audit_event e JOIN session s ON s.id = e.sessionId
+            WHERE e.seq <= ? AND e.kind IN ('session_started', ?) ORDER BY e.seq
+            """, arguments: [lastPurged, DerivedTables.sessionCarriedKind])
+        for row in sessions {
+            let s = try SessionRow(row: row)
+            let definedBy: Int64 = row["definedBy"]
+            var facts = DerivedTables()
+            _ = facts.apply(EventRow(seq: definedBy, at: row["recAt"], kind: row["definedKind"], meetingId: s.meetingId,
+                                     sessionId: s.id, actorPseudonym: row["recWorker"], actorSealed: nil, subjectPseudonym: row["recCitizen"], subjectSealed: nil,
+                                     detail: row["recDetail"], prevHash: Data(), hash: Data()))
+            let participants = try ParticipantRow.filter(sql: "sessionId = ?", arguments: [s.id]).fetchAll(db)
+                .map { DerivedTables.ParticipantKey(role: $0.role, ref: $0.refPseudonym) }
+            guard let known = facts.sessions[s.id], known.meetingId == s.meetingId, known.worker == s.workerPseudonym,
+                  known.citizen == s.citizenPseudonym, known.startedAt == s.startedAt,
+                  known.participants.isSubset(of: Set(participants)) else {
+                throw AuditStoreError.tablesDisagree("session \(s.id) differs from record \(definedBy); run verify")
+            }
+            out.append((DerivedTables.sessionCarriedKind, s.meetingId, s.id,
+                        DerivedTables.sessionCarriedDetail(s, participants: participants)))
+        }
+        return out
     }
 }
 

@@ -15,13 +15,14 @@ import SamtalerumCore
 /// after it commits are they renamed over the old ones. A rerun after a crash finishes the
 /// renames if the rotation record exists, and otherwise discards the `*.new` files.
 extension AuditDatabase {
-    public static func rotateKeys(dataDirectory: URL, actor: SubjectRef, at: Date = Date(),
+    public static func rotateKeys(dataDirectory: URL, actor: SubjectRef, at: Date = Date(), checkpointInterval: Int = 64,
                                   logger: Logger = Logger(label: "samtalerum.audit")) throws -> KeyRotationReport {
         let keysDirectory = dataDirectory.appendingPathComponent(keysDirectoryName)
         guard FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent(databaseFileName).path) else {
             throw AuditStoreError.missingKeys(dataDirectory.appendingPathComponent(databaseFileName).path)
         }
-        let store = try open(dataDirectory: dataDirectory, logger: logger, duringRotation: ())
+        let store = try open(dataDirectory: dataDirectory, checkpointInterval: checkpointInterval, logger: logger,
+                             duringRotation: ())
         let report: KeyRotationReport
         do {
             report = try store.rotateOrResume(keysDirectory: keysDirectory, actor: actor, at: at)
@@ -32,7 +33,7 @@ extension AuditDatabase {
         }
         try installPendingKeys(in: keysDirectory, retired: store.keys.signingKey.publicKey, upTo: report.rotationRecord)
         // Opening again publishes the head file under the new signing key.
-        try open(dataDirectory: dataDirectory, logger: logger).shutDown()
+        try open(dataDirectory: dataDirectory, checkpointInterval: checkpointInterval, logger: logger).shutDown()
         return report
     }
 
@@ -110,6 +111,16 @@ extension AuditDatabase {
                 try update.execute(arguments: [item.sealed] + item.key)
             }
             count += updates.count
+        }
+        let purposes = try Row.fetchAll(db, sql: """
+            SELECT seq, detail, purposeSealed FROM audit_event WHERE purposeSealed IS NOT NULL AND purposeSealed != ?
+            """, arguments: [AuditKeys.erased])
+        let update = try db.makeStatement(sql: "UPDATE audit_event SET purposeSealed = ? WHERE seq = ?")
+        for row in purposes {
+            guard let mac = Self.detailString(row["detail"], Self.purposeMacKey).flatMap(Data.init(hex:)) else { continue }
+            let plain = try keys.open(row["purposeSealed"], pseudonym: mac)
+            try update.execute(arguments: [try next.seal(SubjectRefBytes(plain), pseudonym: mac), row["seq"] as Int64])
+            count += 1
         }
         return count
     }

@@ -99,6 +99,11 @@ enum Schema {
                 CREATE INDEX meeting_by_worker ON meeting(workerPseudonym, createdAt);
                 """)
         }
+        migrator.registerMigration("v5-sealed-purpose") { db in
+            // A look-up's purpose is free text and may name someone: it is sealed like a
+            // reference, the chained record keeps only its keyed MAC (`purposeMac` in detail).
+            try db.execute(sql: "ALTER TABLE audit_event ADD COLUMN purposeSealed BLOB")
+        }
         return migrator
     }
 }
@@ -153,6 +158,8 @@ struct EventRow: Codable, FetchableRecord, PersistableRecord {
     var detail: String
     var prevHash: Data
     var hash: Data
+    /// The sealed purpose of a look-up, export or erasure; outside the hash like sealed references.
+    var purposeSealed: Data? = nil
 }
 
 struct CheckpointRow: Codable, Equatable, FetchableRecord, PersistableRecord {

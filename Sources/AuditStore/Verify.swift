@@ -4,12 +4,20 @@ import GRDB
 extension AuditDatabase {
     /// Walks the whole chain: contiguous sequence numbers, links, hashes, sealed references,
     /// signed checkpoints, the purge anchor and the signed head file. Stops at the first problem.
-    public func verify() async throws -> VerificationReport {
-        try await Self.verify(reader: pool, keys: keys, head: readHead(), conflicts: conflictHeadFiles())
+    ///
+    /// `anchors` are signed heads exported earlier (`samtalerum audit anchor`) and kept outside the
+    /// server: each must still be in the chain, so a trail cut back behind one is caught even when
+    /// the head file and the checkpoints were rewritten together with the database.
+    public func verify(anchors: [HeadAnchor] = []) async throws -> VerificationReport {
+        let head = readHead()
+        return try await Self.verify(reader: pool, keys: keys, head: head, headMissing: head == nil,
+                                     conflicts: conflictHeadFiles(), anchors: anchors, checkpointInterval: checkpointInterval)
     }
 
-    static func verify(reader: any DatabaseReader, keys: AuditKeys, head: SignedHead?,
-                       conflicts: [String]) async throws -> VerificationReport {
+    /// `headMissing`: this copy should have a head file (a live data directory) but has none, or
+    /// an unreadable one. A backup has none by design.
+    static func verify(reader: any DatabaseReader, keys: AuditKeys, head: SignedHead?, headMissing: Bool,
+                       conflicts: [String], anchors: [HeadAnchor], checkpointInterval: Int64) async throws -> VerificationReport {
         // The head is read before the snapshot: the writer publishes it after committing, so
         // anything it names is already inside the snapshot taken next.
         try await reader.read { db in
@@ -26,13 +34,19 @@ extension AuditDatabase {
             }
             if let conflict = conflicts.first {
                 let seq = head?.checkpoint.seq ?? 0
+                if conflict.hasPrefix(Self.missingHeadPrefix) {
+                    return fail(seq, "a previous start found the signed head file missing although the trail had history "
+                        + "(\(conflict)); records may have been removed")
+                }
                 return fail(seq, "a previous start found the head file ahead of the database (\(conflict)); records were removed")
             }
 
             // Blanked references are legitimate only for pseudonyms a chained erasure record names.
             let erasures = try Data.fetchAll(db, sql: "SELECT subjectPseudonym FROM audit_event WHERE kind = 'subject_erased'")
             let erased = Set(erasures)
+            let lastErasure = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_event WHERE kind = 'subject_erased'")
             let cursor = try EventRow.order(sql: "seq").fetchCursor(db)
+            var derived = DerivedTables()
             var lookups: Set<Int64> = []
             var rotations: Set<Int64> = []
             var expectedSeq: Int64 = 0
@@ -59,6 +73,7 @@ extension AuditDatabase {
                     return fail(row.seq, "contents do not match its hash (edited)")
                 }
                 if let problem = sealedProblem(row, keys: keys, erased: erased) { return fail(row.seq, problem) }
+                if let problem = purposeProblem(row, keys: keys, lastErasure: lastErasure) { return fail(row.seq, problem) }
                 if row.kind == "auditor_query" {
                     lookups.insert(row.seq)
                     if let problem = try lookupSubjectsProblem(row, db) { return fail(row.seq, problem) }
@@ -68,6 +83,10 @@ extension AuditDatabase {
                           Self.detailString(row.detail, "retiredSigningKey") == retired.rawRepresentation.hex
                     else { return fail(row.seq, "the key rotation it records does not match keys/\(AuditKeys.retiredPublicKeyFile(upTo: row.seq))") }
                     rotations.insert(row.seq)
+                }
+                if let problem = derived.apply(row) { return fail(row.seq, problem) }
+                if row.seq % checkpointInterval == 0, checkpoints[row.seq] == nil {
+                    return fail(row.seq, "its signed checkpoint is missing (deleted)")
                 }
                 if let checkpoint = checkpoints[row.seq] {
                     guard checkpoint.hash == row.hash else {
@@ -93,24 +112,31 @@ extension AuditDatabase {
             if let beyond = checkpoints.keys.filter({ $0 > last }).min() {
                 return fail(last + 1, "missing (deleted); a signed checkpoint exists for record \(beyond)")
             }
-            if let head {
-                guard signed(head.checkpoint) else { return fail(head.checkpoint.seq, "head file signature is invalid") }
-                if head.checkpoint.seq > last {
-                    return fail(last + 1, "missing (deleted); the signed head file names record \(head.checkpoint.seq)")
+            if headMissing, report.firstRecord != nil || !checkpoints.isEmpty {
+                return fail(last + 1, "the signed head file (\(AuditDatabase.headFileName)) is missing or unreadable although "
+                    + "the trail has history: the newest records may have been removed with it")
+            }
+            let signedHeads = (head.map { [("the signed head file", $0.checkpoint)] } ?? [])
+                + anchors.map { ("anchor \($0.seq)", $0.checkpoint) }
+            for (name, checkpoint) in signedHeads {
+                guard signed(checkpoint) else { return fail(checkpoint.seq, "\(name): signature is invalid") }
+                if checkpoint.seq > last {
+                    return fail(last + 1, "missing (deleted); \(name) names record \(checkpoint.seq)")
                 }
-                if let first = report.firstRecord, head.checkpoint.seq >= first {
-                    let stored = try Data.fetchOne(db, sql: "SELECT hash FROM audit_event WHERE seq = ?",
-                                                   arguments: [head.checkpoint.seq])
-                    guard stored == head.checkpoint.hash else {
-                        return fail(head.checkpoint.seq, "differs from the signed head file (chain rewritten)")
+                if let first = report.firstRecord, checkpoint.seq >= first {
+                    let stored = try Data.fetchOne(db, sql: "SELECT hash FROM audit_event WHERE seq = ?", arguments: [checkpoint.seq])
+                    guard stored == checkpoint.hash else {
+                        return fail(checkpoint.seq, "differs from \(name) (chain rewritten)")
                     }
                 }
             }
+            report.problem = try derived.firstDisagreement(db, keys: keys, erased: erased)
             return report
         }
     }
 
     static let keysRotatedKind = "keys_rotated"
+    static let missingHeadPrefix = headFileName + ".missing-"
 
     /// A look-up's chained digest covers which citizens it returned; look-ups recorded before the
     /// digest existed carry none and are not checked.

@@ -100,6 +100,14 @@ public struct QualitySummary: Sendable, Equatable, Codable {
 /// The durable side of a call: implemented by the audit store, faked nowhere in production.
 public protocol AuditRecorder: Sendable {
     func record(_ event: AuditEvent) async throws
+    /// A call in `meeting` is alive (its statistics arrived). The store moves the open session's
+    /// last known time on from these, at a bounded write rate, so a crash closes the session near
+    /// its real end. Returns at once: never waits for the disk.
+    func noteActivity(meeting: MeetingID, at: Date)
+}
+
+extension AuditRecorder {
+    public func noteActivity(meeting: MeetingID, at: Date) {}
 }
 
 /// Looks up meetings so signalling can decide who may enter a room.

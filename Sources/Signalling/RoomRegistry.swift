@@ -168,6 +168,7 @@ public actor RoomRegistry {
               let member = room.member(endpoint) else { throw .notJoined }
         lastStats[endpoint] = stats
         let now = clock.now()
+        recorder.noteActivity(meeting: meeting, at: now)
         quality.ingest(stats, meeting: meeting, peer: member.peer, now: now)
         await perform(quality.updates(for: room, now: now), in: meeting)
     }
@@ -344,7 +345,12 @@ public actor RoomRegistry {
                 do {
                     if case .sessionEnded(let session, let meeting, _, let at) = event {
                         if let summary = quality.sessionEnded(meeting: meeting, at: at) {
-                            try await recorder.record(.qualitySummary(session: session, meeting: meeting, summary: summary, at: at))
+                            // The end below is recorded (or kept for later by the store) even if this fails.
+                            do {
+                                try await recorder.record(.qualitySummary(session: session, meeting: meeting, summary: summary, at: at))
+                            } catch {
+                                logger.error("quality summary not recorded", metadata: ["error": "\(error)"])
+                            }
                         }
                         if let start = sessionStarts.removeValue(forKey: session) {
                             SignallingMetrics.sessionDuration.recordSeconds(at.timeIntervalSince(start))

@@ -9,7 +9,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Inspect, verify, purge and back up the GDPR audit trail.",
-        subcommands: [Sessions.self, Export.self, Verify.self, Purge.self, Backup.self, Erase.self, RotateKeys.self,
+        subcommands: [Sessions.self, Export.self, Verify.self, Anchor.self, Purge.self, Backup.self, Erase.self, RotateKeys.self,
                       Bench.self])
 }
 
@@ -97,9 +97,12 @@ extension AuditCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the hash chain, checkpoints and head; exit 1 naming the first bad record.")
         @OptionGroup var data: AuditDataOptions
+        @Option(help: "A file of anchors printed earlier by `audit anchor` (e.g. from the log system); each must still be in the chain.")
+        var anchor: [String] = []
 
         func run() async throws {
-            let report = try await data.openForReading().verify()
+            let anchors = try anchor.flatMap { try HeadAnchor.parse(lines: String(contentsOfFile: $0, encoding: .utf8)) }
+            let report = try await data.openForReading().verify(anchors: anchors)
             let range = report.firstRecord.map { "\($0)…\(report.lastRecord ?? $0)" } ?? "none"
             if let problem = report.problem {
                 print("FAILED: \(problem)")
@@ -107,6 +110,16 @@ extension AuditCommand {
                 throw ExitCode(1)
             }
             print("OK: \(report.recordsChecked) records (\(range)), \(report.checkpointsChecked) signed checkpoints")
+        }
+    }
+
+    struct Anchor: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the signed head as one JSON line, to keep outside the server (e.g. `| logger -t samtalerum-anchor` hourly).")
+        @OptionGroup var data: AuditDataOptions
+
+        func run() async throws {
+            print(try data.openForReading().anchor().line)
         }
     }
 

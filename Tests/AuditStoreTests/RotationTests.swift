@@ -23,7 +23,8 @@ import SamtalerumCore
         let oldPublic = try keyFile(dir, "checkpoint.pub")
         let sealedBefore = try dir.rawHex("SELECT hex(citizenSealed) FROM meeting WHERE id = '\(meeting.rawValue)'")
 
-        let report = try AuditDatabase.rotateKeys(dataDirectory: dir.url, actor: SubjectRef(rawValue: "cli:root"), at: t0)
+        let report = try AuditDatabase.rotateKeys(dataDirectory: dir.url, actor: SubjectRef(rawValue: "cli:root"), at: t0,
+                                                  checkpointInterval: 8)
         #expect(report.rotationRecord == 16)
         #expect(report.referencesResealed > 0)
 
@@ -48,7 +49,7 @@ import SamtalerumCore
         try store.shutDown()
         let report2 = try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify()
         #expect(report2.isIntact, "\(String(describing: report2.problem))")
-        #expect(report2.checkpointsChecked == 2)  // record 8 under the retired key, 24 under the new one
+        #expect(report2.checkpointsChecked == 3)  // records 8 and 16 under the retired key, 24 under the new one
     }
 
     @Test func aRetiredKeyCannotVouchForLaterRecordsNorAStrayKeyFile() async throws {

@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+@testable import AuditStore
+import SamtalerumCore
+
+/// The tables auditors read (`meeting`, `session`, `participant`) must agree with the chain:
+/// every case below edits only a table, as someone with the file would, and verify said OK before.
+@Suite struct TableTests {
+    static let otherWorker = SubjectRef(rawValue: "worker-0009")
+    static let guest = SubjectRef(rawValue: "jobcenter-77")
+
+    /// Three meetings with one finished session each (rowid 1, 2, 3 in every table); the second
+    /// has another worker and a guest who joined the running session.
+    static func populated() async throws -> TempDataDir {
+        let dir = try TempDataDir()
+        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        try await store.record(contentsOf: meetingEvents(citizenRef: SubjectRef(rawValue: "CASE-A"), start: t0, seconds: 3))
+        let meeting = MeetingID.random(), session = SessionID.random()
+        let w = Participant(role: .worker, ref: otherWorker), c = Participant(role: .citizen, ref: SubjectRef(rawValue: "CASE-B"))
+        let g = Participant(role: .guest, ref: guest), start = t0.addingTimeInterval(3600)
+        try await store.record(contentsOf: [
+            .meetingCreated(Meeting(id: meeting, workerRef: otherWorker, citizenRef: c.ref, createdAt: start.addingTimeInterval(-60),
+                                    inviteExpiresAt: start.addingTimeInterval(3600))),
+            .guestInvited(meeting: meeting, peer: PeerID(rawValue: "guest-1"), guest: guest, by: otherWorker,
+                          expiresAt: start.addingTimeInterval(3600), at: start.addingTimeInterval(-30)),
+            .sessionStarted(session: session, meeting: meeting, participants: [w, c], at: start),
+            .sessionJoined(session: session, meeting: meeting, participant: g, at: start.addingTimeInterval(20)),
+            .sessionEnded(session: session, meeting: meeting, reason: .hangup, at: start.addingTimeInterval(600)),
+        ])
+        try await store.record(contentsOf: meetingEvents(citizenRef: SubjectRef(rawValue: "CASE-C"), start: t0.addingTimeInterval(7200)))
+        #expect(try await store.verify().isIntact)
+        try store.shutDown()
+        return dir
+    }
+
+    struct Tampering: Sendable, CustomTestStringConvertible {
+        var name: String
+        var sql: String
+        /// The row verify must name, and the record that defines it (nil: none, the row was inserted).
+        var row: String
+        var definedBy: String?
+        var testDescription: String { name }
+    }
+
+    static func sessionStart(_ rowid: Int) -> String {
+        "SELECT seq FROM audit_event WHERE kind = 'session_started' AND sessionId = (SELECT id FROM session WHERE rowid = \(rowid))"
+    }
+    static func meetingCreation(_ rowid: Int) -> String {
+        "SELECT seq FROM audit_event WHERE kind = 'meeting_created' AND meetingId = (SELECT id FROM meeting WHERE rowid = \(rowid))"
+    }
+    static func session(_ rowid: Int) -> String { "SELECT 'session ' || id FROM session WHERE rowid = \(rowid)" }
+    static func meeting(_ rowid: Int) -> String { "SELECT 'meeting ' || id FROM meeting WHERE rowid = \(rowid)" }
+
+    static let tamperings: [Tampering] = [
+        Tampering(name: "end time moved by an hour", sql: "UPDATE session SET endedAt = endedAt + 3600000 WHERE rowid = 1",
+                  row: session(1), definedBy: sessionStart(1)),
+        Tampering(name: "start time changed", sql: "UPDATE session SET startedAt = startedAt - 60000 WHERE rowid = 2",
+                  row: session(2), definedBy: sessionStart(2)),
+        Tampering(name: "end reason changed", sql: "UPDATE session SET endReason = 'connection_lost' WHERE rowid = 3",
+                  row: session(3), definedBy: sessionStart(3)),
+        Tampering(name: "meeting given to another worker", sql: """
+            UPDATE meeting SET workerPseudonym = (SELECT workerPseudonym FROM meeting WHERE rowid = 2),
+                               workerSealed = (SELECT workerSealed FROM meeting WHERE rowid = 2) WHERE rowid = 1
+            """, row: meeting(1), definedBy: meetingCreation(1)),
+        Tampering(name: "random worker pseudonym", sql: "UPDATE meeting SET workerPseudonym = randomblob(32) WHERE rowid = 3",
+                  row: meeting(3), definedBy: meetingCreation(3)),
+        Tampering(name: "session row deleted", sql: "DELETE FROM session WHERE rowid = 2",
+                  row: "SELECT 'session ' || sessionId FROM audit_event WHERE kind = 'session_started' ORDER BY seq LIMIT 1 OFFSET 1",
+                  definedBy: "SELECT seq FROM audit_event WHERE kind = 'session_started' ORDER BY seq LIMIT 1 OFFSET 1"),
+        Tampering(name: "meeting row deleted", sql: "DELETE FROM meeting WHERE rowid = 3",
+                  row: "SELECT 'meeting ' || meetingId FROM audit_event WHERE kind = 'meeting_created' ORDER BY seq DESC LIMIT 1",
+                  definedBy: "SELECT seq FROM audit_event WHERE kind = 'meeting_created' ORDER BY seq DESC LIMIT 1"),
+        Tampering(name: "guest row deleted", sql: "DELETE FROM participant WHERE role = 'guest'",
+                  row: session(2), definedBy: sessionStart(2)),
+        Tampering(name: "fake session inserted", sql: """
+            INSERT INTO session (id, meetingId, workerPseudonym, citizenPseudonym, startedAt, endedAt, endReason, lastEventAt)
+            SELECT 's-fake', meetingId, workerPseudonym, citizenPseudonym, startedAt + 86400000, endedAt + 86400000, endReason,
+                   lastEventAt FROM session WHERE rowid = 1
+            """, row: "SELECT 'session s-fake'", definedBy: nil),
+        Tampering(name: "two sessions' citizens swapped", sql: """
+            UPDATE session SET citizenPseudonym = CASE rowid WHEN 1 THEN (SELECT citizenPseudonym FROM session WHERE rowid = 3)
+                                                             ELSE (SELECT citizenPseudonym FROM session WHERE rowid = 1) END
+            WHERE rowid IN (1, 3)
+            """, row: session(1), definedBy: sessionStart(1)),
+        Tampering(name: "sealed citizen blanked in meeting", sql: "UPDATE meeting SET citizenSealed = X'00' WHERE rowid = 1",
+                  row: meeting(1), definedBy: meetingCreation(1)),
+        Tampering(name: "sealed reference blanked in participant", sql: """
+            UPDATE participant SET refSealed = X'00' WHERE role = 'guest'
+            """, row: "SELECT 'participant guest of session ' || id FROM session WHERE rowid = 2", definedBy: sessionStart(2)),
+    ]
+
+    @Test(arguments: tamperings)
+    func anEditedTableIsFoundAtTheFirstRowThatDisagrees(_ tampering: Tampering) async throws {
+        let dir = try await Self.populated()
+        let row = try dir.rawHex(tampering.row)
+        let definedBy = try tampering.definedBy.map { try dir.rawInt($0) } ?? 0
+        try dir.rawSQL(tampering.sql)
+        let problem = try #require(try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify().problem)
+        #expect(problem.row == row, "\(problem)")
+        #expect(problem.record == Int64(definedBy), "\(problem)")
+    }
+
+    @Test func aRowOlderThanTheRetentionWindowIsCarriedForwardAndStaysChecked() async throws {
+        let dir = try TempDataDir()
+        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        let meeting = MeetingID.random()
+        // A meeting made long ago whose newest session ended recently, and one that straddles the cutoff.
+        try await store.record(contentsOf: meetingEvents(meeting: meeting, start: t0))
+        let late = t0.addingTimeInterval(190 * 86_400)
+        let straddling = SessionID.random()
+        try await store.record(contentsOf: [
+            .sessionStarted(session: straddling, meeting: meeting, participants: [
+                Participant(role: .worker, ref: worker), Participant(role: .citizen, ref: citizen)], at: late),
+        ])
+        try await store.record(contentsOf: meetingEvents(start: late.addingTimeInterval(20 * 86_400)))
+        try await store.record(.sessionEnded(session: straddling, meeting: meeting, reason: .hangup,
+                                             at: late.addingTimeInterval(15 * 86_400)))
+        let now = late.addingTimeInterval(25 * 86_400)
+        // The cutoff lies after the straddling session's start and before its end.
+        let report = try await store.purge(olderThan: late.addingTimeInterval(86_400), now: now)
+        #expect(report.sessionsDeleted == 1)
+        #expect(try dir.rawInt("SELECT COUNT(*) FROM audit_event WHERE kind IN ('meeting_carried', 'session_carried')") == 2)
+        let verified = try await store.verify()
+        #expect(verified.isIntact, "\(String(describing: verified.problem))")
+        let sessions = try await store.sessions(matching: SessionQuery(subject: citizen), access: auditor)
+        #expect(sessions.first { $0.session == straddling }?.durationSeconds == 15 * 86_400)
+        try store.shutDown()
+
+        try dir.rawSQL("UPDATE session SET startedAt = startedAt + 1000 WHERE id = '\(straddling.rawValue)'")
+        let problem = try #require(try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify().problem)
+        #expect(problem.row == "session \(straddling.rawValue)", "\(problem)")
+    }
+
+    @Test func aPurgeRefusesToCarryAnEditedRowForward() async throws {
+        let dir = try TempDataDir()
+        do {
+            let store = try AuditDatabase.open(dataDirectory: dir.url)
+            let meeting = MeetingID.random()
+            try await store.record(contentsOf: meetingEvents(meeting: meeting, start: t0))
+            try await store.record(.sessionStarted(session: .random(), meeting: meeting, participants: [
+                Participant(role: .worker, ref: worker), Participant(role: .citizen, ref: citizen)], at: t0.addingTimeInterval(200 * 86_400)))
+            try store.shutDown()
+        }
+        try dir.rawSQL("UPDATE meeting SET workerPseudonym = (SELECT citizenPseudonym FROM meeting)")
+        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        await #expect(throws: AuditStoreError.self) {
+            _ = try await store.purge(olderThan: t0.addingTimeInterval(100 * 86_400), now: t0.addingTimeInterval(201 * 86_400))
+        }
+        #expect(try dir.rawInt("SELECT MIN(seq) FROM audit_event") == 1)
+    }
+}
