@@ -136,7 +136,10 @@ public func buildServer(
 
     let webSocket = WebSocketServerConfiguration(
         maxFrameSize: SignallingRoute.maxMessageBytes,
-        autoPing: .enabled(timePeriod: .seconds(configuration.signalling.pingIntervalSeconds)))
+        // The signalling endpoint enforces the documented silence rule itself (Docs/PROTOCOL.md,
+        // "Limits"); the library's ping timeout would close with 1001, which means shutdown.
+        autoPing: .disabled,
+        validateUTF8: true)
     let app = Application(
         router: router,
         server: ConnectionGuard(

@@ -7,7 +7,7 @@ import SignallingProtocol
 public enum RoomAction: Sendable, Equatable {
     case record(AuditEvent)
     case send(EndpointID, ServerMessage)
-    /// A newer connection took this endpoint's place: close it without treating it as a leave.
+    /// A newer connection took this endpoint's place: close it (`replaced`) without treating it as a leave.
     case detach(EndpointID)
     /// A place was given up: whatever these connections held outside the room (relay
     /// allocations made with their TURN credentials) can go.
@@ -69,8 +69,10 @@ public struct Room: Sendable {
     public let meeting: Meeting
     public private(set) var members: [PeerID: Member] = [:]
     public private(set) var session: ActiveSession?
-    /// Once admitted, a participant who drops or leaves and comes back does not wait again.
-    public private(set) var admitted: Set<PeerID> = [.worker]
+    /// Who the worker let in. An admission is for one entry into one session: it goes when the
+    /// participant leaves (a resume within grace is not leaving) and when the session ends, so a
+    /// later entry with the same link waits again. The worker is never in here and never waits.
+    public private(set) var admitted: Set<PeerID> = []
     public let autoAdmit: Bool
     public let graceSeconds: TimeInterval
     private let makeSessionID: @Sendable () -> SessionID
@@ -91,19 +93,26 @@ public struct Room: Sendable {
 
     public func isWaiting(_ peer: PeerID) -> Bool { members[peer] != nil && !isAdmitted(peer) }
 
-    func isAdmitted(_ peer: PeerID) -> Bool { autoAdmit || admitted.contains(peer) }
+    func isAdmitted(_ peer: PeerID) -> Bool { autoAdmit || peer == .worker || admitted.contains(peer) }
 
     public mutating func join(
         endpoint: EndpointID, participant: Participant, peer: PeerID, iceServers: [IceServer], resumeToken: String? = nil, now: Date
     ) -> Result<[RoomAction], SignallingErrorCode> {
         guard participant.role.isCallParticipant else { return .failure(.roleNotAllowed) }
-        guard members[peer] == nil, members.count < Self.capacity else { return .failure(.roomFull) }
+        guard members[peer] != nil || members.count < Self.capacity else { return .failure(.roomFull) }
         guard now < meeting.inviteExpiresAt else { return .failure(.meetingEnded) }
 
+        // The same credential entering anew (a reopened tab, a second device) takes the place over:
+        // the previous holder, present or away, leaves, and the newcomer enters like anyone new.
+        var actions: [RoomAction] = []
+        if let previous = members[peer] {
+            actions += remove(peer, reason: .connectionLost, now: now)
+            if let stale = previous.endpoint { actions.append(.detach(stale)) }
+        }
         let others = members.values.sorted { $0.peer < $1.peer }.map(\.info)
         let joining = Member(participant: participant, peer: peer, presence: .present(endpoint), joinedAt: now, connections: [endpoint])
         members[peer] = joining
-        var actions: [RoomAction] = [
+        actions += [
             .record(.participantJoined(meeting: meeting.id, participant: participant, at: now)),
             .send(endpoint, .joined(Joined(meetingId: meeting.id, role: participant.role, peer: peer, peers: others,
                                              iceServers: iceServers, waiting: !isAdmitted(peer), resumeToken: resumeToken))),
@@ -236,12 +245,15 @@ public struct Room: Sendable {
 
     private mutating func remove(_ peer: PeerID, reason: EndReason, now: Date) -> [RoomAction] {
         guard let leaving = members.removeValue(forKey: peer) else { return [] }
+        admitted.remove(peer)
         var actions: [RoomAction] = [
             .record(.participantLeft(meeting: meeting.id, participant: leaving.participant, reason: reason, at: now)),
         ]
+        var sessionEnded = false
         if let current = session, current.peers.contains(peer) {
             if peer == .worker || peer == .citizen {
                 session = nil
+                sessionEnded = true
                 actions.append(.record(.sessionEnded(session: current.id, meeting: meeting.id, reason: reason, at: now)))
             } else {
                 session?.peers.remove(peer)
@@ -249,6 +261,13 @@ public struct Room: Sendable {
         }
         let left = ServerMessage.peerLeft(PeerLeft(role: leaving.participant.role, peer: peer, reason: reason))
         for other in members.keys.sorted() { actions += sendOrQueue(to: other, left) }
+        if sessionEnded {
+            // Admission was for that session: whoever stays waits for the worker again.
+            admitted = []
+            if let worker = members[.worker]?.endpoint {
+                actions += members.keys.filter(isWaiting).sorted().compactMap { members[$0].map { .send(worker, .peerWaiting($0.info)) } }
+            }
+        }
         return actions + [.retire(leaving.connections)]
     }
 

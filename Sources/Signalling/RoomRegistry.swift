@@ -36,6 +36,8 @@ public struct RoomPolicy: Sendable {
 public actor RoomRegistry {
     private struct Connection {
         var outbox: Outbox
+        /// Told once the outbox overflowed: the client stopped reading (`slow-consumer`).
+        var overflowed: @Sendable () -> Void
         var meeting: MeetingID?
         var resumeToken: String?
     }
@@ -80,8 +82,8 @@ public actor RoomRegistry {
         self.logger = logger
     }
 
-    public func connect(_ endpoint: EndpointID, outbox: Outbox) {
-        connections[endpoint] = Connection(outbox: outbox)
+    public func connect(_ endpoint: EndpointID, outbox: Outbox, overflowed: @escaping @Sendable () -> Void = {}) {
+        connections[endpoint] = Connection(outbox: outbox, overflowed: overflowed)
     }
 
     /// Puts the endpoint into the meeting's room if its credential allows it.
@@ -105,6 +107,10 @@ public actor RoomRegistry {
         guard connections[endpoint] != nil, connections[endpoint]?.meeting == nil else { return }
 
         var room = rooms[meeting.id] ?? Room(meeting: meeting, autoAdmit: policy.autoAdmit, graceSeconds: policy.graceSeconds)
+        if room.members[peer] != nil {
+            // A takeover: the previous holder's resume tickets must not win the place back.
+            tickets = tickets.filter { $0.value.meeting != meeting.id || $0.value.peer != peer }
+        }
         let token = issueTicket(for: endpoint, meeting: meeting.id, peer: peer, participant: participant)
         let actions: [RoomAction]
         do {
@@ -117,6 +123,14 @@ public actor RoomRegistry {
         rooms[meeting.id] = room
         connections[endpoint]?.meeting = meeting.id
         await perform(actions, in: meeting.id)
+    }
+
+    /// Whether `token` would take a kept place back for this credential. An invite that expired
+    /// during the call still names its place; the resume ticket, not the invite, says how long
+    /// the place is kept.
+    public func canResume(credential: Credential, token: String) -> Bool {
+        guard let ticket = tickets[token], Self.credential(credential, matches: ticket) else { return false }
+        return rooms[ticket.meeting]?.members[ticket.peer] != nil
     }
 
     /// Puts a returning participant back in their place, same session, if the token and the
@@ -378,7 +392,11 @@ public actor RoomRegistry {
                 deliver(.message(message), to: endpoint)
             case .detach(let endpoint):
                 if let stale = connections.removeValue(forKey: endpoint) {
-                    stale.outbox.yield(.close(.normal, reason: "replaced by a newer connection"))
+                    // Fatal, so the old tab does not reconnect and take the place back in turn.
+                    let replaced = SignallingErrorCode.replaced
+                    SignallingMetrics.error(replaced)
+                    stale.outbox.yield(.message(.error(ErrorMessage(code: replaced, message: "a newer connection took this place over"))))
+                    stale.outbox.yield(.close(replaced.closeCode, reason: replaced.rawValue))
                     stale.outbox.finish()
                 }
             case .retire(let endpoints):
@@ -395,10 +413,12 @@ public actor RoomRegistry {
     }
 
     private func deliver(_ item: Outgoing, to endpoint: EndpointID) {
-        guard let outbox = connections[endpoint]?.outbox else { return }
-        if case .dropped = outbox.yield(item) {
-            // The client stopped reading; end it rather than buffer without bound.
-            outbox.finish()
+        guard let connection = connections[endpoint] else { return }
+        if case .dropped = connection.outbox.yield(item) {
+            // The client stopped reading: its endpoint closes it and tells the room, rather than
+            // buffering without bound or losing messages silently.
+            connection.outbox.finish()
+            connection.overflowed()
         }
     }
 }

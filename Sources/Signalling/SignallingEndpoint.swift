@@ -3,6 +3,7 @@ import Identity
 import Logging
 import SamtalerumCore
 import SignallingProtocol
+import Synchronization
 
 /// A frame as the transport hands it over; the protocol only speaks text.
 public enum InboundFrame: Sendable, Equatable {
@@ -14,6 +15,10 @@ public enum InboundFrame: Sendable, Equatable {
 public protocol FrameWriter: Sendable {
     func send(_ text: String) async throws
     func close(_ code: CloseCode, reason: String) async throws
+    /// Ends the connection now, ahead of anything still queued: writes `lastWords` (if any) and a
+    /// close frame, and drops the transport once they are out or after a bounded wait, without
+    /// waiting for the client's close reply (it may not be reading, or not there at all).
+    func abort(lastWords: String?, _ code: CloseCode, reason: String) async
 }
 
 public struct EndpointSettings: Sendable {
@@ -23,6 +28,9 @@ public struct EndpointSettings: Sendable {
     public var outboxLimit: Int
     /// Told to clients in `welcome`; the registry's `RoomPolicy` enforces it.
     public var resumeGraceSeconds: Int
+
+    /// A client that sends nothing (not even `ping`) for this long is closed as silent.
+    public var silenceLimit: Duration { .seconds(3 * pingInterval) }
 
     public init(helloTimeout: Duration = .seconds(5), pingInterval: Int = 15, outboxLimit: Int = 512, resumeGraceSeconds: Int = 60) {
         self.helloTimeout = helloTimeout
@@ -54,27 +62,50 @@ public struct SignallingEndpoint: Sendable {
     ) async throws where Inbound.Element == InboundFrame {
         let endpoint = EndpointID.random()
         let (queue, outbox) = AsyncStream.makeStream(of: Outgoing.self, bufferingPolicy: .bufferingOldest(settings.outboxLimit))
-        await registry.connect(endpoint, outbox: outbox)
+        let (overflows, overflowed) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        await registry.connect(endpoint, outbox: outbox, overflowed: { overflowed.yield() })
         let helloDeadline = Task { [settings] in
             try await Task.sleep(for: settings.helloTimeout)
             outbox.yield(.close(.policyViolation, reason: "hello-timeout"))
         }
-        defer { helloDeadline.cancel() }
+        let lastHeard = LastHeard()
+        let silenceWatch = Task { [settings] in
+            try await lastHeard.waitForSilence(of: settings.silenceLimit)
+            await writer.abort(lastWords: nil, .silent, reason: "silent")
+        }
+        defer {
+            helloDeadline.cancel()
+            silenceWatch.cancel()
+        }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await Self.drain(queue, into: writer) }
+            group.addTask { [registry] in
+                var overflow = overflows.makeAsyncIterator()
+                guard await overflow.next() != nil else { return }
+                // What is queued will not arrive: the room hears now that this client is gone
+                // (its place is kept for the grace period, as for any lost connection).
+                let slow = SignallingErrorCode.slowConsumer
+                SignallingMetrics.error(slow)
+                await registry.disconnect(endpoint, reason: .connectionLost)
+                let error = ServerMessage.error(ErrorMessage(code: slow, message: "the client stopped reading; its queue overflowed"))
+                await writer.abort(lastWords: error.encoded(), slow.closeCode, reason: slow.rawValue)
+            }
             var session = EndpointState(endpoint: endpoint, outbox: outbox)
             do {
                 for try await frame in inbound {
+                    lastHeard.heard()
                     await handle(frame, state: &session)
                     if session.authenticated { helloDeadline.cancel() }
                     if session.closing { break }
                 }
                 await registry.disconnect(endpoint, reason: .connectionLost)
                 outbox.finish()
+                overflowed.finish()
             } catch {
                 await registry.disconnect(endpoint, reason: classifyFailure(error))
                 outbox.finish()
+                overflowed.finish()
                 throw error
             }
             try await group.waitForAll()
@@ -160,10 +191,7 @@ public struct SignallingEndpoint: Sendable {
                 state.fail(error, Self.explanation(error), inReplyTo: .admit)
             }
         case .stats(let stats):
-            guard stats.isPlausible else {
-                return state.fail(.invalidMessage, "stats values out of range", inReplyTo: .stats)
-            }
-            do { try await registry.stats(from: state.endpoint, stats) } catch {
+            do { try await registry.stats(from: state.endpoint, stats.clamped) } catch {
                 state.fail(error, Self.explanation(error), inReplyTo: .stats)
             }
         case .leave:
@@ -186,8 +214,16 @@ public struct SignallingEndpoint: Sendable {
         do {
             credential = try await authority.verifyCredential(hello.token)
         } catch .expired {
-            SignallingMetrics.authenticationFailed(.tokenExpired)
-            return state.fail(.tokenExpired, "the token or invite has expired", inReplyTo: .hello)
+            // An invite that expired during the call still takes its kept place back: the resume
+            // ticket governs a resume, not the invite's expiry.
+            if let token = hello.resumeToken,
+               let expired = try? await authority.verifyCredential(hello.token, acceptingExpiredInvite: true),
+               await registry.canResume(credential: expired, token: token) {
+                credential = expired
+            } else {
+                SignallingMetrics.authenticationFailed(.tokenExpired)
+                return state.fail(.tokenExpired, "the token or invite has expired", inReplyTo: .hello)
+            }
         } catch {
             SignallingMetrics.authenticationFailed(.tokenInvalid)
             return state.fail(.tokenInvalid, "the token is not valid here", inReplyTo: .hello)
@@ -209,6 +245,22 @@ public struct SignallingEndpoint: Sendable {
         if let token = hello.resumeToken {
             do { try await registry.resume(state.endpoint, credential: credential, token: token) } catch {
                 state.fail(error, "that place is no longer kept; join again", inReplyTo: .hello)
+            }
+        }
+    }
+
+    /// When the client last sent anything; a watch closes the connection after a silence.
+    final class LastHeard: Sendable {
+        private let instant = Mutex(ContinuousClock.now)
+
+        func heard() { instant.withLock { $0 = .now } }
+
+        /// Returns once nothing was heard for `limit`; throws when cancelled.
+        func waitForSilence(of limit: Duration) async throws {
+            while true {
+                let deadline = instant.withLock { $0 } + limit
+                if deadline <= .now { return }
+                try await Task.sleep(until: deadline, clock: .continuous)
             }
         }
     }

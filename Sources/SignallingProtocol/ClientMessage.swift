@@ -198,14 +198,22 @@ public struct MessageType: RawRepresentable, Hashable, Sendable, Codable, Custom
 }
 
 extension CallStats {
-    /// Rejects values no browser reports (negative times, loss outside 0…1, absurd magnitudes),
-    /// so one buggy or hostile client cannot skew its peer's quality verdict or the audit summary.
-    public var isPlausible: Bool {
-        func within(_ value: Double?, _ range: ClosedRange<Double>) -> Bool { value.map { range.contains($0) && $0.isFinite } ?? true }
-        return within(rttMs, 0...60_000) && within(jitterMs, 0...60_000) && within(packetLossIn, 0...1)
-            && within(packetLossOut, 0...1) && within(bitrateInKbps, 0...1_000_000) && within(bitrateOutKbps, 0...1_000_000)
-            && within(framesPerSecondIn, 0...1000) && within(freezeSecondsIn, 0...3600)
-            && (freezeCountIn.map { (0...10_000).contains($0) } ?? true)
-            && [localCandidateType, remoteCandidateType, relayProtocol].allSatisfy { ($0?.count ?? 0) <= 16 }
+    /// The same figures with every value inside what a browser can report (Docs/QUALITY.md:
+    /// negative values become 0, loss stays within 0…1, absurd magnitudes are capped, non-finite
+    /// numbers and overlong labels count as missing), so one buggy or hostile client cannot skew
+    /// its peer's quality verdict or the audit summary, and the rest of its report still counts.
+    public var clamped: CallStats {
+        func clamp(_ value: Double?, _ range: ClosedRange<Double>) -> Double? {
+            value.flatMap { $0.isFinite ? min(max($0, range.lowerBound), range.upperBound) : nil }
+        }
+        func label(_ value: String?) -> String? { value.flatMap { $0.count <= 16 ? $0 : nil } }
+        return CallStats(
+            rttMs: clamp(rttMs, 0...60_000), jitterMs: clamp(jitterMs, 0...60_000),
+            packetLossIn: clamp(packetLossIn, 0...1), packetLossOut: clamp(packetLossOut, 0...1),
+            bitrateInKbps: clamp(bitrateInKbps, 0...1_000_000), bitrateOutKbps: clamp(bitrateOutKbps, 0...1_000_000),
+            framesPerSecondIn: clamp(framesPerSecondIn, 0...1000), freezeCountIn: freezeCountIn.map { min(max($0, 0), 10_000) },
+            freezeSecondsIn: clamp(freezeSecondsIn, 0...3600), audioOnly: audioOnly,
+            localCandidateType: label(localCandidateType), remoteCandidateType: label(remoteCandidateType),
+            relayProtocol: label(relayProtocol))
     }
 }

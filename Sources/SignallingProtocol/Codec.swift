@@ -56,6 +56,12 @@ extension ClientMessage: Decodable {
             }
         } catch let error as DecodingError {
             throw DecodeFailure.invalidMessage(type, detail: error.fieldDescription)
+        } catch let failure as DecodeFailure {
+            throw failure
+        } catch {
+            // Foundation reports a number that does not fit the field (`"id": 1.5`) with an error
+            // of its own that names no field; the frame itself was valid JSON.
+            throw DecodeFailure.invalidMessage(type, detail: "a number does not fit its field")
         }
     }
 

@@ -16,6 +16,8 @@ public struct SignallingErrorCode: Error, RawRepresentable, Hashable, Sendable, 
     public static let notAllowed = Self(rawValue: "not-allowed")
     public static let notWaiting = Self(rawValue: "not-waiting")
     public static let resumeFailed = Self(rawValue: "resume-failed")
+    /// A newer connection with the same credential took this place over.
+    public static let replaced = Self(rawValue: "replaced")
 
     public static let unsupportedVersion = Self(rawValue: "unsupported-version")
     public static let tokenInvalid = Self(rawValue: "token-invalid")
@@ -34,7 +36,7 @@ public struct SignallingErrorCode: Error, RawRepresentable, Hashable, Sendable, 
 
     static let fatalCodes: Set<SignallingErrorCode> = [
         .unsupportedVersion, .tokenInvalid, .tokenExpired, .roleNotAllowed, .meetingNotFound,
-        .meetingEnded, .notInvited, .meetingCancelled, .inviteRevoked, .roomFull, .slowConsumer, .internal,
+        .meetingEnded, .notInvited, .meetingCancelled, .inviteRevoked, .roomFull, .slowConsumer, .replaced, .internal,
     ]
 
     /// Fatal errors are followed by a close; the others leave the connection usable.
@@ -54,4 +56,7 @@ public struct CloseCode: RawRepresentable, Hashable, Sendable {
     public static let policyViolation = CloseCode(rawValue: 1008)
     public static let messageTooBig = CloseCode(rawValue: 1009)
     public static let internalError = CloseCode(rawValue: 1011)
+    /// The client sent nothing for three ping intervals (Docs/PROTOCOL.md, "Limits"); its place is
+    /// kept for the grace period, so it may resume.
+    public static let silent = CloseCode(rawValue: 4000)
 }

@@ -87,14 +87,6 @@ import Testing
                   case .peerJoined(let citizenSees) = try await citizen.next() else { throw TestFailure("no pairing with the guest") }
             #expect(workerSees.peer == guestPeer && workerSees.initiator && citizenSees.peer == guestPeer && citizenSees.initiator)
 
-            // The invite opens that one place: a second connection with it is turned away.
-            let copy = WebSocketPeer(port: server.port)
-            copy.send(.hello(Hello(token: guestInvite.invite)))
-            guard case .welcome = try await copy.next() else { throw TestFailure("no welcome") }
-            copy.send(.join(Join(meetingId: nil)))
-            guard case .error(let full) = try await copy.next() else { throw TestFailure("a second guest connection got in") }
-            #expect(full.code == .roomFull && full.fatal)
-
             citizen.send(.offer(SessionDescription(sdp: "v=0 c→g", to: guestPeer)))
             #expect(try await guest.next() == .offer(RelayedDescription(sdp: "v=0 c→g", from: .citizen, peer: .citizen)))
             guest.send(.answer(SessionDescription(sdp: "v=0 g→c")))
@@ -159,6 +151,58 @@ import Testing
             #expect(offers == 6, "one offerer for each of the six pairs")
             for socket in peers.values { socket.send(.leave) }
             for socket in peers.values { _ = try await socket.closeCode() }
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+
+    /// The next message that is not `quality`, within the usual bound.
+    static func nextNotQuality(_ peer: WebSocketPeer) async throws -> ServerMessage {
+        for _ in 0..<20 {
+            let message = try await peer.next()
+            if case .quality = message { continue }
+            return message
+        }
+        throw TestFailure("only quality messages")
+    }
+
+    @Test func aWaitingGuestHearsNothingOfTheCallAndASecondConnectionTakesTheGuestsPlaceOver() async throws {
+        let (_, directory) = try await TestServer.run { server in
+            let meeting = try await server.createMeeting(worker: "w-wait")
+            let created = try await Self.inviteGuest(server, meeting: meeting.meetingId, worker: "w-wait")
+            let guestInvite = try JSONDecoder().decode(GuestInvite.self, from: Data(buffer: created.body))
+            let guestPeer = PeerID(rawValue: guestInvite.peer)
+            let (worker, _) = try await Self.enter(server, token: try await server.token(.worker, subject: "w-wait"), meeting: meeting.meetingId)
+            let (citizen, _) = try await Self.enter(server, token: meeting.invite)
+            #expect(try await worker.next() == .peerWaiting(PeerInfo(role: .citizen, peer: .citizen)))
+            worker.send(.admit(Admit()))
+            #expect(try await citizen.next() == .admitted)
+            guard case .peerJoined = try await worker.next(), case .peerJoined = try await citizen.next() else {
+                throw TestFailure("worker and citizen not paired")
+            }
+            let (guest, guestJoined) = try await Self.enter(server, token: guestInvite.invite)
+            #expect(guestJoined.waiting)
+            #expect(try await worker.next() == .peerWaiting(PeerInfo(role: .guest, peer: guestPeer)))
+
+            // A poor call, so verdicts are pushed; the two in it hear them, with values out of range
+            // clamped rather than the report refused.
+            let poor = CallStats(rttMs: 900, jitterMs: 80, packetLossIn: 1.7, framesPerSecondIn: -3)
+            worker.send(.stats(poor))
+            citizen.send(.stats(poor))
+            guard case .quality = try await worker.next() else { throw TestFailure("the worker got no quality verdict") }
+            guard case .quality = try await citizen.next() else { throw TestFailure("the citizen got no quality verdict") }
+            guest.send(.ping(Ping(id: 4)))
+            #expect(try await guest.next() == .pong(Ping(id: 4)), "the waiting guest got something before its pong")
+
+            // The guest's link opened on a second device takes the place over; it waits again.
+            let (copy, copyJoined) = try await Self.enter(server, token: guestInvite.invite)
+            #expect(copyJoined.waiting && copyJoined.peer == guestPeer)
+            guard case .error(let replaced) = try await guest.next() else { throw TestFailure("the first guest connection was not told") }
+            #expect(replaced.code == .replaced && replaced.fatal)
+            #expect(try await guest.closeCode() == 1008)
+            #expect(try await Self.nextNotQuality(worker) == .peerLeft(PeerLeft(role: .guest, peer: guestPeer, reason: .connectionLost)))
+            #expect(try await Self.nextNotQuality(worker) == .peerWaiting(PeerInfo(role: .guest, peer: guestPeer)))
+            copy.send(.ping(Ping(id: 5)))
+            #expect(try await copy.next() == .pong(Ping(id: 5)))
         }
         withTemporaryDirectoryRemoved(directory)
     }

@@ -83,7 +83,7 @@ import Testing
         withTemporaryDirectoryRemoved(directory)
     }
 
-    @Test func theRoomIsClosedToASecondCitizenAnotherWorkerAndForgedInvites() async throws {
+    @Test func aSecondCitizenConnectionTakesThePlaceOverAnotherWorkerAndForgedInvitesStayOut() async throws {
         let (_, directory) = try await TestServer.run { server in
             let meeting = try await server.createMeeting(worker: "w-1")
             let first = WebSocketPeer(port: server.port)
@@ -96,9 +96,11 @@ import Testing
             second.send(.hello(Hello(token: meeting.invite)))
             _ = try await second.next()
             second.send(.join(Join(meetingId: nil)))
-            guard case .error(let full) = try await second.next() else { throw TestFailure("second citizen admitted") }
-            #expect(full.code == .roomFull && full.fatal)
-            #expect(try await second.closeCode() == 1008)
+            guard case .joined(let taken) = try await second.next() else { throw TestFailure("second citizen connection not in") }
+            #expect(taken.waiting)
+            guard case .error(let replaced) = try await first.next() else { throw TestFailure("first connection not told") }
+            #expect(replaced.code == .replaced && replaced.fatal)
+            #expect(try await first.closeCode() == 1008)
 
             let intruder = WebSocketPeer(port: server.port)
             intruder.send(.hello(Hello(token: try await server.token(.worker, subject: "w-2"))))
@@ -122,19 +124,20 @@ import Testing
             guard case .error(let notAllowed) = try await ops.next() else { throw TestFailure("ops joined a call") }
             #expect(notAllowed.code == .roleNotAllowed)
 
-            // The citizen who belongs there noticed nothing.
-            first.send(.ping(Ping(id: 1)))
-            #expect(try await first.next() == .pong(Ping(id: 1)))
+            // The citizen who holds the place noticed nothing.
+            second.send(.ping(Ping(id: 1)))
+            #expect(try await second.next() == .pong(Ping(id: 1)))
         }
         withTemporaryDirectoryRemoved(directory)
     }
 
     @Test func anExpiredInviteIsRefused() async throws {
-        let (_, directory) = try await TestServer.run(adjust: { $0.signalling.inviteTTLSeconds = 1 }) { server in
+        let (_, directory) = try await TestServer.run { server in
             let meeting = try await server.createMeeting(worker: "w-1")
-            try await Task.sleep(for: .milliseconds(2100))
+            // Signed with the server's key, expired a minute ago (invite lifetimes are a minute at least).
+            let stale = try await server.authority.issueInvite(meeting: MeetingID(rawValue: meeting.meetingId), expiresAt: Date() - 60)
             let late = WebSocketPeer(port: server.port)
-            late.send(.hello(Hello(token: meeting.invite)))
+            late.send(.hello(Hello(token: stale)))
             guard case .error(let expired) = try await late.next() else { throw TestFailure("expired invite accepted") }
             #expect(expired.code == .tokenExpired)
             #expect(try await late.closeCode() == 1008)
@@ -272,5 +275,165 @@ import Testing
         let sessions = try await audit.sessions(
             matching: SessionQuery(), access: AuditorAccess(auditor: SubjectRef(rawValue: "test"), purpose: "integration test", at: Date()))
         #expect(sessions.first?.endReason == .connectionLost)
+    }
+
+    /// The next message that is not `quality` (pushed whenever a verdict changes).
+    static func nextNotQuality(_ peer: WebSocketPeer, within seconds: Double = 10) async throws -> ServerMessage {
+        for _ in 0..<20 {
+            let message = try await peer.next(within: seconds)
+            if case .quality = message { continue }
+            return message
+        }
+        throw TestFailure("only quality messages")
+    }
+
+    static func enter(_ server: TestServer, token: String, meeting: String? = nil) async throws -> (WebSocketPeer, Joined) {
+        let peer = WebSocketPeer(port: server.port)
+        peer.send(.hello(Hello(token: token)))
+        guard case .welcome = try await peer.next() else { throw TestFailure("no welcome") }
+        peer.send(.join(Join(meetingId: meeting.map(MeetingID.init(rawValue:)))))
+        guard case .joined(let joined) = try await peer.next() else { throw TestFailure("no joined") }
+        return (peer, joined)
+    }
+
+    @Test func anAdmissionIsForOneSessionAfterHangUpConnectionLostOrTheWorkerComingBackTheLinkWaitsAgain() async throws {
+        let (_, directory) = try await TestServer.run(adjust: { $0.signalling.resumeGraceSeconds = 1 }) { server in
+            let call = try await Self.startCall(server)
+            let workerToken = try await server.token(.worker, subject: "w-1")
+            let waitingCitizen = PeerInfo(role: .citizen, peer: .citizen)
+
+            // After a hang-up.
+            call.citizen.send(.leave)
+            #expect(try await Self.nextNotQuality(call.worker) == .peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: .hangup)))
+            var (citizen, joined) = try await Self.enter(server, token: call.meeting.invite)
+            #expect(joined.waiting, "the same link entered straight into a new session after hang-up")
+            #expect(try await Self.nextNotQuality(call.worker) == .peerWaiting(waitingCitizen))
+
+            // After connection_lost.
+            call.worker.send(.admit(Admit()))
+            #expect(try await citizen.next() == .admitted)
+            guard case .peerJoined = try await citizen.next() else { throw TestFailure("no second session") }
+            guard case .peerJoined = try await Self.nextNotQuality(call.worker) else { throw TestFailure("no second session") }
+            citizen.drop()
+            #expect(try await Self.nextNotQuality(call.worker) == .peerReconnecting(waitingCitizen))
+            #expect(try await Self.nextNotQuality(call.worker) == .peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: .connectionLost)))
+            (citizen, joined) = try await Self.enter(server, token: call.meeting.invite)
+            #expect(joined.waiting, "the same link entered straight into a new session after connection_lost")
+            #expect(try await Self.nextNotQuality(call.worker) == .peerWaiting(waitingCitizen))
+
+            // After the worker left and came back.
+            call.worker.send(.admit(Admit()))
+            #expect(try await citizen.next() == .admitted)
+            guard case .peerJoined = try await citizen.next() else { throw TestFailure("no third session") }
+            call.worker.send(.leave)
+            #expect(try await Self.nextNotQuality(citizen) == .peerLeft(PeerLeft(role: .worker, peer: .worker, reason: .hangup)))
+            let (worker, workerJoined) = try await Self.enter(server, token: workerToken, meeting: call.meeting.meetingId)
+            #expect(!workerJoined.waiting)
+            #expect(try await Self.nextNotQuality(worker) == .peerWaiting(waitingCitizen), "the citizen was let into a new session unasked")
+            citizen.send(.ping(Ping(id: 1)))
+            #expect(try await Self.nextNotQuality(citizen) == .pong(Ping(id: 1)), "a session started without the worker's admit")
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+
+    @Test func aNewerConnectionTakesThePlaceOverForTheWorkerAndForACitizenOnASecondDevice() async throws {
+        let (_, directory) = try await TestServer.run { server in
+            let call = try await Self.startCall(server)
+            let workerToken = try await server.token(.worker, subject: "w-1")
+
+            // The worker closes the tab (the socket may linger) and opens the meeting again at once.
+            let (worker, workerJoined) = try await Self.enter(server, token: workerToken, meeting: call.meeting.meetingId)
+            #expect(!workerJoined.waiting)
+            guard case .error(let replaced) = try await Self.nextNotQuality(call.worker) else { throw TestFailure("old tab not told") }
+            #expect(replaced.code == .replaced && replaced.fatal)
+            #expect(try await call.worker.closeCode() == 1008)
+            #expect(try await Self.nextNotQuality(call.citizen) == .peerLeft(PeerLeft(role: .worker, peer: .worker, reason: .connectionLost)))
+            #expect(try await Self.nextNotQuality(worker) == .peerWaiting(PeerInfo(role: .citizen, peer: .citizen)))
+            worker.send(.admit(Admit()))
+            #expect(try await Self.nextNotQuality(call.citizen) == .admitted)
+
+            // The citizen's phone dies without a close; the second device gets in at once and waits.
+            call.citizen.drop()
+            let (laptop, laptopJoined) = try await Self.enter(server, token: call.meeting.invite)
+            #expect(laptopJoined.waiting)
+            var heard: [ServerMessage] = []
+            while heard.last != .peerWaiting(PeerInfo(role: .citizen, peer: .citizen)) {
+                heard.append(try await Self.nextNotQuality(worker))
+            }
+            #expect(heard.contains(.peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: .connectionLost))))
+            worker.send(.admit(Admit()))
+            #expect(try await laptop.next() == .admitted)
+            guard case .peerJoined = try await laptop.next() else { throw TestFailure("no session with the second device") }
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+
+    @Test func aClientThatSendsNothingIsClosedWith4000AndMayResume() async throws {
+        let (_, directory) = try await TestServer.run(adjust: { $0.signalling.pingIntervalSeconds = 2 }) { server in
+            let call = try await Self.startCall(server)
+            // The worker keeps to the rule; the citizen's client answers WebSocket pings (the
+            // library does) but sends no message.
+            let keepAlive = Task {
+                for id in 0..<60 {
+                    call.worker.send(.ping(Ping(id: id)))
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            }
+            defer { keepAlive.cancel() }
+            let started = ContinuousClock.now
+            #expect(try await call.citizen.closeCode(within: 25) == 4000)
+            let silence = ContinuousClock.now - started
+            #expect(silence >= .seconds(4), "closed after \(silence), before 3 × pingInterval")
+            var heard = try await Self.nextNotQuality(call.worker)
+            while case .pong = heard { heard = try await Self.nextNotQuality(call.worker) }
+            #expect(heard == .peerReconnecting(PeerInfo(role: .citizen, peer: .citizen)))
+
+            let back = WebSocketPeer(port: server.port)
+            back.send(.hello(Hello(token: call.meeting.invite, resumeToken: call.citizenResume)))
+            guard case .welcome = try await back.next(), case .resumed(let resumed) = try await back.next() else {
+                throw TestFailure("a silent client could not resume")
+            }
+            #expect(resumed.sessionId == call.session)
+        }
+        withTemporaryDirectoryRemoved(directory)
+    }
+
+    @Test func anInviteThatExpiredDuringTheCallStillResumesWithinGrace() async throws {
+        let (_, directory) = try await TestServer.run(adjust: { $0.signalling.autoAdmit = true }) { server in
+            let meeting = try await server.createMeeting(worker: "w-1")
+            let (worker, _) = try await Self.enter(server, token: try await server.token(.worker, subject: "w-1"), meeting: meeting.meetingId)
+            let (citizen, _) = try await Self.enter(server, token: meeting.invite)
+            _ = (try await worker.next(), try await citizen.next())
+            // A guest place whose invite runs out a few seconds into the call (invite lifetimes
+            // are configured in minutes; the server's own key signs this shorter one).
+            let created = try await MeshIntegrationTests.inviteGuest(server, meeting: meeting.meetingId, worker: "w-1")
+            let guestPeer = PeerID(rawValue: try JSONDecoder().decode(MeshIntegrationTests.GuestInvite.self, from: Data(buffer: created.body)).peer)
+            let expiry = Date() + 4
+            let invite = try await server.authority.issueInvite(meeting: MeetingID(rawValue: meeting.meetingId), expiresAt: expiry, guest: guestPeer)
+            let (guest, joined) = try await Self.enter(server, token: invite)
+            let resume = try #require(joined.resumeToken)
+            guard case .peerJoined(let inCall) = try await guest.next() else { throw TestFailure("the guest is not in the call") }
+            try await Task.sleep(for: .seconds(max(0, expiry.timeIntervalSinceNow) + 1))
+
+            guest.drop()
+            var heard = try await Self.nextNotQuality(worker)
+            while case .peerJoined = heard { heard = try await Self.nextNotQuality(worker) }
+            #expect(heard == .peerReconnecting(PeerInfo(role: .guest, peer: guestPeer)))
+            let back = WebSocketPeer(port: server.port)
+            back.send(.hello(Hello(token: invite, resumeToken: resume)))
+            guard case .welcome = try await back.next(), case .resumed(let resumed) = try await back.next() else {
+                throw TestFailure("the expired invite could not take its kept place back")
+            }
+            #expect(resumed.sessionId == inCall.sessionId)
+            #expect(try await Self.nextNotQuality(worker) == .peerReconnected(PeerInfo(role: .guest, peer: guestPeer)))
+
+            // Without a place kept for it, the expired invite is refused as before.
+            let stranger = WebSocketPeer(port: server.port)
+            stranger.send(.hello(Hello(token: invite, resumeToken: "not-a-ticket")))
+            guard case .error(let expired) = try await stranger.next() else { throw TestFailure("expired invite accepted") }
+            #expect(expired.code == .tokenExpired)
+            #expect(try await stranger.closeCode() == 1008)
+        }
+        withTemporaryDirectoryRemoved(directory)
     }
 }

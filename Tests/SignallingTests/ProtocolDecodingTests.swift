@@ -38,6 +38,10 @@ import Testing
         (#"{"type":"candidate","candidate":{"sdpMid":"0"}}"#, .invalidMessage(.candidate, detail: "missing field 'candidate.candidate'")),
         (#"{"type":"join","meetingId":"../../etc"}"#, .invalidMessage(.join, detail: "field 'meetingId' is malformed")),
         (#"{"type":"ping"}"#, .invalidMessage(.ping, detail: "missing field 'id'")),
+        (#"{"type":"ping","id":1.5}"#, .invalidMessage(.ping, detail: "a number does not fit its field")),
+        (#"{"type":"ping","id":1e300}"#, .invalidMessage(.ping, detail: "a number does not fit its field")),
+        (#"{"type":"ping","id":null}"#, .invalidMessage(.ping, detail: "field 'id' has the wrong type")),
+        (#"{"type":"ping","id":"7"}"#, .invalidMessage(.ping, detail: "field 'id' has the wrong type")),
         (#"{"type":"offer","sdp":"v=0","to":"mallory"}"#, .invalidMessage(.offer, detail: "field 'to' is malformed")),
         (#"{"type":"admit","peer":"guest-<script>"}"#, .invalidMessage(.admit, detail: "field 'peer' is malformed")),
     ])
@@ -82,6 +86,8 @@ import Testing
 
     @Test(arguments: [
         (SignallingErrorCode.roomFull, true, CloseCode.policyViolation),
+        (.replaced, true, .policyViolation),
+        (.slowConsumer, true, .policyViolation),
         (.tokenInvalid, true, .policyViolation),
         (.internal, true, .internalError),
         (.noPeer, false, .policyViolation),
@@ -90,5 +96,15 @@ import Testing
     func fatalityAndCloseCodes(code: SignallingErrorCode, fatal: Bool, close: CloseCode) {
         #expect(code.isFatal == fatal)
         #expect(code.closeCode == close)
+    }
+
+    @Test func statsOutsideTheirRangeAreClampedNotRefused() {
+        let wild = CallStats(rttMs: -5, jitterMs: 1e9, packetLossIn: 1.7, packetLossOut: -0.2, bitrateInKbps: .infinity,
+                             framesPerSecondIn: 30, freezeCountIn: -1, freezeSecondsIn: 7200, localCandidateType: "relay",
+                             remoteCandidateType: String(repeating: "x", count: 40))
+        #expect(wild.clamped == CallStats(rttMs: 0, jitterMs: 60_000, packetLossIn: 1, packetLossOut: 0, bitrateInKbps: nil,
+                                          framesPerSecondIn: 30, freezeCountIn: 0, freezeSecondsIn: 3600, localCandidateType: "relay"))
+        let sane = CallStats(rttMs: 42, jitterMs: 3, packetLossIn: 0.01, audioOnly: true)
+        #expect(sane.clamped == sane)
     }
 }

@@ -62,12 +62,80 @@ import Testing
         #expect(lastRecord < firstSend)
     }
 
-    @Test func aSecondEndpointOfTheSameRoleIsRefused() throws {
-        var room = room()
+    @Test func aSecondEndpointForTheSamePlaceTakesItOverAndWaitsToBeLetIn() throws {
+        var room = room(autoAdmit: false)
+        _ = try room.join(endpoint: w, participant: worker, peer: .worker, iceServers: [], now: t0).get()
         _ = try room.join(endpoint: c, participant: citizen, peer: .citizen, iceServers: [], now: t0).get()
-        let second = room.join(endpoint: EndpointID(rawValue: "e-other"), participant: citizen, peer: .citizen, iceServers: [], now: t0)
-        #expect(second == .failure(.roomFull))
-        #expect(room.members.count == 1)
+        _ = try room.admit(by: w, now: t0).get()
+        #expect(room.session != nil)
+
+        let device = EndpointID(rawValue: "e-other")
+        let later = t0.addingTimeInterval(30)
+        let actions = try room.join(endpoint: device, participant: citizen, peer: .citizen, iceServers: [], now: later).get()
+        #expect(actions == [
+            .record(.participantLeft(meeting: meeting.id, participant: citizen, reason: .connectionLost, at: later)),
+            .record(.sessionEnded(session: session, meeting: meeting.id, reason: .connectionLost, at: later)),
+            .record(.participantJoined(meeting: meeting.id, participant: citizen, at: later)),
+            .send(w, .peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: .connectionLost))),
+            .retire([c]),
+            .detach(c),
+            .send(device, .joined(Joined(meetingId: meeting.id, role: .citizen, peer: .citizen,
+                                         peers: [PeerInfo(role: .worker, peer: .worker)], iceServers: [], waiting: true))),
+            .send(w, .peerWaiting(PeerInfo(role: .citizen, peer: .citizen))),
+        ])
+        #expect(room.member(device)?.peer == .citizen && room.member(c) == nil)
+        #expect(room.session == nil, "the new device is a new entry: the worker lets it in")
+
+        // The worker reopening their tab takes their place over too; the worker never waits.
+        let tab = EndpointID(rawValue: "e-worker-tab-2")
+        let reopened = try room.join(endpoint: tab, participant: worker, peer: .worker, iceServers: [], now: later).get()
+        #expect(reopened.contains(.detach(w)))
+        #expect(reopened.contains(.send(tab, .peerWaiting(PeerInfo(role: .citizen, peer: .citizen)))))
+        #expect(!room.isWaiting(.worker) && room.isWaiting(.citizen))
+
+        // A guest's place likewise, while the old connection is away.
+        _ = try room.join(endpoint: g1, participant: jobCentre, peer: guestA, iceServers: [], now: later).get()
+        _ = room.disconnect(endpoint: g1, now: later)
+        let guestBack = try room.join(endpoint: g2, participant: jobCentre, peer: guestA, iceServers: [], now: later).get()
+        #expect(!guestBack.contains(.detach(g1)), "nothing to close: that connection is already gone")
+        #expect(room.member(g2)?.peer == guestA && room.members.count == 3)
+    }
+
+    @Test func anAdmissionHoldsForOneEntryIntoOneSession() throws {
+        var room = room(autoAdmit: false)
+        _ = try room.join(endpoint: w, participant: worker, peer: .worker, iceServers: [], now: t0).get()
+        _ = try room.join(endpoint: c, participant: citizen, peer: .citizen, iceServers: [], now: t0).get()
+        _ = try room.admit(by: w, now: t0).get()
+        let first = try #require(room.session?.id)
+
+        // A resume within grace is not a new entry: the session goes on without the worker.
+        _ = room.disconnect(endpoint: c, now: t0)
+        _ = try room.reattach(peer: .citizen, endpoint: c, iceServers: [], now: t0).get()
+        #expect(room.session?.id == first && !room.isWaiting(.citizen))
+
+        // After a hang-up, the same link waits again.
+        _ = room.leave(endpoint: c, reason: .hangup, now: t0)
+        let again = try room.join(endpoint: c, participant: citizen, peer: .citizen, iceServers: [], now: t0).get()
+        #expect(again.contains(.send(w, .peerWaiting(PeerInfo(role: .citizen, peer: .citizen)))))
+        #expect(room.isWaiting(.citizen) && room.session == nil)
+        _ = try room.admit(by: w, now: t0).get()
+        #expect(room.session != nil)
+
+        // The worker leaving ends the session: coming back, they let the citizen (and a guest) in anew.
+        _ = try room.join(endpoint: g1, participant: jobCentre, peer: guestA, iceServers: [], now: t0).get()
+        _ = try room.admit(guestA, by: w, now: t0).get()
+        _ = room.leave(endpoint: w, reason: .hangup, now: t0)
+        let back = try room.join(endpoint: w, participant: worker, peer: .worker, iceServers: [], now: t0).get()
+        #expect(room.session == nil)
+        #expect(back.filter { if case .send(w, .peerWaiting) = $0 { true } else { false } }.count == 2)
+
+        // The citizen leaving ends it too: the guest still in the room waits again, and the worker hears so.
+        _ = try room.admit(by: w, now: t0).get()
+        _ = try room.admit(guestA, by: w, now: t0).get()
+        #expect(room.session?.peers == [.worker, .citizen, guestA])
+        let citizenGone = room.leave(endpoint: c, reason: .hangup, now: t0)
+        #expect(citizenGone.contains(.send(w, .peerWaiting(PeerInfo(role: .guest, peer: guestA)))))
+        #expect(room.isWaiting(guestA))
     }
 
     @Test func onlyCallRolesMayJoin() {
@@ -167,7 +235,6 @@ import Testing
         #expect(room.session?.interruptedSince == drop)
         // What the worker sends meanwhile waits for the citizen.
         #expect(try room.relay(from: w, .candidate(CandidateMessage(candidate: nil))).get().isEmpty)
-        #expect(room.join(endpoint: EndpointID(rawValue: "e-new"), participant: citizen, peer: .citizen, iceServers: [], now: drop) == .failure(.roomFull))
 
         let back = drop.addingTimeInterval(7)
         let fresh = EndpointID(rawValue: "e-citizen-2")
