@@ -50,7 +50,7 @@ import Testing
         // The first event a quiet period after the last refusal ends it.
         let lastRefusal = start + .seconds(40)
         #expect(counter.release("c", now: lastRefusal + .seconds(59)) == nil)
-        #expect(counter.release("b", now: lastRefusal + .seconds(60)) == .capCleared(refused: 1002))
+        #expect(counter.release("b", now: lastRefusal + .seconds(60)) == .capCleared(refused: 1001))
         #expect(counter.release("a", now: lastRefusal + .seconds(61)) == nil)
         #expect(counter.open == 0)
 
