@@ -28,7 +28,7 @@ public func buildApplication(
 /// The application plus what must happen before its HTTP server stops: on SIGTERM/SIGINT the
 /// signalling side ends every session as `server_shutdown` and closes clients with 1001 first.
 public struct SamtalerumServer: Sendable {
-    public let application: Application<RouterResponder<BasicRequestContext>>
+    public let application: Application<RouterResponder<ClientAddressContext>>
     let registry: RoomRegistry
     let logger: Logger
 
@@ -118,7 +118,7 @@ public func buildServer(
                                    pingInterval: signalling.pingIntervalSeconds, resumeGraceSeconds: signalling.resumeGraceSeconds),
         logger: logger)
 
-    let router = Router()
+    let router = Router(context: ClientAddressContext.self)
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: WebAssetsMiddleware(web: try WebAssets.bundled()))
     let authenticator = BearerAuthenticator(authority: authority)
@@ -129,7 +129,8 @@ public func buildServer(
         inviteTTL: TimeInterval(configuration.signalling.inviteTTLSeconds), clock: clock
     ).routes, atPath: "/api")
     router.addRoutes(HealthController(registry: registry).routes, atPath: "/health")
-    OpsController(authenticator: authenticator, registry: registry, relay: relay, relayCredentials: relayCredentials, clock: clock)
+    OpsController(authenticator: authenticator, registry: registry, relay: relay, relayCredentials: relayCredentials, clock: clock,
+                  iceCheckGate: IceCheckGate(authority: authority))
         .addRoutes(api: router.group("api"), root: router)
     router.addRoutes(AuditController(authenticator: authenticator, store: audit, clock: clock).routes, atPath: "/api/audit")
 

@@ -15,6 +15,14 @@ public struct AllocationTable: Sendable {
 
     public func allocationCount(credentialID: String) -> Int { countByCredential[credentialID] ?? 0 }
 
+    /// Allocations of every credential id with this prefix (the network check's).
+    public func allocationCount(credentialIDPrefix prefix: String) -> Int {
+        countByCredential.reduce(0) { $0 + ($1.key.hasPrefix(prefix) ? $1.value : 0) }
+    }
+
+    /// Whether `address` is a live allocation's relayed transport address on this relay.
+    public func isRelayedAddress(_ address: TransportAddress) -> Bool { byRelay[address] != nil }
+
     mutating func insert(_ allocation: Allocation) {
         if let old = allocations[allocation.fiveTuple] { _ = remove(old.fiveTuple) }
         allocations[allocation.fiveTuple] = allocation

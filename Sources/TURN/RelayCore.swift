@@ -84,6 +84,7 @@ final class RelayCore: Sendable {
             case .sendToPeer(let relay, let peer, let data):
                 guard let socket = state.withLock({ $0.relays[relay] }) else { continue }
                 data.withUnsafeBytes { socket.send($0, to: KernelAddress(peer)) }
+                metrics.relayed(toPeer: true, packets: 1, bytes: data.count)
             case .closeRelay(let relay):
                 if let socket = state.withLock({ $0.relays.removeValue(forKey: relay) }) { poller.remove(socket) }
                 metrics.allocationClosed()
@@ -176,7 +177,8 @@ final class RelayCore: Sendable {
     }
 
     func release(credentialIDs: Set<String>) {
-        perform(state.withLock { $0.handler.release(credentialIDs: credentialIDs) }, sink: nil)
+        let now = ContinuousClock.now
+        perform(state.withLock { $0.handler.release(credentialIDs: credentialIDs, now: now) }, sink: nil)
     }
 
     func clientDisconnected(_ tuple: FiveTuple) {

@@ -39,6 +39,18 @@ public struct TURNConfiguration: Sendable {
     public var maxAllocationsPerUser: Int = 16
     /// 508 above this many allocations in total.
     public var maxAllocations: Int = 2000
+    /// Credential ids starting with this belong to the pre-call network check: strangers may hold
+    /// them, so they get their own small quota and short lifetime instead of a participant's.
+    public static let checkCredentialPrefix = "check-"
+    /// 486 above this many allocations with check credentials, all of them together, so they can
+    /// never take the capacity participants need.
+    public var maxCheckAllocations: Int = 32
+    /// Longest lifetime of an allocation made with a check credential (a check gathers candidates
+    /// for a few seconds).
+    public var maxCheckAllocationLifetime: Duration = .seconds(60)
+    /// A left participant's credential id is refused (401) for this long after the leave; set it
+    /// to the credential TTL signalling issues with, so no credential of a left participant outlives it.
+    public var revokedCredentialRetention: Duration = .seconds(4 * 3600)
     /// Per allocation and direction, in bytes per second; nil for no cap.
     public var maxBandwidthBytesPerSecond: Int? = 2_500_000
     /// 401 replies per client IP per second, after a burst of `unauthenticatedReplyBurst`: a

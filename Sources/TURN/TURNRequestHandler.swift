@@ -10,7 +10,10 @@ public struct TURNRequestHandler: Sendable {
     private let nonces: NonceIssuer
     /// Allocate requests waiting for their relay socket; a retransmission is then ignored.
     private var pending: [FiveTuple: String] = [:]
-    private var challengeBudget: [IPAddress: TokenBucket] = [:]
+    /// Replies to requests that did not authenticate, per client IP: see `limited`.
+    private var unauthenticatedBudget: [IPAddress: TokenBucket] = [:]
+    /// Credential ids whose holders left, each until its retention ends: see `release`.
+    private var revoked: [String: Instant] = [:]
 
     public init(configuration: TURNConfiguration, policy: PeerPolicy) {
         self.configuration = configuration
@@ -21,20 +24,17 @@ public struct TURNRequestHandler: Sendable {
     public mutating func handle(_ message: STUNMessage, from tuple: FiveTuple, now: Instant, date: Date) -> [TURNAction] {
         switch (message.class, message.method) {
         case (.request, .binding):
+            // RFC 8489 §6.3.1: an attribute the server must understand and does not is a 420.
+            if let refusal = unknownAttributesReply(message, key: nil) {
+                return limited(refusal, from: tuple, now: now)
+            }
             var response = message.response(.successResponse)
             response.appendXORAddress(.xorMappedAddress, tuple.client.stunAddress)
             return [.respond(finish(response, request: message, key: nil))]
         case (.request, .allocate), (.request, .refresh), (.request, .createPermission), (.request, .channelBind):
-            let unknown = message.unknownComprehensionRequiredAttributes()
-            guard unknown.isEmpty else {
-                var response = message.response(.errorResponse)
-                response.appendErrorCode(.unknownAttribute)
-                response.appendUnknownAttributes(unknown)
-                return [.respond(finish(response, request: message, key: nil))]
-            }
             return authenticatedRequest(message, from: tuple, now: now, date: date)
         case (.request, _):
-            return [.respond(errorReply(.badRequest, to: message, key: nil))]
+            return limited(errorReply(.badRequest, to: message, key: nil), from: tuple, now: now)
         case (.indication, .send):
             return sendIndication(message, from: tuple, now: now)
         default:
@@ -48,6 +48,8 @@ public struct TURNRequestHandler: Sendable {
         var username: String
         var credentialID: String
         var key: STUNKey
+        /// The credential's remaining lifetime: no allocation made or refreshed with it outlives it.
+        var remaining: Duration
     }
 
     private mutating func authenticatedRequest(_ m: STUNMessage, from tuple: FiveTuple, now: Instant, date: Date) -> [TURNAction] {
@@ -59,26 +61,29 @@ public struct TURNRequestHandler: Sendable {
         return reaped + authenticatedRequest(m, existing: table[tuple], from: tuple, now: now, date: date)
     }
 
+    /// Authentication comes first (RFC 8489 §9.2.4), so every later answer, errors included, is
+    /// signed the way the request was; a client drops an unsigned answer to a signed request and
+    /// retransmits for half a minute or more.
     private mutating func authenticatedRequest(
         _ m: STUNMessage, existing: Allocation?, from tuple: FiveTuple, now: Instant, date: Date
     ) -> [TURNAction] {
+        let auth: Authenticated
+        switch authenticate(m, from: tuple, now: now, date: date) {
+        case .success(let a): auth = a
+        case .failure(let reply): return reply.actions
+        }
+        if let refusal = unknownAttributesReply(m, key: auth.key) { return [.respond(refusal)] }
         if m.method == .allocate, let existing {
             // A retransmitted Allocate gets the original answer; any other is a mismatch.
             guard existing.transactionID == m.transactionID else {
-                return [.respond(errorReply(.allocationMismatch, to: m, key: existing.key))]
+                return [.respond(errorReply(.allocationMismatch, to: m, key: auth.key))]
             }
             return [.respond(allocateSuccess(existing, style: ReplyStyle(m), response: m.response(.successResponse),
                                              lifetime: existing.expiresAt - now))]
         }
         if m.method == .allocate, pending[tuple] != nil { return [] }
-        if m.method != .allocate, existing == nil {
-            return [.respond(errorReply(.allocationMismatch, to: m, key: nil))]
-        }
-
-        let auth: Authenticated
-        switch authenticate(m, from: tuple, now: now, date: date) {
-        case .success(let a): auth = a
-        case .failure(let reply): return reply.actions
+        guard m.method == .allocate || existing != nil else {
+            return [.respond(errorReply(.allocationMismatch, to: m, key: auth.key))]
         }
         if let existing, existing.username != auth.username {
             return [.respond(errorReply(.wrongCredentials, to: m, key: auth.key))]
@@ -99,40 +104,63 @@ public struct TURNRequestHandler: Sendable {
             return .failure(challenge(m, from: tuple, now: now, unixNow: unixNow))
         }
         guard let username = try? m.username, let realm = try? m.realm, let nonce = try? m.nonce else {
-            return .failure(Rejection(actions: [.respond(errorReply(.badRequest, to: m, key: nil))]))
+            return .failure(Rejection(actions: limited(errorReply(.badRequest, to: m, key: nil), from: tuple, now: now)))
         }
         guard nonces.check(nonce, for: tuple.client.ip, unixNow: unixNow) == .valid else {
             var response = m.response(.errorResponse)
             response.appendErrorCode(.staleNonce)
             response.appendString(.realm, configuration.realm)
             response.appendString(.nonce, nonces.make(for: tuple.client.ip, unixNow: unixNow))
-            return .failure(Rejection(actions: [.respond(finish(response, request: m, key: nil))]))
+            return .failure(Rejection(actions: limited(finish(response, request: m, key: nil), from: tuple, now: now)))
         }
         guard realm == configuration.realm,
-              let parsed = TURNCredentials.parse(username: username), parsed.expiresAt >= unixNow
+              let parsed = TURNCredentials.parse(username: username), parsed.expiresAt > unixNow,
+              !isRevoked(String(parsed.id), now: now)
         else { return .failure(challenge(m, from: tuple, now: now, unixNow: unixNow)) }
         let password = TURNCredentials.password(secret: configuration.authSecret, username: username)
         let key = STUNKey.longTerm(username: username, realm: realm, password: password)
         guard m.checkIntegrity(key: key) == .valid else {
             return .failure(challenge(m, from: tuple, now: now, unixNow: unixNow))
         }
-        return .success(Authenticated(username: username, credentialID: String(parsed.id), key: key))
+        return .success(Authenticated(username: username, credentialID: String(parsed.id), key: key,
+                                      remaining: .seconds(parsed.expiresAt - unixNow)))
     }
 
-    /// 401 with REALM and a fresh NONCE — rate limited per client IP, and kept small, so a
-    /// spoofed source can't turn the server into a reflector.
+    private func isRevoked(_ credentialID: String, now: Instant) -> Bool {
+        guard let until = revoked[credentialID] else { return false }
+        return until > now
+    }
+
+    /// 401 with REALM and a fresh NONCE; rate limited and kept small like every unauthenticated reply.
     private mutating func challenge(_ m: STUNMessage, from tuple: FiveTuple, now: Instant, unixNow: Int64) -> Rejection {
-        let ip = tuple.client.ip
-        var bucket = challengeBudget[ip] ?? TokenBucket(
-            rate: configuration.unauthenticatedRepliesPerSecond, burst: configuration.unauthenticatedReplyBurst, now: now)
-        let allowed = bucket.take(1, now: now)
-        challengeBudget[ip] = bucket
-        guard allowed else { return Rejection(actions: []) }
         var response = m.response(.errorResponse)
         response.appendErrorCode(.unauthenticated)
         response.appendString(.realm, configuration.realm)
-        response.appendString(.nonce, nonces.make(for: ip, unixNow: unixNow))
-        return Rejection(actions: [.respond(finish(response, request: m, key: nil))])
+        response.appendString(.nonce, nonces.make(for: tuple.client.ip, unixNow: unixNow))
+        return Rejection(actions: limited(finish(response, request: m, key: nil), from: tuple, now: now))
+    }
+
+    /// A reply to a request that did not authenticate (400, 401, 420, 438): at most
+    /// `unauthenticatedRepliesPerSecond` per client IP after a burst, beyond that none, so a
+    /// spoofed source can't turn the server into a reflector.
+    private mutating func limited(_ reply: [UInt8], from tuple: FiveTuple, now: Instant) -> [TURNAction] {
+        let ip = tuple.client.ip
+        var bucket = unauthenticatedBudget[ip] ?? TokenBucket(
+            rate: configuration.unauthenticatedRepliesPerSecond, burst: configuration.unauthenticatedReplyBurst, now: now)
+        let allowed = bucket.take(1, now: now)
+        unauthenticatedBudget[ip] = bucket
+        return allowed ? [.respond(reply)] : []
+    }
+
+    /// 420 with UNKNOWN-ATTRIBUTES when the request carries comprehension-required attributes
+    /// this server does not know; nil when it doesn't.
+    private func unknownAttributesReply(_ m: STUNMessage, key: STUNKey?) -> [UInt8]? {
+        let unknown = m.unknownComprehensionRequiredAttributes()
+        guard !unknown.isEmpty else { return nil }
+        var response = m.response(.errorResponse)
+        response.appendErrorCode(.unknownAttribute)
+        response.appendUnknownAttributes(unknown)
+        return finish(response, request: m, key: key)
     }
 
     // MARK: - Allocate (RFC 8656 §7)
@@ -167,6 +195,13 @@ public struct TURNRequestHandler: Sendable {
         guard perUser < configuration.maxAllocationsPerUser else {
             return [.respond(errorReply(.allocationQuotaReached, to: m, key: auth.key))]
         }
+        if isCheck(auth.credentialID) {
+            let prefix = TURNConfiguration.checkCredentialPrefix
+            let checks = table.allocationCount(credentialIDPrefix: prefix) + pending.values.filter { $0.hasPrefix(prefix) }.count
+            guard checks < configuration.maxCheckAllocations else {
+                return [.respond(errorReply(.allocationQuotaReached, to: m, key: auth.key))]
+            }
+        }
         guard table.count + pending.count < configuration.maxAllocations else {
             return [.respond(errorReply(.insufficientCapacity, to: m, key: auth.key))]
         }
@@ -174,7 +209,7 @@ public struct TURNRequestHandler: Sendable {
         return [.openRelay(PendingAllocation(
             fiveTuple: tuple, family: chosen, evenPort: evenPort != nil, transactionID: m.transactionID,
             username: auth.username, credentialID: auth.credentialID, key: auth.key,
-            usesSHA256: m.contains(.messageIntegritySHA256), lifetime: lifetime(requested: requested),
+            usesSHA256: m.contains(.messageIntegritySHA256), lifetime: lifetime(requested: requested, auth: auth),
             wantsFingerprint: m.contains(.fingerprint)
         ))]
     }
@@ -210,10 +245,17 @@ public struct TURNRequestHandler: Sendable {
         return finish(response, style: style, key: a.key)
     }
 
-    /// RFC 8656 §7.2: at least the default, at most the maximum.
-    private func lifetime(requested: UInt32?) -> Duration {
-        guard let seconds = requested else { return configuration.defaultAllocationLifetime }
-        return min(max(.seconds(seconds), configuration.defaultAllocationLifetime), configuration.maxAllocationLifetime)
+    /// RFC 8656 §7.2: at least the default, at most the maximum; and never past the credential's
+    /// expiry (its holder could not refresh or delete it after that), nor past the check cap.
+    private func lifetime(requested: UInt32?, auth: Authenticated) -> Duration {
+        let asked = requested.map { Duration.seconds($0) } ?? configuration.defaultAllocationLifetime
+        var granted = min(max(asked, configuration.defaultAllocationLifetime), configuration.maxAllocationLifetime, auth.remaining)
+        if isCheck(auth.credentialID) { granted = min(granted, configuration.maxCheckAllocationLifetime) }
+        return granted
+    }
+
+    private func isCheck(_ credentialID: String) -> Bool {
+        credentialID.hasPrefix(TURNConfiguration.checkCredentialPrefix)
     }
 
     // MARK: - Refresh (RFC 8656 §8)
@@ -236,7 +278,7 @@ public struct TURNRequestHandler: Sendable {
             response.appendLifetime(0)
             return [.respond(finish(response, request: m, key: auth.key)), .closeRelay(gone.relayAddress)]
         }
-        let granted = lifetime(requested: requested)
+        let granted = lifetime(requested: requested, auth: auth)
         table.update(tuple) { a -> Void? in a.expiresAt = now + granted }
         response.appendLifetime(UInt32(clamping: granted.components.seconds))
         return [.respond(finish(response, request: m, key: auth.key))]
@@ -280,7 +322,14 @@ public struct TURNRequestHandler: Sendable {
 
     private func refusal(for peer: TransportAddress, in allocation: Allocation) -> ErrorCode? {
         if peer.ip.isIPv4 != allocation.relayAddress.ip.isIPv4 { return .peerAddressFamilyMismatch }
-        return policy.permits(peer.ip) ? nil : .forbidden
+        return permitsPeer(peer) ? nil : .forbidden
+    }
+
+    /// The policy's verdict, except that another live allocation's relayed address on this relay
+    /// is always a permitted peer: two parties that both need the relay reach each other through
+    /// it, although the relay's own address is denied to everything else.
+    private func permitsPeer(_ peer: TransportAddress) -> Bool {
+        policy.permits(peer.ip) || table.isRelayedAddress(peer)
     }
 
     // MARK: - Data (RFC 8656 §10)
@@ -288,7 +337,7 @@ public struct TURNRequestHandler: Sendable {
     private mutating func sendIndication(_ m: STUNMessage, from tuple: FiveTuple, now: Instant) -> [TURNAction] {
         guard let stunPeer = try? m.xorAddress(.xorPeerAddress), let data = m.data else { return [] }
         let peer = TransportAddress(stunPeer)
-        guard policy.permits(peer.ip),
+        guard permitsPeer(peer),
               let relay = table.sendIndicationToPeer(from: tuple, peer: peer, bytes: data.count, now: now)
         else { return [] }
         return [.sendToPeer(relay: relay, peer: peer, data: data)]
@@ -311,14 +360,17 @@ public struct TURNRequestHandler: Sendable {
 
     /// Drops expired allocations (closing their relays), permissions, channels and rate-limit entries.
     public mutating func expire(now: Instant) -> [TURNAction] {
-        challengeBudget = challengeBudget.filter { now - $0.value.updatedAt < .seconds(10) }
+        unauthenticatedBudget = unauthenticatedBudget.filter { now - $0.value.updatedAt < .seconds(10) }
+        revoked = revoked.filter { $0.value > now }
         return table.expire(now: now).map { .closeRelay($0.relayAddress) }
     }
 
     /// Signalling says these credentials' holders left the call: their allocations end now rather
-    /// than at the end of their lifetime (a closing browser does not always send Refresh 0 over UDP).
-    public mutating func release(credentialIDs: Set<String>) -> [TURNAction] {
-        table.remove(credentialIDs: credentialIDs).map { .closeRelay($0.relayAddress) }
+    /// than at the end of their lifetime (a closing browser does not always send Refresh 0 over UDP),
+    /// and their credentials are refused from now on, though they have hours left.
+    public mutating func release(credentialIDs: Set<String>, now: Instant) -> [TURNAction] {
+        for id in credentialIDs { revoked[id] = now + configuration.revokedCredentialRetention }
+        return table.remove(credentialIDs: credentialIDs).map { .closeRelay($0.relayAddress) }
     }
 
     /// The client's TCP/TLS connection closed: its allocation goes with it (RFC 8656 §3.1).

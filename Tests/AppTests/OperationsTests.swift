@@ -100,7 +100,11 @@ import Testing
                 struct Server: Decodable { var urls: [String]; var username: String?; var credential: String? }
                 var iceServers: [Server]
             }
-            let response = try await server.client.execute(uri: "/api/ice-check", method: .get)
+            let anonymous = try await server.client.execute(uri: "/api/ice-check", method: .get)
+            #expect(anonymous.status == .unauthorized)
+            let response = try await server.client.execute(
+                uri: "/api/ice-check", method: .get,
+                headers: [.authorization: "Bearer \(try await server.token(.worker, subject: "w-check"))"])
             let check = try JSONDecoder().decode(Check.self, from: Data(buffer: response.body))
             let turn = try #require(check.iceServers.first { $0.username != nil })
             #expect(turn.urls.contains { $0.hasPrefix("turns:") })

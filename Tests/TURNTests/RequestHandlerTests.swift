@@ -52,9 +52,14 @@ import Testing
         var h = try H()
         let first = try h.authed(.allocate) { $0.appendRequestedTransport(.udp) }
         guard case .openRelay(let pending)? = first.first else { Issue.record("no relay"); return }
-        // While the relay socket is being bound, a retransmission is ignored.
+        // While the relay socket is being bound, a retransmission (the same signed request) is ignored.
         var retransmission = STUNMessage(method: .allocate, class: .request, transactionID: pending.transactionID)
         retransmission.appendRequestedTransport(.udp)
+        retransmission.appendString(.username, h.credentials.username)
+        retransmission.appendString(.realm, H.realm)
+        retransmission.appendString(.nonce, h.nonce ?? "")
+        retransmission.appendMessageIntegrity(key: h.key)
+        retransmission.appendFingerprint()
         #expect(h.send(retransmission).isEmpty)
         let relay = try TransportAddress("203.0.113.1:50000")
         _ = h.handler.completeAllocation(pending, relay: relay, now: h.now, date: h.date)
@@ -265,8 +270,8 @@ import Testing
         let second = try h.allocate(from: tuple(2))
         h.credentials = TURNCredentials.issue(secret: H.secret, id: "sess-2", ttl: .seconds(3600), now: h.date)
         _ = try h.allocate(from: tuple(3))
-        #expect(h.handler.release(credentialIDs: ["sess-unknown"]).isEmpty)
-        let released = h.handler.release(credentialIDs: ["sess-1"])
+        #expect(h.handler.release(credentialIDs: ["sess-unknown"], now: h.now).isEmpty)
+        let released = h.handler.release(credentialIDs: ["sess-1"], now: h.now)
         #expect(released.count == 2 && released.contains(.closeRelay(first)) && released.contains(.closeRelay(second)))
         #expect(h.handler.table.count == 1)
         #expect(h.handler.table.allocationCount(credentialID: "sess-1") == 0)
@@ -288,6 +293,81 @@ import Testing
         })
         #expect(try response.errorCode?.code == .unknownAttribute)
         #expect(try response.unknownAttributes == [AttributeType(rawValue: 0x7ABC)])
+    }
+
+    private static func tuple(_ port: Int, of h: H) throws -> FiveTuple {
+        FiveTuple(client: try TransportAddress("198.51.100.7:\(port)"), server: h.tuple.server, transport: .udp)
+    }
+
+    @Test func errorsAfterAuthenticationAreSignedAsTheRequestWas() throws {
+        var h = try H()
+        let response = try H.response(h.authed(.refresh))
+        #expect(try response.errorCode?.code == .allocationMismatch)
+        #expect(response.checkIntegrity(key: h.key) == .valid)
+        let unknown = try H.response(h.authed(.refresh) { $0.append(AttributeType(rawValue: 0x7ABC), value: [0, 0, 0, 0]) })
+        #expect(try unknown.errorCode?.code == .unknownAttribute)
+        #expect(unknown.checkIntegrity(key: h.key) == .valid)
+    }
+
+    @Test func bindingWithUnknownComprehensionRequiredAttributeGets420() throws {
+        var h = try H()
+        var m = STUNMessage(method: .binding, class: .request)
+        m.append(AttributeType(rawValue: 0x7ABC), value: [0, 0, 0, 0])
+        let response = try H.response(h.send(m))
+        #expect(try response.errorCode?.code == .unknownAttribute)
+        #expect(try response.unknownAttributes == [AttributeType(rawValue: 0x7ABC)])
+    }
+
+    @Test func everyUnauthenticatedErrorIsRateLimited() throws {
+        var h = try H(configure: { $0.unauthenticatedRepliesPerSecond = 1 })
+        let unknownMethod = STUNMessage(method: STUNMethod(rawValue: 0x0FF), class: .request)
+        #expect((0..<40).filter { _ in !h.send(unknownMethod).isEmpty }.count == 20)
+        var h2 = try H(configure: { $0.unauthenticatedRepliesPerSecond = 1 })
+        let refresh = STUNMessage(method: .refresh, class: .request)
+        #expect((0..<40).filter { _ in !h2.send(refresh).isEmpty }.count == 20)
+    }
+
+    @Test func allocationsNeverOutliveTheirCredential() throws {
+        var h = try H()
+        h.credentials = TURNCredentials.issue(secret: H.secret, id: "short", ttl: .seconds(120), now: h.date)
+        let actions = try h.authed(.allocate) { $0.appendRequestedTransport(.udp); $0.appendLifetime(3600) }
+        guard case .openRelay(let pending)? = actions.first else { Issue.record("refused"); return }
+        #expect(pending.lifetime == .seconds(120))
+    }
+
+    @Test func checkCredentialsHaveTheirOwnQuotaAndAShortLifetime() throws {
+        var h = try H(configure: { $0.maxCheckAllocations = 2 })
+        for port in 1...2 {
+            h.credentials = TURNCredentials.issue(secret: H.secret, id: "check-\(port)", ttl: .seconds(120), now: h.date)
+            _ = try h.allocate(from: Self.tuple(port, of: h))
+        }
+        #expect(h.handler.table.allocations.values.allSatisfy { $0.expiresAt == h.now + .seconds(60) })
+        h.credentials = TURNCredentials.issue(secret: H.secret, id: "check-3", ttl: .seconds(120), now: h.date)
+        #expect(try H.code(h.authed(.allocate, from: Self.tuple(3, of: h)) { $0.appendRequestedTransport(.udp) }) == 486)
+        h.credentials = TURNCredentials.issue(secret: H.secret, id: "participant", ttl: .seconds(3600), now: h.date)
+        _ = try h.allocate(from: Self.tuple(4, of: h))
+    }
+
+    @Test func aLeftParticipantsCredentialAllocatesNoMore() throws {
+        var h = try H()
+        _ = try h.allocate(from: Self.tuple(1, of: h))
+        _ = h.handler.release(credentialIDs: ["sess-1"], now: h.now)
+        #expect(try H.code(h.authed(.allocate, from: Self.tuple(2, of: h)) { $0.appendRequestedTransport(.udp) }) == 401)
+        h.credentials = TURNCredentials.issue(secret: H.secret, id: "sess-2", ttl: .seconds(3600), now: h.date)
+        _ = try h.allocate(from: Self.tuple(3, of: h))
+    }
+
+    @Test func anotherAllocationsRelayedAddressIsThePermittedOwnAddress() throws {
+        let own = try #require(IPAddress("203.0.113.1"))
+        var h = try H(policy: PeerPolicy(ownAddresses: [own]))
+        _ = try h.allocate(from: Self.tuple(1, of: h))
+        let other = try h.allocate(from: Self.tuple(2, of: h))
+        let permit = { (h: inout H, peer: TransportAddress) in
+            try H.code(h.authed(.createPermission, from: Self.tuple(1, of: h)) { $0.appendXORAddress(.xorPeerAddress, peer.stunAddress) })
+        }
+        #expect(try permit(&h, other) == nil)
+        #expect(try permit(&h, TransportAddress("203.0.113.1:3478")) == 403)
+        #expect(try permit(&h, TransportAddress("203.0.113.1:\(other.port + 1)")) == 403)
     }
 }
 

@@ -7,6 +7,7 @@ binary staging and paths are conftest's.
 
 import json
 import os
+import random
 import re
 import signal
 import ssl
@@ -25,12 +26,55 @@ RELAY_LINE = re.compile(r"TURN relay listening: udp (\d+), tcp (\d+), tls (\d+)"
 LISTEN_LINE = re.compile(r"Samtalerum is listening on (https://\S+?)/?\s")
 
 
+class RelayNamespace:
+    """A network namespace linked to this host by one veth pair in 203.0.113.0/24 (a /30 of its
+    own, names unique per run): a server started in it has a real, non-loopback address, and the
+    host reaches it directly over the link. `with RelayNamespace() as ns:`; leaving deletes both."""
+
+    def __init__(self):
+        tag = f"{os.getpid() % 100000:05d}{random.randrange(16 ** 3):03x}"
+        self.name = f"samrel-{tag}"
+        self.host_link, self.namespace_link = f"srh{tag}", f"srn{tag}"
+        block = 4 * random.randrange(1, 63)
+        self.host_ip, self.ip = f"203.0.113.{block + 1}", f"203.0.113.{block + 2}"
+
+    @staticmethod
+    def _ip(*args):
+        subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+    def __enter__(self):
+        try:
+            self._ip("netns", "add", self.name)
+            self._ip("link", "add", self.host_link, "type", "veth", "peer", "name", self.namespace_link)
+            self._ip("link", "set", self.namespace_link, "netns", self.name)
+            self._ip("addr", "add", f"{self.host_ip}/30", "dev", self.host_link)
+            self._ip("link", "set", self.host_link, "up")
+            self._ip("-n", self.name, "addr", "add", f"{self.ip}/30", "dev", self.namespace_link)
+            self._ip("-n", self.name, "link", "set", self.namespace_link, "up")
+            self._ip("-n", self.name, "link", "set", "lo", "up")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        # Deleting the namespace deletes its end of the pair, and with it the host's end.
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=30)
+        subprocess.run(["ip", "link", "del", self.host_link], capture_output=True, timeout=30)
+
+    def command(self, *args):
+        return ["ip", "netns", "exec", self.name, *args]
+
+
 class RelayServer:
     """`samtalerum serve` on 127.0.0.1 with free HTTPS and TURN ports and loopback peers allowed
-    (both browsers' relay addresses are on 127.0.0.1)."""
+    (both browsers' relay addresses are on 127.0.0.1); or, given a `RelayNamespace`, inside it on
+    its 203.0.113.x address with the default peer policy (no loopback peers)."""
 
-    def __init__(self, work_dir, binary, env=None):
+    def __init__(self, work_dir, binary, env=None, namespace=None):
         self.binary = binary
+        self.namespace = namespace
+        self.host = namespace.ip if namespace else "127.0.0.1"
         self.data_dir = work_dir / "data"
         self.data_dir.mkdir()
         self.log_path = work_dir / "server.log"
@@ -62,11 +106,15 @@ class RelayServer:
         return "\n".join(self.log().splitlines()[-lines:]) or "(no server log)"
 
     def start(self, timeout=60):
+        command = [str(self.binary), "serve", "--data-dir", str(self.data_dir), "--host", self.host,
+                   "--port", str(self.port), "--turn-port", "0", "--turns-port", "0"]
+        if self.namespace:
+            command = self.namespace.command(*command)
+        else:
+            command.append("--turn-allow-loopback-peers")
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [str(self.binary), "serve", "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
-                 "--port", str(self.port), "--turn-port", "0", "--turns-port", "0", "--turn-allow-loopback-peers"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            env=self.env)
 
         def announced():
             if self.process.poll() is not None:
@@ -79,7 +127,7 @@ class RelayServer:
         self.relay_ports = {"udp": int(relay[1]), "tcp": int(relay[2]), "tls": int(relay[3])}
         assert all(self.relay_ports.values()), self.relay_ports
         # The announced URL carries the public host; requests go to the address it listens on.
-        self.base_url = f"https://127.0.0.1:{self.port}"
+        self.base_url = f"https://{self.host}:{self.port}"
         wait_until(lambda: self.get("/")[0] == 200, 15, interval=0.3, message="GET / to answer")
         return listen[1]
 

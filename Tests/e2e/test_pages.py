@@ -87,9 +87,11 @@ def test_ops_page_shows_the_live_call_without_personal_data(shared_server, share
                message="the worker gone from the row")
 
 
-def test_precheck_page_checks_devices_signalling_and_every_relay_transport(shared_server, browsers):
+def test_precheck_page_checks_devices_signalling_and_every_relay_transport(shared_server, shared_worker_token, browsers):
+    # The relay is lent only to an invite or staff token holder: the citizen's /test#invite= link.
+    invite = create_meeting(shared_server, shared_worker_token)["citizenInviteUrl"].split("#invite=")[1]
     browser = browsers.open("visitor")
-    browser.get(shared_server.url("/test"))
+    browser.get(shared_server.url("/test#invite=" + invite))
     assert "Test dit udstyr" in element(browser, "test-view").text
     element(browser, "start-check").click()
     check = wait_until(lambda: browser.execute_script("return window.samtalerumCheck.done && window.samtalerumCheck"),

@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 
 from conftest import server_binary
-from relay_support import (Browser, RelayServer, make_test_ca, nss_home, wait_until)
+import os
+
+from relay_support import (Browser, RelayNamespace, RelayServer, make_test_ca, nss_home, wait_until)
 
 MEDIA_TIMEOUT = 40
 OPS_TIMEOUT = 15
@@ -215,6 +217,41 @@ def run_relayed_call(server, work_dir, transport, **browser_options):
 def test_browser_call_forced_through_the_relay(staged_binary, work_dir, transport):
     """Development certificate; Chromium started with --ignore-certificate-errors."""
     run_relayed_call(RelayServer(work_dir, staged_binary), work_dir, transport)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_browser_call_between_two_relayed_parties_on_a_real_address(staged_binary, work_dir, transport):
+    """Issue 10, item 1: the relay has a real, non-loopback address (203.0.113.x in a network
+    namespace; Chromium reaches it over a veth pair) and the default peer policy, so each
+    browser's only peer is the other's relayed address: this relay's own address, another port.
+    Chromium also tries the TURN server from this host's other interfaces, which have no route
+    to it: those attempts fail with 701 "not associated with the desired network interface" and
+    are not the relay's doing, so only other candidate errors count."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root for ip netns (the e2e environment runs as root)")
+    call = None
+    with RelayNamespace() as namespace:
+        server = RelayServer(work_dir, staged_binary, namespace=namespace)
+        try:
+            server.start()
+            call = Call(server, transport)
+            call.open_browsers(work_dir)
+            call.start()
+            stats = call.wait_for_video()
+            for name, s in stats.items():
+                s["relay"]["candidateErrors"] = [
+                    e for e in s["relay"]["candidateErrors"]
+                    if not (e["code"] == 701 and "desired network interface" in (e["text"] or ""))]
+                check_relayed_pair(name, s, transport, server)
+                for end in ("local", "remote"):
+                    assert s["pair"][end]["address"] == namespace.ip, f"{name}: {s['pair']}"
+            assert stats["worker"]["pair"]["remote"]["port"] == stats["citizen"]["pair"]["local"]["port"], stats
+            print(f"relayed-to-relayed call over {transport}: "
+                  f"{json.dumps({n: s['pair'] for n, s in stats.items()})}")
+        finally:
+            if call:
+                call.close()
+            server.stop()
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ import TURN
 
 /// Live operations: session health for role `ops`, Prometheus metrics, and ICE servers for
 /// the pre-call network check.
-struct OpsController<Context: RequestContext> {
+struct OpsController<Context: RemoteAddressRequestContext> {
     let authenticator: BearerAuthenticator
     let registry: RoomRegistry
     let relay: TURNRelayService?
     let relayCredentials: RelayCredentials?
     let clock: WallClock
+    let iceCheckGate: IceCheckGate
 
     /// How often the live stream sends a snapshot.
     static var streamInterval: Duration { .seconds(2) }
@@ -54,10 +55,11 @@ struct OpsController<Context: RequestContext> {
                     try await writer.finish(nil)
                 })
         }
-        api.get("ice-check") { _, _ -> IceCheck in
+        api.get("ice-check") { request, context -> IceCheck in
+            try await iceCheckGate.admit(request, clientAddress: context.remoteAddress?.ipAddress ?? "unknown", now: .now)
             guard let relayCredentials else { return IceCheck(iceServers: []) }
             return IceCheck(iceServers: relayCredentials.iceServers(
-                id: "check-\(EndpointID.random().rawValue)", ttl: Self.checkCredentialTTL, now: clock.now()))
+                id: TURNConfiguration.checkCredentialPrefix + EndpointID.random().rawValue, ttl: Self.checkCredentialTTL, now: clock.now()))
         }
         root.get("metrics") { _, _ -> Response in
             let rooms = await registry.snapshot

@@ -29,6 +29,8 @@ extension AppConfiguration {
         relay.unallocatedConnectionTimeout = .seconds(turn.unallocatedConnectionTimeoutSeconds)
         relay.maxStreamConnections = turn.maxStreamConnections
         relay.allowLoopbackPeers = turn.allowLoopbackPeers
+        // A left participant's credentials were issued at most one TTL ago: refused that long, none outlives it.
+        relay.revokedCredentialRetention = .seconds(turn.credentialTTLSeconds)
         relay.logIPAddresses = logging.logIPAddresses
         return relay
     }
