@@ -64,7 +64,7 @@ BAD_STARTS = [
 
 @pytest.mark.parametrize("args,env,config,named", BAD_STARTS, ids=[case[3] + "-" + str(i) for i, case in enumerate(BAD_STARTS)])
 def test_a_bad_value_stops_the_start_naming_it_and_creates_nothing(tmp_path, args, env, config, named):
-    data_dir = tmp_path / "data"
+    data_dir = tmp_path / "state" / "data"  # a missing parent too: neither may be left behind
     if config is not None:
         (tmp_path / "samtalerum.yaml").write_text(config)
         env = {**env, "SAMTALERUM_CONFIG": str(tmp_path / "samtalerum.yaml")}
@@ -74,7 +74,7 @@ def test_a_bad_value_stops_the_start_naming_it_and_creates_nothing(tmp_path, arg
     assert result.returncode != 0, output
     assert named in output, output
     assert "listening" not in output
-    assert not data_dir.exists(), f"a failed start created {data_dir}: {list(data_dir.rglob('*'))}"
+    assert not data_dir.parent.exists(), f"a failed start created {data_dir.parent}: {list(data_dir.parent.rglob('*'))}"
 
 
 @pytest.mark.parametrize("flag,key", [("--port", "server.port"), ("--turns-port", "turn.tlsPort")])
@@ -270,7 +270,8 @@ def test_sigterm_with_the_ops_stream_open_exits_0_promptly_and_records_server_sh
         code = server.process.wait(timeout=30)
         elapsed = time.monotonic() - started
         assert code == 0, server.log_tail()
-        assert elapsed < 6, f"stopping took {elapsed:.1f} s (the limit that used to end it with exit 1 is 10 s)"
+        print(f"SIGTERM with the ops stream open: exit {code} after {elapsed:.2f} s")
+        assert elapsed < 5, f"stopping took {elapsed:.1f} s (the limit that used to end it with exit 1 is 10 s)"
         stream.close()
 
         sessions = json.loads(run_cli("audit", "sessions", "--json", "--purpose", "e2e", "--data-dir", str(server.data_dir)).stdout)

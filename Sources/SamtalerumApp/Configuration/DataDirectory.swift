@@ -5,7 +5,8 @@ import Foundation
 /// a stray directory with fresh keys behind (a later correct start would use those keys).
 struct DataDirectory {
     let url: URL
-    let created: Bool
+    /// The outermost directory this start made (dataDir or a missing parent of it), if any.
+    let created: URL?
 
     init(_ configuration: AppConfiguration) throws(ConfigurationError) {
         url = configuration.dataDirectory
@@ -15,19 +16,21 @@ struct DataDirectory {
             guard isDirectory.boolValue else {
                 throw .file(key: "server.dataDir", path: url.path, problem: "exists and is not a directory")
             }
-            created = false
+            created = nil
             return
         }
+        var outermost = url
+        while !fm.fileExists(atPath: outermost.deletingLastPathComponent().path) { outermost.deleteLastPathComponent() }
         do {
             try fm.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw .file(key: "server.dataDir", path: url.path, problem: "cannot be created (\(error.localizedDescription))")
         }
-        created = true
+        created = outermost
     }
 
     func removeIfCreated() {
-        guard created else { return }
-        try? FileManager.default.removeItem(at: url)
+        guard let created else { return }
+        try? FileManager.default.removeItem(at: created)
     }
 }

@@ -61,6 +61,9 @@ public struct TLSMaterial: Sendable {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
         tls.minimumTLSVersion = .tlsv12
+        // A closing connection waits this long for the peer's close_notify (default 5 s): on a
+        // stop, a client that no longer reads (a live stream) would hold the exit that long.
+        tls.shutdownTimeout = .seconds(1)
         return tls
     }
 
