@@ -92,6 +92,18 @@ def test_a_port_in_use_is_named_and_nothing_is_created(tmp_path, flag, key):
     assert not (tmp_path / "data").exists()
 
 
+def test_a_key_that_does_not_match_the_certificate_is_named(tmp_path):
+    first_cert, _ = make_certificate(tmp_path, "first")
+    _, second_key = make_certificate(tmp_path, "second")
+    result = run_cli("serve", "--data-dir", str(tmp_path / "data"), "--port", str(free_port()), "--no-turn",
+                     env={"SAMTALERUM_SERVER_TLS_CERTIFICATE": str(first_cert),
+                          "SAMTALERUM_SERVER_TLS_PRIVATE_KEY": str(second_key)}, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "server.tlsPrivateKey" in output and str(second_key) in output and "not the key" in output, output
+    assert not (tmp_path / "data").exists()
+
+
 def test_public_url_and_invite_ttl_from_their_natural_environment_names(tmp_path):
     env = {"SAMTALERUM_SERVER_PUBLIC_URL": "https://samtale.kommune.example",
            "SAMTALERUM_SIGNALLING_INVITE_TTL_SECONDS": "3600"}
