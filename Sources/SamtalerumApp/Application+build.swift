@@ -160,7 +160,9 @@ public func buildServer(
         onServerRunning: { channel in
             await onServerRunning(channel.localAddress?.port ?? configuration.server.port)
         },
-        logger: logger)
+        // The WebSocket library logs the first bytes of every frame at trace, chat included:
+        // the HTTP/WebSocket server's logger never goes below debug, so no frame content is logged.
+        logger: { var quiet = logger; quiet.logLevel = max(quiet.logLevel, .debug); return quiet }())
     started = true
     return SamtalerumServer(application: app, registry: registry, logger: logger)
 }

@@ -1,0 +1,80 @@
+"""What the real server writes about a call: at trace level its log holds no frame content
+(chat, notes), and the audit CLI's anchor/verify --anchor work on a live data directory."""
+import asyncio
+import json
+import time
+
+import pytest
+from websockets.asyncio.client import connect
+
+from conftest import create_meeting, insecure_context, issue_token
+
+MARKER = "CHAT-CONTENT-MUST-NOT-BE-LOGGED-4711"
+
+
+def ws_url(server):
+    return server.url("/ws").replace("https://", "wss://")
+
+
+async def expect_type(ws, wanted, timeout=15):
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {wanted} within {timeout} s"
+        message = json.loads(await asyncio.wait_for(ws.recv(), left))
+        if message["type"] == wanted:
+            return message
+
+
+async def enter(ws, token, meeting_id=None):
+    await ws.send(json.dumps({"type": "hello", "v": 1, "token": token}))
+    await expect_type(ws, "welcome")
+    await ws.send(json.dumps({"type": "join", **({"meetingId": meeting_id} if meeting_id else {})}))
+    return await expect_type(ws, "joined")
+
+
+@pytest.mark.parametrize("server", [("--log-level", "trace")], indirect=True)
+def test_trace_logging_never_prints_chat_or_notes(server):
+    token = issue_token(server)
+    meeting = create_meeting(server, token)
+    invite = meeting["citizenInviteUrl"].split("#invite=")[1]
+
+    async def scenario():
+        async with connect(ws_url(server), ssl=insecure_context(), ping_interval=None) as worker, \
+                connect(ws_url(server), ssl=insecure_context(), ping_interval=None) as citizen:
+            await enter(worker, token, meeting["meetingId"])
+            await enter(citizen, invite)
+            # Text first: the WebSocket library's trace line shows a frame's first 24 bytes in hex.
+            await worker.send(json.dumps({"text": MARKER, "type": "note"}, separators=(",", ":")))
+            await expect_type(citizen, "note")
+            await expect_type(worker, "peer-waiting")
+            await worker.send(json.dumps({"type": "admit"}))
+            await expect_type(citizen, "peer-joined")
+            await worker.send(json.dumps({"text": MARKER, "type": "chat"}, separators=(",", ":")))
+            received = await expect_type(citizen, "chat")
+            assert MARKER in received["text"]
+            await citizen.send(json.dumps({"type": "leave"}))
+            await expect_type(worker, "peer-left")
+
+    asyncio.run(scenario())
+    server.stop()
+    log = server.log_path.read_text(errors="replace")
+    as_hex = " ".join(f"{b:02x}" for b in MARKER[:8].encode())
+    assert MARKER not in log and as_hex not in log, "frame content reached the server log"
+
+
+def test_an_anchor_of_the_live_trail_verifies_and_catches_a_cut(server, tmp_path):
+    token = issue_token(server)
+    create_meeting(server, token)
+    anchor = server.cli("audit", "anchor").strip()
+    record = json.loads(anchor)
+    assert record["seq"] >= 2 and len(record["signature"]) == 128
+    anchors = tmp_path / "anchors.log"
+    anchors.write_text(f"Dec  1 03:00:00 host samtalerum-anchor: {anchor}\n")
+    assert "OK" in server.cli("audit", "verify", "--anchor", str(anchors))
+    # An anchor naming a record the trail never had (a trail cut back behind it) fails.
+    record["seq"] += 1000
+    forged = tmp_path / "later.log"
+    forged.write_text(json.dumps(record) + "\n")
+    with pytest.raises(AssertionError, match="FAILED|failed"):
+        server.cli("audit", "verify", "--anchor", str(forged))
