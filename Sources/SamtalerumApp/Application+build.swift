@@ -121,7 +121,11 @@ public func buildServer(
     let router = Router(context: ClientAddressContext.self)
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: WebAssetsMiddleware(web: try WebAssets.bundled()))
-    let authenticator = BearerAuthenticator(authority: authority)
+    let sessions = StaffSessions(clock: clock)
+    let signIn = try configuration.signInClient()
+    let authenticator = BearerAuthenticator(authority: authority, sessions: signIn == nil ? nil : sessions)
+    router.addRoutes(SignInController(client: signIn, sessions: sessions, authority: authority, logger: logger).routes,
+                     atPath: "/auth")
     router.addRoutes(MeetingsController(
         authenticator: authenticator, authority: authority, recorder: audit, directory: audit,
         calendar: audit, registry: registry,
@@ -168,6 +172,30 @@ public func buildServer(
 }
 
 extension AppConfiguration {
+    /// The IdP sign-in for staff pages, when `identity.signInClientID` is set.
+    func signInClient() throws -> OIDCClient? {
+        guard !identity.signInClientID.isEmpty else { return nil }
+        guard !identity.externalIssuer.isEmpty else {
+            throw ConfigurationError.invalid("identity.signInClientID needs externalIssuer (and its JWKS file)")
+        }
+        var secret: String?
+        if !identity.signInClientSecretFile.isEmpty {
+            do {
+                secret = try String(contentsOfFile: identity.signInClientSecretFile, encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+            } catch {
+                throw ConfigurationError.unreadable(identity.signInClientSecretFile, error.localizedDescription)
+            }
+        }
+        do {
+            return try OIDCClient(settings: OIDCSettings(
+                issuer: identity.externalIssuer, clientID: identity.signInClientID, clientSecret: secret,
+                redirectURI: publicBaseURL + "/auth/callback", sessionTTL: TimeInterval(identity.sessionTTLSeconds)))
+        } catch {
+            throw ConfigurationError.invalid("\(error)")
+        }
+    }
+
     func externalIdentityProvider() throws -> ExternalIdentityProvider? {
         guard !identity.externalIssuer.isEmpty else { return nil }
         guard !identity.externalJWKSFile.isEmpty, !identity.externalAudience.isEmpty else {

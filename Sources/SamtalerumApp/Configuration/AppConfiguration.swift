@@ -54,6 +54,13 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
         public var externalAudience = ""
         public var externalJWKSFile = ""
         public var externalRoleMapping: [String: String] = [:]
+        /// The client id registered at the IdP for signing staff in on /worker, /ops and /auditor
+        /// (authorization code flow with PKCE). Empty: the pages offer the development token field.
+        public var signInClientID = ""
+        /// A file holding the client secret; empty for a public client (PKCE only).
+        public var signInClientSecretFile = ""
+        /// How long a sign-in lasts before the IdP is asked again.
+        public var sessionTTLSeconds = 3600
     }
 
     public struct TURN: Sendable, Equatable, Codable {

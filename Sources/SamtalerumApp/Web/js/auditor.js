@@ -2,13 +2,23 @@
 // purpose, a results table, CSV and Art. 15 downloads. The server logs every request itself.
 
 import { byId, showView } from './dom.js';
+import { endSession, identityProviderConfigured, mountIdentityProviderButton, sessionIdentity, takeSignInError } from './staff-session.js';
 
 const TOKEN_KEY = 'samtalerum.token';
 
 const token = () => sessionStorage.getItem(TOKEN_KEY);
+// Signed in through the identity provider: the session cookie authorises, no token in the page.
+let viaSession = false;
+
+// This page is Danish only (see its markup), so its sign-in texts are here rather than in i18n.
+const SIGN_IN_ERRORS = {
+  denied: 'Du har ikke adgang til denne side. Kontakt din IT-afdeling, hvis du skal have adgang.',
+  expired: 'Login tog for lang tid eller blev afbrudt. Prøv igen.',
+  unavailable: 'Kommunens login svarer ikke lige nu. Prøv igen om lidt.',
+};
 
 function authorised(extra = {}) {
-  return { headers: { Authorization: `Bearer ${token()}`, ...extra }, cache: 'no-store' };
+  return { headers: { ...(token() ? { Authorization: `Bearer ${token()}` } : {}), ...extra }, cache: 'no-store' };
 }
 
 async function problemText(response) {
@@ -164,9 +174,23 @@ async function signIn(event) {
 
 /** Only an auditor token opens the page; the server enforces the same on every request. */
 async function start() {
-  if (!token()) { showView('signin-view'); return; }
-  const response = await fetch('/api/whoami', authorised());
-  const me = response.ok ? await response.json() : null;
+  let me;
+  if (token()) {
+    const response = await fetch('/api/whoami', authorised());
+    me = response.ok ? await response.json() : null;
+  } else {
+    const signInError = takeSignInError();
+    if (await identityProviderConfigured()) {
+      mountIdentityProviderButton(byId('signin-view'), { next: '/auditor', label: 'Log ind med kommunens login' });
+    }
+    me = await sessionIdentity();
+    viaSession = me?.role === 'auditor';
+    if (!me) {
+      if (signInError) showError('signin-error', SIGN_IN_ERRORS[signInError] ?? SIGN_IN_ERRORS.denied);
+      showView('signin-view');
+      return;
+    }
+  }
   if (!me || me.role !== 'auditor') {
     sessionStorage.removeItem(TOKEN_KEY);
     showError('signin-error', me ? 'Denne side er kun for revisorer.' : 'Adgangsnøglen blev ikke godkendt.');
@@ -184,6 +208,10 @@ byId('query-form').addEventListener('submit', search);
 byId('csv-button').addEventListener('click', csv);
 byId('export-button').addEventListener('click', exportSubject);
 byId('sign-out-button').addEventListener('click', () => {
+  if (viaSession) {
+    endSession('/auditor');
+    return;
+  }
   sessionStorage.removeItem(TOKEN_KEY);
   byId('signed-in-as').hidden = true;
   byId('sign-out-button').hidden = true;

@@ -38,7 +38,7 @@ export const CallState = Object.freeze({
 
 export class Call extends EventTarget {
   /**
-   * @param {{token: string, meetingId?: string|null, socketURL?: string}} options
+   * @param {{token: string|(() => Promise<string|null>), meetingId?: string|null, socketURL?: string}} options
    * A worker names the meeting; a citizen's or guest's invite token already names it.
    */
   constructor({ token, meetingId = null, socketURL = defaultSocketURL() }) {
@@ -218,9 +218,11 @@ export class Call extends EventTarget {
     this.authenticated = false;
     const resumeToken = sessionStorage.getItem(RESUME_KEY);
     this.resuming = Boolean(resumeToken && this.wantJoin);
-    ws.addEventListener('open', () => this.send({
-      type: 'hello', v: PROTOCOL_VERSION, token: this.token, ...(this.resuming ? { resumeToken } : {}),
-    }));
+    ws.addEventListener('open', async () => {
+      // A worker signed in through the identity provider gets a fresh short token per connection.
+      const token = typeof this.token === 'function' ? await this.token() : this.token;
+      this.send({ type: 'hello', v: PROTOCOL_VERSION, token, ...(this.resuming ? { resumeToken } : {}) });
+    });
     ws.addEventListener('message', (event) => {
       if (ws !== this.ws) return;
       let message;

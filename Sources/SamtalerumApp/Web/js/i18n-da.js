@@ -46,6 +46,7 @@ export const texts = {
     noMedia: 'Vi kan ikke bruge dit kamera eller din mikrofon. Du kan stadig se og høre den anden.',
     noCamera: 'Vi kan ikke bruge dit kamera. Samtalen fortsætter kun med lyd.',
     permissionDenied: 'Samtalerum har ikke lov til at bruge dit kamera og din mikrofon. Den anden kan ikke se eller høre dig.',
+    cameraDenied: 'Samtalerum har ikke lov til at bruge dit kamera. Den anden kan høre dig, men ikke se dig.',
     allowHow: {
       android: 'Sådan giver du lov: tryk på ikonet til venstre for adressen øverst, vælg »Tilladelser«, og slå Kamera og Mikrofon til. Tryk så på »Prøv igen«.',
       ios: 'Sådan giver du lov: tryk på »aA« ved adressen, vælg »Webstedsindstillinger«, og vælg »Tillad« ved Kamera og Mikrofon. Tryk så på »Prøv igen«.',
@@ -132,6 +133,12 @@ export const texts = {
     permission: 'Din browser spørger, om Samtalerum må bruge kamera og mikrofon — tryk »Tillad«.',
     audioOnly: 'Vis ikke mit ansigt (kun lyd)',
     checkFirst: 'Tjek kamera, lyd og internet først',
+    meetingToday: (time) => `Dit møde er i dag kl. ${time}.`,
+    meetingTomorrow: (time) => `Dit møde er i morgen kl. ${time}.`,
+    meetingOn: (date, time) => `Dit møde er ${date} kl. ${time}.`,
+    opensAt: (time) => `Du kan gå ind fra kl. ${time}. Knappen virker, når det er tid.`,
+    cancelled: 'Mødet er aflyst. Kontakt din medarbejder, hvis du har spørgsmål.',
+    revoked: 'Dette link virker ikke længere. Din medarbejder har sendt et nyt link — brug det i stedet.',
   },
 
   check: {
@@ -166,6 +173,8 @@ export const texts = {
       blocked: 'Dit netværk blokerer videosamtaler: prøv et andet netværk, for eksempel mobildata, eller ring til din medarbejder.',
       noUdp: 'Det virker, men forbindelsen kan blive lidt langsommere på dette netværk.',
       noRelay: 'Video-forbindelsen er ikke tjekket, fordi Samtalerum her kører uden relæserver. Det siger intet om dit netværk.',
+      noInvite: 'Video-forbindelsen er ikke tjekket. Åbn testen fra dit link til samtalen, så tjekker vi den også.',
+      busy: 'Video-forbindelsen er ikke tjekket lige nu. Prøv testen igen om lidt.',
     },
   },
 
@@ -234,6 +243,39 @@ export const texts = {
     loss: 'tab',
     relayed: 'Via relay',
     direct: 'Direkte',
+  },
+
+  // The worker's meeting list and the staff pages' sign-in (js/meetings.js, js/staff-session.js).
+  meetings: {
+    todayTitle: 'Dagens møder',
+    upcomingTitle: 'Kommende møder',
+    noneToday: 'Du har ingen møder i dag.',
+    loadFailed: 'Møderne kunne ikke hentes. Prøv igen om lidt.',
+    at: (time) => `kl. ${time}`,
+    unplanned: 'Uden fast tidspunkt',
+    waiting: (who) => `${who} venter`,
+    present: (who) => `${who} er med`,
+    cancelled: 'Aflyst',
+    join: 'Deltag',
+    showLink: 'Vis link',
+    newLink: 'Nyt link',
+    newLinkConfirm: (ref) => `Lave et nyt link til ${ref}? Det gamle link holder op med at virke med det samme.`,
+    newLinkDone: 'Der er lavet et nyt link. Det gamle virker ikke mere. Send det nye til borgeren.',
+    calendar: 'Føj til kalender',
+    cancel: 'Aflys',
+    cancelConfirm: (ref) => `Aflyse mødet med ${ref}? Linket holder op med at virke med det samme.`,
+    actionFailed: 'Det lykkedes ikke. Prøv igen om lidt.',
+    startsAtLabel: 'Tidspunkt (kan udelades)',
+    startsAtHelp: 'Borgeren kan se tidspunktet og komme ind 10 minutter før.',
+  },
+
+  signIn: {
+    withIdP: 'Log ind med kommunens login',
+    errors: {
+      denied: 'Du har ikke adgang til denne side. Kontakt din IT-afdeling, hvis du skal have adgang.',
+      expired: 'Login tog for lang tid eller blev afbrudt. Prøv igen.',
+      unavailable: 'Kommunens login svarer ikke lige nu. Prøv igen om lidt.',
+    },
   },
 
   landing: {

@@ -45,6 +45,7 @@ export const texts = {
     noMedia: 'We cannot use your camera or microphone. You can still see and hear the other person.',
     noCamera: 'We cannot use your camera. The conversation continues with sound only.',
     permissionDenied: 'Samtalerum is not allowed to use your camera and microphone. The other person cannot see or hear you.',
+    cameraDenied: 'Samtalerum is not allowed to use your camera. The other person can hear you but not see you.',
     allowHow: {
       android: 'To allow it: tap the icon left of the address at the top, choose “Permissions”, and turn on Camera and Microphone. Then tap “Try again”.',
       ios: 'To allow it: tap “aA” by the address, choose “Website Settings”, and choose “Allow” for Camera and Microphone. Then tap “Try again”.',
@@ -131,6 +132,12 @@ export const texts = {
     permission: 'Your browser will ask whether Samtalerum may use your camera and microphone — press “Allow”.',
     audioOnly: 'Don’t show my face (sound only)',
     checkFirst: 'Check camera, sound and internet first',
+    meetingToday: (time) => `Your meeting is today at ${time}.`,
+    meetingTomorrow: (time) => `Your meeting is tomorrow at ${time}.`,
+    meetingOn: (date, time) => `Your meeting is on ${date} at ${time}.`,
+    opensAt: (time) => `You can go in from ${time}. The button works when it is time.`,
+    cancelled: 'The meeting has been cancelled. Contact your support worker if you have questions.',
+    revoked: 'This link no longer works. Your support worker has sent a new link — use that one instead.',
   },
 
   check: {
@@ -165,6 +172,8 @@ export const texts = {
       blocked: 'Your network blocks video calls: try another network, for example mobile data, or phone your support worker.',
       noUdp: 'It works, but the connection may be a little slower on this network.',
       noRelay: 'The video connection was not checked because this Samtalerum runs without a relay server. That says nothing about your network.',
+      noInvite: 'The video connection was not checked. Open the test from your link to the conversation, and we will check it too.',
+      busy: 'The video connection could not be checked just now. Try the test again in a little while.',
     },
   },
 
@@ -233,6 +242,39 @@ export const texts = {
     loss: 'loss',
     relayed: 'Via relay',
     direct: 'Direct',
+  },
+
+  // The worker's meeting list and the staff pages' sign-in (js/meetings.js, js/staff-session.js).
+  meetings: {
+    todayTitle: "Today's meetings",
+    upcomingTitle: 'Upcoming meetings',
+    noneToday: 'You have no meetings today.',
+    loadFailed: 'The meetings could not be loaded. Try again shortly.',
+    at: (time) => `at ${time}`,
+    unplanned: 'No set time',
+    waiting: (who) => `${who} is waiting`,
+    present: (who) => `${who} is in the call`,
+    cancelled: 'Cancelled',
+    join: 'Join',
+    showLink: 'Show link',
+    newLink: 'New link',
+    newLinkConfirm: (ref) => `Make a new link for ${ref}? The old link stops working at once.`,
+    newLinkDone: 'A new link was made. The old one no longer works. Send the new one to the citizen.',
+    calendar: 'Add to calendar',
+    cancel: 'Cancel meeting',
+    cancelConfirm: (ref) => `Cancel the meeting with ${ref}? The link stops working at once.`,
+    actionFailed: 'That did not work. Try again shortly.',
+    startsAtLabel: 'Time (optional)',
+    startsAtHelp: 'The citizen sees the time and can come in 10 minutes before.',
+  },
+
+  signIn: {
+    withIdP: "Sign in with the municipality's login",
+    errors: {
+      denied: 'You do not have access to this page. Contact your IT department if you need access.',
+      expired: 'Signing in took too long or was interrupted. Try again.',
+      unavailable: "The municipality's login is not answering right now. Try again shortly.",
+    },
   },
 
   landing: {

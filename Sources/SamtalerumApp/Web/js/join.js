@@ -6,6 +6,7 @@
 import { Call } from './call.js';
 import { exposeTestHook, mountCallView } from './call-view.js';
 import { applyTexts, byId, fragmentParams, showView, text } from './dom.js';
+import { inviteStatus, showMeetingTime } from './meeting-time.js';
 import { runPrecheck } from './precheck.js';
 
 const INVITE_PROBLEMS = new Set(['token-invalid', 'not-invited', 'meeting-not-found', 'unsupported-version']);
@@ -14,6 +15,8 @@ function errorText(code) {
   if (INVITE_PROBLEMS.has(code)) return text('errors.inviteInvalid');
   if (code === 'meeting-ended' || code === 'token-expired') return text('errors.meetingEnded');
   if (code === 'room-full') return text('errors.roomFull');
+  if (code === 'meeting-cancelled') return text('join.cancelled');
+  if (code === 'invite-revoked') return text('join.revoked');
   if (code === 'connection-lost' || code === 'closed') return text('errors.connectionLost');
   return text('errors.server');
 }
@@ -46,6 +49,13 @@ function start() {
   welcomeStatus.textContent = text('status.checking');
 
   let joined = false;
+  // A planned meeting says when it is, and opens a few minutes before; a cancelled meeting or a
+  // replaced link is explained before anyone presses anything.
+  inviteStatus(invite).then((status) => {
+    if (joined) return;
+    if (status?.refused) showInvalid(errorText(status.refused));
+    else showMeetingTime(status, byId('meeting-time'), joinButton);
+  });
   call.connect().then(
     (welcome) => {
       welcomeStatus.textContent = '';

@@ -4,6 +4,7 @@
 // references, no addresses (the server sends none).
 
 import { applyTexts, byId, showView, text, texts } from './dom.js';
+import { endSession, identityProviderConfigured, mountIdentityProviderButton, sessionIdentity, takeSignInError } from './staff-session.js';
 
 const TOKEN_KEY = 'samtalerum.opsToken';
 const POLL_MS = 2000;
@@ -17,11 +18,14 @@ const hook = { snapshots: 0, mode: null, last: null };
 window.samtalerumOps = hook;
 
 function token() { return sessionStorage.getItem(TOKEN_KEY); }
+// Signed in through the identity provider: the session cookie authorises, no token in the page.
+let viaSession = false;
 
 class Unauthorized extends Error {}
 
 async function authorizedFetch(path, init = {}) {
-  const response = await fetch(path, { ...init, headers: { Authorization: `Bearer ${token()}` }, cache: 'no-store' });
+  const headers = token() ? { Authorization: `Bearer ${token()}` } : {};
+  const response = await fetch(path, { ...init, headers, cache: 'no-store' });
   if (response.status === 401 || response.status === 403) throw new Unauthorized(String(response.status));
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
   return response;
@@ -206,7 +210,7 @@ function startLive() {
   run();
 }
 
-function start() {
+async function start() {
   applyTexts();
   document.title = `${text('appName')} – ${text('ops.title')}`;
   byId('signin-form').addEventListener('submit', (event) => {
@@ -217,15 +221,33 @@ function start() {
     byId('token-input').value = '';
     startLive();
   });
-  byId('sign-out-button').addEventListener('click', () => signOut(null));
+  byId('sign-out-button').addEventListener('click', () => {
+    if (viaSession) endSession('/ops');
+    else signOut(null);
+  });
   // Says so when the figures stop updating, instead of showing old numbers as if live.
   setInterval(() => {
     if (!stopped && lastSnapshotAt && Date.now() - lastSnapshotAt > STALE_MS) {
       byId('feed-status').textContent = text('ops.stale');
     }
   }, 1000);
-  if (token()) startLive();
-  else showView('signin-view');
+  if (token()) {
+    startLive();
+    return;
+  }
+  const signInError = takeSignInError();
+  if (await identityProviderConfigured()) {
+    mountIdentityProviderButton(byId('signin-view'), { next: '/ops', label: text('signIn.withIdP') });
+  }
+  const me = await sessionIdentity();
+  if (me?.role === 'ops') {
+    viaSession = true;
+    startLive();
+  } else if (me || signInError) {
+    signOut(me ? text('ops.tokenRejected') : (texts.signIn.errors[signInError] ?? text('signIn.errors.denied')));
+  } else {
+    showView('signin-view');
+  }
 }
 
 start();

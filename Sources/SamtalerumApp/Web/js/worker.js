@@ -7,6 +7,10 @@ import { Call } from './call.js';
 import { peerName } from './call-participants.js';
 import { exposeTestHook, mountCallView } from './call-view.js';
 import { applyTexts, byId, formatDateTime, fragmentParams, showView, text, texts } from './dom.js';
+import { MeetingList } from './meetings.js';
+import {
+  endSession, identityProviderConfigured, mountIdentityProviderButton, sessionIdentity, signallingTicket, takeSignInError,
+} from './staff-session.js';
 
 const TOKEN_KEY = 'samtalerum.token';
 
@@ -15,6 +19,9 @@ let subject = null;
 let currentInvite = null;
 let meetingId = null;     // the meeting guests are invited to
 let pageTitle = '';
+// Signed in through the identity provider: the server's HttpOnly cookie, no token in the page.
+let viaSession = false;
+let meetings = null;
 
 function errorText(code) {
   switch (code) {
@@ -33,11 +40,16 @@ function errorText(code) {
 
 function token() { return sessionStorage.getItem(TOKEN_KEY); }
 
-async function api(path, init = {}) {
+/** The worker's credentials: the pasted token (development), or else the session cookie. */
+function authFetch(path, init = {}) {
   const headers = new Headers(init.headers);
-  headers.set('Authorization', `Bearer ${token()}`);
+  if (token()) headers.set('Authorization', `Bearer ${token()}`);
   if (init.body) headers.set('Content-Type', 'application/json');
-  const response = await fetch(path, { ...init, headers, cache: 'no-store' });
+  return fetch(path, { ...init, headers, cache: 'no-store' });
+}
+
+async function api(path, init = {}) {
+  const response = await authFetch(path, init);
   let body = null;
   try { body = await response.json(); } catch { /* empty or not JSON */ }
   return { status: response.status, ok: response.ok, body };
@@ -50,12 +62,19 @@ function showError(id, message) {
 }
 
 function signOut() {
+  meetings?.stop();
+  if (viaSession) {
+    endSession('/worker');
+    return;
+  }
   sessionStorage.removeItem(TOKEN_KEY);
   location.hash = '';
   location.reload();
 }
 
 function showSignIn(message) {
+  meetings?.stop();
+  viaSession = false;
   byId('signed-in-as').hidden = true;
   byId('sign-out-button').hidden = true;
   byId('guest-card').hidden = true;
@@ -83,6 +102,26 @@ function signedIn() {
   who.textContent = texts.worker.signedInAs(subject);
   who.hidden = false;
   byId('sign-out-button').hidden = false;
+  meetings = new MeetingList({
+    fetch: authFetch,
+    onJoin: (id, caseRef) => {
+      askNotificationPermission();
+      startCall(id, caseRef);
+    },
+    onShowLink: (link, note) => showInvite(link, note),
+    onUnauthorized: () => {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showSignIn(text('errors.signInAgain'));
+    },
+    onChange: () => {
+      // A call opened from its link (or a reload) learns its case reference from the list.
+      if (call && call.meetingId) {
+        const caseRef = meetings.caseRefOf(call.meetingId);
+        if (caseRef) byId('meeting-title').textContent = caseRef;
+      }
+    },
+  });
+  meetings.start();
   const meetingId = fragmentParams().get('meeting');
   if (meetingId) startCall(meetingId);
   else showView('home-view');
@@ -114,13 +153,16 @@ async function onCreate(event) {
     byId('citizen-ref').focus();
     return;
   }
+  const startsAtValue = byId('starts-at').value;
+  const startsAt = startsAtValue ? new Date(startsAtValue) : null;
   const button = byId('create-meeting');
   button.disabled = true;
   button.textContent = text('worker.creating');
   showError('create-error', null);
   let result;
   try {
-    result = await api('/api/meetings', { method: 'POST', body: JSON.stringify({ citizenRef }) });
+    const body = { citizenRef, ...(startsAt && !Number.isNaN(startsAt.getTime()) ? { startsAt: startsAt.toISOString() } : {}) };
+    result = await api('/api/meetings', { method: 'POST', body: JSON.stringify(body) });
   } catch {
     result = { ok: false, status: 0, body: null };
   }
@@ -137,7 +179,10 @@ async function onCreate(event) {
     showError('create-error', text('worker.createFailed'));
     return;
   }
+  byId('citizen-ref').value = '';
+  byId('starts-at').value = '';
   showInvite(result.body);
+  meetings?.refresh();
 }
 
 function expiryText(inviteExpiresAt) {
@@ -145,8 +190,10 @@ function expiryText(inviteExpiresAt) {
   return Number.isNaN(expires.getTime()) ? '' : texts.worker.expires(formatDateTime(expires));
 }
 
-function showInvite(meeting) {
+function showInvite(meeting, note = null) {
   currentInvite = meeting;
+  byId('invite-note').textContent = note ?? '';
+  byId('invite-note').hidden = !note;
   byId('invite-link').value = meeting.citizenInviteUrl;
   byId('copy-status').textContent = '';
   byId('invite-expires').textContent = expiryText(meeting.inviteExpiresAt);
@@ -252,12 +299,13 @@ async function copyLink(field, status) {
   }
 }
 
-function startCall(id) {
+function startCall(id, caseRef = meetings?.caseRefOf(id)) {
   // Keeps the meeting in the address so a reload rejoins the same call.
   history.replaceState(null, '', `#meeting=${encodeURIComponent(id)}`);
-  call = new Call({ token: token(), meetingId: id });
+  call = new Call({ token: viaSession ? signallingTicket : token(), meetingId: id });
   useMeeting(id);
-  byId('meeting-title').textContent = texts.worker.meetingLabel(id);
+  // The case reference is what the worker knows the meeting by; the id only until the list loads.
+  byId('meeting-title').textContent = caseRef ?? texts.worker.meetingLabel(id);
   byId('back-button').hidden = true;
   // Switching language reloads the page, which would end the call.
   byId('language-switch').hidden = true;
@@ -308,10 +356,11 @@ function goHome() {
   call = null;
   byId('language-switch').hidden = false;
   history.replaceState(null, '', location.pathname);
-  if (!token()) {
+  if (!token() && !viaSession) {
     showSignIn(text('errors.signInAgain'));
     return;
   }
+  meetings?.refresh();
   byId('invite-card').hidden = !currentInvite;
   if (currentInvite) useMeeting(currentInvite.meetingId);
   else byId('guest-card').hidden = true;
@@ -335,8 +384,19 @@ async function start() {
   byId('sign-out-button').addEventListener('click', signOut);
   byId('back-button').addEventListener('click', goHome);
 
+  const signInError = takeSignInError();
+  if (await identityProviderConfigured()) {
+    mountIdentityProviderButton(byId('signin-view'), { next: '/worker', label: text('signIn.withIdP') });
+  }
   if (!token()) {
-    showSignIn(null);
+    const me = await sessionIdentity();
+    if (me?.role === 'worker') {
+      viaSession = true;
+      subject = me.subject ?? '';
+      signedIn();
+    } else {
+      showSignIn(me ? text('worker.notWorker') : signInError && (texts.signIn.errors[signInError] ?? text('signIn.errors.denied')));
+    }
     return;
   }
   const verdict = await verifyToken();
