@@ -110,11 +110,15 @@ def test_precheck_page_checks_devices_signalling_and_every_relay_transport(share
 
 @pytest.mark.parametrize("server", [["--no-turn"]], indirect=True, ids=["no-relay"])
 def test_precheck_without_the_relay_says_what_it_checked_instead_of_blaming_the_network(server, browsers):
+    def run_check(path):
+        browser.get(server.url(path))
+        element(browser, "start-check").click()
+        return wait_until(lambda: browser.execute_script("return window.samtalerumCheck.done && window.samtalerumCheck"),
+                          30, interval=0.5, message="the check to finish")
+
+    invite = create_meeting(server, issue_token(server))["citizenInviteUrl"].split("#invite=")[1]
     browser = browsers.open("visitor")
-    browser.get(server.url("/test"))
-    element(browser, "start-check").click()
-    check = wait_until(lambda: browser.execute_script("return window.samtalerumCheck.done && window.samtalerumCheck"),
-                       30, interval=0.5, message="the check to finish")
+    check = run_check("/test#invite=" + invite)
     results = check["results"]
     assert results["camera"] and results["microphone"] and results["signalling"], results
     assert results["udp"] is None and results["tcp"] is None and results["tls"] is None, results
@@ -126,6 +130,12 @@ def test_precheck_without_the_relay_says_what_it_checked_instead_of_blaming_the_
     assert "uden relæserver" in page and "Det siger intet om dit netværk" in page, page
     marks = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#check-list li")]
     assert sum("Ikke tjekket" in m for m in marks) == 3 and sum("✓ Virker" in m for m in marks) == 3, marks
+
+    # Without an invite the relay is not lent at all: the page says how to get the full check.
+    check = run_check("/test")
+    assert check["ok"] and check["results"]["udp"] is None, check
+    page = element(browser, "check-container").text
+    assert "Åbn testen fra dit link" in page and "blokerer" not in page, page
 
 
 def remote_video_size(driver):

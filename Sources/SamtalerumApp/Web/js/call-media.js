@@ -6,14 +6,17 @@ const CAMERA = { width: { ideal: 1280 }, height: { ideal: 720 } };
 export class LocalMedia {
   constructor() {
     this.stream = null;
-    this.notice = null;       // 'noCamera' | 'noMedia' | 'permissionDenied' when we continue with less
+    this.notice = null;       // 'noCamera' | 'noMedia' | 'cameraDenied' | 'permissionDenied' when we continue with less
     this.screenTrack = null;
     this.muted = false;
     this.cameraOff = false;
     this.audioOnly = false;
     this.cameraFound = false; // a camera was opened once: the camera buttons make sense
     this.cameraWork = Promise.resolve();
+    this.stopped = false;     // the call is over: nothing opens again
   }
+
+  get permissionDenied() { return this.notice === 'permissionDenied' || this.notice === 'cameraDenied'; }
 
   get hasCamera() { return this.cameraFound; }
   get hasMicrophone() { return (this.stream?.getAudioTracks().length ?? 0) > 0; }
@@ -46,6 +49,7 @@ export class LocalMedia {
     }
     try {
       this.stream = await devices.getUserMedia({ audio: true });
+      if (this.notice === 'permissionDenied') this.notice = 'cameraDenied'; // the microphone was allowed
       if (this.wantsCamera) this.notice ??= 'noCamera';
     } catch (err) {
       console.warn('samtalerum: microphone unavailable, continuing without local media', err);
@@ -101,7 +105,7 @@ export class LocalMedia {
   }
 
   async applyCamera() {
-    if (!this.stream) return; // acquire() opens what is wanted
+    if (!this.stream || this.stopped) return; // acquire() opens what is wanted
     const live = this.stream.getVideoTracks();
     if (!this.wantsCamera) {
       for (const track of live) {
@@ -114,8 +118,8 @@ export class LocalMedia {
     try {
       const fresh = await navigator.mediaDevices.getUserMedia({ video: CAMERA });
       const [track] = fresh.getVideoTracks();
-      // The person may have changed their mind while the camera was opening.
-      if (!this.wantsCamera || this.stream.getVideoTracks().length) track?.stop();
+      // The person may have changed their mind, or hung up, while the camera was opening.
+      if (!this.wantsCamera || this.stopped || this.stream.getVideoTracks().length) track?.stop();
       else if (track) this.stream.addTrack(track);
     } catch (err) {
       console.warn('samtalerum: the camera did not open again', err);
@@ -170,6 +174,7 @@ export class LocalMedia {
   audioTrack() { return this.stream?.getAudioTracks()[0] ?? null; }
 
   stop() {
+    this.stopped = true;
     for (const track of this.stream?.getTracks() ?? []) track.stop();
     this.stopScreenShare();
   }

@@ -185,7 +185,7 @@ export function mountCallView(container, call, errorText) {
     $('media-notice').hidden = !call.mediaNotice || over;
     if (call.mediaNotice) $('call-notice').textContent = text(`errors.${call.mediaNotice}`);
     // Denied permission is fixed in the browser's settings: say where on this device, then retry.
-    const denied = call.mediaNotice === 'permissionDenied';
+    const denied = call.media.permissionDenied;
     $('allow-how').hidden = !denied;
     $('media-retry-button').hidden = !denied;
     if (denied) $('allow-how').textContent = text(`errors.allowHow.${deviceKind()}`);

@@ -89,7 +89,7 @@ export async function runPrecheck(container, { stream = null, audioOnly = false 
   const relayChecked = results.udp !== null;
   $('check-verdict').textContent = text(!ok ? 'check.someProblems' : (relayChecked ? 'check.allGood' : 'check.allCheckedGood'));
   $('check-verdict').dataset.ok = String(ok);
-  if (!relayChecked && results.signalling) advice.push(text('check.advice.noRelay'));
+  if (!relayChecked && results.signalling) advice.push(text(`check.advice.${results.unchecked}`));
   const adviceList = $('check-advice');
   for (const line of advice) {
     const li = document.createElement('li');
@@ -166,23 +166,29 @@ async function checkNetwork(mark) {
   const results = { signalling: await checkSocket() };
   mark('signalling', results.signalling);
   let servers = [];
+  // Why the video paths could not be tried, when they could not: never the person's network.
+  let unchecked = 'noRelay';
   try {
     // The relay is only lent to someone with an invite (join page, or /test#invite=…) or a
     // signed-in worker's token (kept by the worker page in this tab's sessionStorage).
     const token = fragmentParams().get('invite') || sessionStorage.getItem('samtalerum.token');
     const headers = token ? { Authorization: `Bearer ${token}` } : {};
     const response = await fetch('/api/ice-check', { cache: 'no-store', headers });
-    servers = (await response.json()).iceServers ?? [];
+    if (response.status === 401) unchecked = 'noInvite';
+    else if (response.status === 429) unchecked = 'busy';
+    servers = response.ok ? (await response.json()).iceServers ?? [] : [];
   } catch {
-    servers = [];
+    unchecked = 'busy';
   }
   const turn = servers.find((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => /^turns?:/.test(u)));
   if (!turn) {
-    // This server runs without a relay (or could not say): the video paths cannot be tried from here.
+    // No relay to try them with (this server runs without one, or lends it only to an invite):
+    // the video paths are "not checked", and the page says why.
     for (const kind of ['udp', 'tcp', 'tls']) {
       results[kind] = null;
       mark(kind, null);
     }
+    results.unchecked = unchecked;
     return results;
   }
   const urls = Array.isArray(turn.urls) ? turn.urls : [turn.urls];
