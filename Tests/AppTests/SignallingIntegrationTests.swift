@@ -369,7 +369,7 @@ import Testing
     }
 
     @Test func aClientThatSendsNothingIsClosedWith4000AndMayResume() async throws {
-        let (_, directory) = try await TestServer.run(adjust: { $0.signalling.pingIntervalSeconds = 2 }) { server in
+        let (_, directory) = try await TestServer.run(adjust: { $0.signalling.pingIntervalSeconds = 3 }) { server in
             let call = try await Self.startCall(server)
             // The worker keeps to the rule; the citizen's client answers WebSocket pings (the
             // library does) but sends no message.
@@ -380,10 +380,13 @@ import Testing
                 }
             }
             defer { keepAlive.cancel() }
+            // The citizen's last message, at a known time.
             let started = ContinuousClock.now
-            #expect(try await call.citizen.closeCode(within: 25) == 4000)
+            call.citizen.send(.ping(Ping(id: 1)))
+            #expect(try await Self.nextNotQuality(call.citizen) == .pong(Ping(id: 1)))
+            #expect(try await call.citizen.closeCode(within: 30) == 4000)
             let silence = ContinuousClock.now - started
-            #expect(silence >= .seconds(4), "closed after \(silence), before 3 × pingInterval")
+            #expect(silence >= .seconds(8), "closed after \(silence), before 3 × pingInterval")
             var heard = try await Self.nextNotQuality(call.worker)
             while case .pong = heard { heard = try await Self.nextNotQuality(call.worker) }
             #expect(heard == .peerReconnecting(PeerInfo(role: .citizen, peer: .citizen)))
@@ -408,7 +411,7 @@ import Testing
             // are configured in minutes; the server's own key signs this shorter one).
             let created = try await MeshIntegrationTests.inviteGuest(server, meeting: meeting.meetingId, worker: "w-1")
             let guestPeer = PeerID(rawValue: try JSONDecoder().decode(MeshIntegrationTests.GuestInvite.self, from: Data(buffer: created.body)).peer)
-            let expiry = Date() + 4
+            let expiry = Date() + 8
             let invite = try await server.authority.issueInvite(meeting: MeetingID(rawValue: meeting.meetingId), expiresAt: expiry, guest: guestPeer)
             let (guest, joined) = try await Self.enter(server, token: invite)
             let resume = try #require(joined.resumeToken)
