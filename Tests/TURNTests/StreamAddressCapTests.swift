@@ -1,0 +1,53 @@
+import NIOCore
+import NIOPosix
+import Testing
+@testable import TURN
+
+/// `maxStreamConnectionsPerAddress`: one host's flood meets its own cap while others still get in.
+@Suite(.serialized) struct StreamAddressCapTests {
+    typealias R = RelayIntegrationTests
+
+    /// A raw TCP connection from `source` (all of 127/8 is this host on Linux).
+    static func connect(_ port: Int, from source: String) async throws -> StreamProbe {
+        let inbox = Inbox()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(to: try SocketAddress(ipAddress: source, port: 0))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(FrameCollector(inbox: inbox))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return StreamProbe(channel: channel, inbox: inbox)
+    }
+
+    @Test func oneAddressIsCappedAndAnotherStillGetsIn() async throws {
+        var configuration = R.configuration()
+        configuration.maxStreamConnectionsPerAddress = 2
+        try await R.withRelay(configuration) { service, ports in
+            let tcp = try #require(ports.tcp)
+            let first = try await Self.connect(tcp, from: "127.0.0.2")
+            let second = try await Self.connect(tcp, from: "127.0.0.2")
+            #expect(await first.answersBinding())
+            #expect(await second.answersBinding())
+            let third = try await Self.connect(tcp, from: "127.0.0.2")
+            #expect(try await third.waitForClose(timeout: .seconds(5)) != nil)
+
+            let other = try await Self.connect(tcp, from: "127.0.0.3")
+            #expect(await other.answersBinding())
+            #expect(first.channel.isActive && second.channel.isActive)
+
+            // The address gets its slot back when one of its connections ends.
+            await first.close()
+            var admitted = false
+            for _ in 0..<40 where !admitted {
+                let next = try await Self.connect(tcp, from: "127.0.0.2")
+                admitted = try await next.waitForClose(timeout: .milliseconds(100)) == nil
+                if admitted { #expect(await next.answersBinding()) }
+                await next.close()
+            }
+            #expect(admitted)
+            for probe in [second, other] { await probe.close() }
+        }
+    }
+}
