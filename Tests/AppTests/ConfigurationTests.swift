@@ -85,6 +85,8 @@ import Yams
     @Test(arguments: [
         ("server", "port", "70000"), ("server", "port", "-1"),
         ("server", "httpRedirectPort", "65536"),
+        ("server", "maxConnections", "0"), ("server", "maxConnectionsPerAddress", "-1"),
+        ("server", "handshakeTimeoutSeconds", "0"), ("server", "idleTimeoutSeconds", "-60"),
         ("server", "publicURL", "not a url"), ("server", "publicURL", "ftp://samtale.kommune.dk"),
         ("server", "host", ""), ("server", "dataDir", ""),
         ("server", "tlsCertificate", "/etc/samtalerum/chain.pem"),
@@ -96,7 +98,7 @@ import Yams
         ("turn", "relayPortMax", "1000"), ("turn", "realm", ""), ("turn", "credentialTTLSeconds", "0"),
         ("turn", "maxAllocationsPerUser", "0"), ("turn", "maxAllocations", "-1"),
         ("turn", "maxBytesPerSecondPerAllocation", "-1"), ("turn", "unallocatedConnectionTimeoutSeconds", "0"),
-        ("turn", "maxStreamConnections", "0"),
+        ("turn", "maxStreamConnections", "0"), ("turn", "maxStreamConnectionsPerAddress", "-1"),
         ("audit", "retentionDays", "0"), ("audit", "retentionDays", "-30"),
         ("logging", "level", "verbose"),
     ])

@@ -18,6 +18,10 @@ extension AppConfiguration {
         try check("server.httpRedirectPort", server.httpRedirectPort, in: 0...65535, "a port number (0: no redirect listener)")
         try check("server.maxConnections", server.maxConnections, in: 1...1_000_000, "a count")
         try check("server.maxConnectionsPerAddress", server.maxConnectionsPerAddress, in: 0...1_000_000, "a count (0: no cap)")
+        try check("server.handshakeTimeoutSeconds", server.handshakeTimeoutSeconds, in: 1...300, "seconds")
+        try check("server.idleTimeoutSeconds", server.idleTimeoutSeconds, in: 1...86_400, "seconds")
+        try check("server.maxConnections", server.maxConnections, in: 1...1_000_000, "a count")
+        try check("server.maxConnectionsPerAddress", server.maxConnectionsPerAddress, in: 0...1_000_000, "a count (0: no cap)")
         try check("server.handshakeTimeoutSeconds", server.handshakeTimeoutSeconds, in: 1...3600, "seconds")
         try check("server.idleTimeoutSeconds", server.idleTimeoutSeconds, in: 1...86_400, "seconds")
 
@@ -39,6 +43,8 @@ extension AppConfiguration {
                   "bytes per second (0: no cap)")
         try check("turn.unallocatedConnectionTimeoutSeconds", turn.unallocatedConnectionTimeoutSeconds, in: 1...3600, "seconds")
         try check("turn.maxStreamConnections", turn.maxStreamConnections, in: 1...1_000_000, "a count")
+        try check("turn.maxStreamConnectionsPerAddress", turn.maxStreamConnectionsPerAddress, in: 0...1_000_000,
+                  "a count (0: no cap)")
         try check("turn.maxStreamConnectionsPerAddress", turn.maxStreamConnectionsPerAddress, in: 0...1_000_000,
                   "a count (0: no cap)")
 
