@@ -322,6 +322,9 @@ public struct TURNRequestHandler: Sendable {
 
     private func refusal(for peer: TransportAddress, in allocation: Allocation) -> ErrorCode? {
         if peer.ip.isIPv4 != allocation.relayAddress.ip.isIPv4 { return .peerAddressFamilyMismatch }
+        // A network check only gathers its relayed candidate: it never needs a peer, and its
+        // credential may be a stranger's, so it relays nothing.
+        if isCheck(allocation.credentialID) { return .forbidden }
         return permitsPeer(peer) ? nil : .forbidden
     }
 

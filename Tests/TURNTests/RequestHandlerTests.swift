@@ -342,6 +342,11 @@ import Testing
             _ = try h.allocate(from: Self.tuple(port, of: h))
         }
         #expect(h.handler.table.allocations.values.allSatisfy { $0.expiresAt == h.now + .seconds(60) })
+        // A check only gathers its candidate: it may not relay to anyone.
+        let peer = try TransportAddress("198.51.100.9:1")
+        #expect(try H.code(h.authed(.createPermission, from: Self.tuple(2, of: h)) {
+            $0.appendXORAddress(.xorPeerAddress, peer.stunAddress)
+        }) == 403)
         h.credentials = TURNCredentials.issue(secret: H.secret, id: "check-3", ttl: .seconds(120), now: h.date)
         #expect(try H.code(h.authed(.allocate, from: Self.tuple(3, of: h)) { $0.appendRequestedTransport(.udp) }) == 486)
         h.credentials = TURNCredentials.issue(secret: H.secret, id: "participant", ttl: .seconds(3600), now: h.date)

@@ -200,6 +200,8 @@ def test_allocation_lifetime_never_exceeds_the_credential(server):
         reply = client.allocate(username, password, lifetime=3600)
         assert reply.cls == stun.SUCCESS, reply.error
         assert reply.lifetime <= min(remaining, 60) + 1, reply.lifetime
+        # It only gathers a candidate: it may not relay to anyone, public peers included.
+        assert client.create_permission(username, password, ("198.51.100.9", 9)).error == 403
         # Deleted again: the check quota test counts every check allocation.
         client.authenticated(stun.REFRESH, [(stun.LIFETIME, bytes(4))], username, password)
     finally:
