@@ -12,6 +12,8 @@ const PROTOCOL_VERSION = 1;
 const CLOSE_NORMAL = 1000;
 // The server said no (a fatal error): reconnecting cannot help.
 const CLOSE_POLICY = 1008;
+// ...except this one: we fell behind reading, and the server keeps our place for the grace period.
+const SLOW_CONSUMER = 'slow-consumer';
 const RECONNECT_FIRST_MS = 500;
 const RECONNECT_MAX_MS = 5000;
 const DEFAULT_GRACE_SECONDS = 60;
@@ -452,6 +454,8 @@ export class Call extends EventTarget {
       console.warn('samtalerum: server error', message.code, message.message);
       return;
     }
+    // The server keeps our place after a slow-consumer close: the close that follows is a drop.
+    if (message.code === SLOW_CONSUMER) return;
     this.fail(message.code);
   }
 
@@ -471,7 +475,7 @@ export class Call extends EventTarget {
     this.stopPing();
     this.stopStats();
     if (this.state === CallState.ended || this.state === CallState.error) return;
-    if (event.code === CLOSE_POLICY) {
+    if (event.code === CLOSE_POLICY && event.reason !== SLOW_CONSUMER) {
       this.fail(this.error ?? (event.reason || 'closed'));
       return;
     }

@@ -14,7 +14,7 @@ const INVITE_PROBLEMS = new Set(['token-invalid', 'not-invited', 'meeting-not-fo
 function errorText(code) {
   if (INVITE_PROBLEMS.has(code)) return text('errors.inviteInvalid');
   if (code === 'meeting-ended' || code === 'token-expired') return text('errors.meetingEnded');
-  if (code === 'room-full') return text('errors.roomFull');
+  if (code === 'room-full' || code === 'replaced') return text('errors.roomFull');
   if (code === 'meeting-cancelled') return text('join.cancelled');
   if (code === 'invite-revoked') return text('join.revoked');
   if (code === 'connection-lost' || code === 'closed') return text('errors.connectionLost');

@@ -30,7 +30,8 @@ function errorText(code) {
     case 'not-invited':
     case 'meeting-not-found': return text('errors.notYourMeeting');
     case 'meeting-ended': return text('worker.meetingExpired');
-    case 'room-full': return text('errors.roomFull');
+    case 'room-full':
+    case 'replaced': return text('errors.roomFull');
     case 'role-not-allowed': return text('errors.roleNotAllowed');
     case 'connection-lost':
     case 'closed': return text('errors.connectionLost');
