@@ -281,7 +281,7 @@ def test_tls_relay_certificate_is_verified_by_the_browser(staged_binary, work_di
     browser = None
     try:
         server.start()
-        status, body = server.get("/api/ice-check")
+        status, body = server.get("/api/ice-check", server.token("worker", "w-probe"))
         assert status == 200, body
         ice_servers = [{**s, "urls": [u for u in s["urls"] if u.startswith("turns:")]}
                        for s in json.loads(body)["iceServers"] if s.get("username")]
