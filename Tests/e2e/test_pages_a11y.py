@@ -20,7 +20,7 @@ VIEWPORTS = (PHONE, ZOOM_200)
 
 def unreachable_controls(driver):
     """Enabled, visible controls that cannot be scrolled fully into the viewport (content lost
-    to clipping at this size)."""
+    to clipping at this size), or that stay covered by something else there (a sticky bar)."""
     return driver.execute_script("""
         const out = [];
         for (const el of document.querySelectorAll('button, input, select, textarea, a[href]')) {
@@ -32,6 +32,13 @@ def unreachable_controls(driver):
           if (r.width === 0 || r.height === 0) continue;
           const fits = r.left >= -1 && r.right <= innerWidth + 1 && r.top >= -1 && r.bottom <= innerHeight + 1;
           const tooBig = r.width > innerWidth || r.height > innerHeight;
+          // What a finger on its middle would touch (a focused field must not hide under a bar);
+          // a link that wraps is touched on one of its lines, not between them.
+          const box = el.getClientRects()[0];
+          const cx = Math.min(Math.max((box.left + box.right) / 2, 0), innerWidth - 1);
+          const cy = Math.min(Math.max((box.top + box.bottom) / 2, 0), innerHeight - 1);
+          const hit = document.elementFromPoint(cx, cy);
+          const covered = fits && hit !== null && hit !== el && !el.contains(hit) && !(el.labels && [...el.labels].includes(hit));
           // A script may scroll a container whose overflow is hidden; a finger or a mouse cannot.
           let clipped = false;
           for (let box = el.parentElement; box; box = box.parentElement) {
@@ -41,7 +48,7 @@ def unreachable_controls(driver):
             box.scrollTop = 0;
             box.scrollLeft = 0;
           }
-          if ((!fits && !tooBig) || clipped) out.push(el.id || el.textContent.trim().slice(0, 30) || el.tagName);
+          if ((!fits && !tooBig) || clipped || covered) out.push(el.id || el.textContent.trim().slice(0, 30) || el.tagName);
         }
         window.scrollTo(0, 0);
         return out;""")

@@ -225,6 +225,12 @@ export function mountCallView(container, call, errorText) {
   };
   call.addEventListener('change', render);
   render();
+  // The buttons stick to the bottom of the window (app.css): scrolling to a field or button, by
+  // keyboard focus or otherwise, must stop above them, not leave it hidden underneath.
+  const controls = $('call-controls');
+  new ResizeObserver(() => {
+    document.documentElement.style.scrollPaddingBottom = `${controls.offsetHeight}px`;
+  }).observe(controls);
 }
 
 /** Where this device keeps a site's camera and microphone permission. */
