@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
+@testable import SamtalerumApp
 import SamtalerumCore
 import SignallingProtocol
 import Testing
@@ -115,5 +117,52 @@ import Testing
             #expect(expiry - Date().timeIntervalSince1970 <= 121)
         }
         withTemporaryDirectoryRemoved(directory)
+    }
+
+    @Test func everyExportedFamilyHasHelpTextAndEveryMetricIsDocumented() async throws {
+        let (_, directory) = try await TestServer.run { server in
+            _ = try await SignallingIntegrationTests.startCall(server)
+            let text = String(buffer: try await server.client.execute(uri: "/metrics", method: .get).body)
+            let lines = text.split(separator: "\n").map(String.init)
+            for (index, line) in lines.enumerated() where line.hasPrefix("# TYPE ") {
+                let name = line.split(separator: " ")[2]
+                #expect(index > 0 && lines[index - 1].hasPrefix("# HELP \(name) "), "no HELP line above \(line)")
+            }
+            #expect(text.contains(#"samtalerum_build_info{version="\#(BuildInfo.version)"} 1"#))
+            // Present, not exact: suites run in parallel in one process and share the registry.
+            #expect(text.contains(#"samtalerum_participants{role="worker"} "#))
+            #expect(text.contains("samtalerum_audit_write_duration_seconds_count "))
+            #expect(text.contains("samtalerum_audit_write_failures_total "))
+        }
+        withTemporaryDirectoryRemoved(directory)
+        let docs = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Docs/METRICS.md").standardizedFileURL, encoding: .utf8)
+        for name in MetricsExporter.help.keys.sorted() {
+            #expect(docs.contains("`\(name)`"), "\(name) is not in Docs/METRICS.md")
+        }
+    }
+
+    @Test func aJSONLogLineIsOneEscapedObjectWithTheFixedFieldsFirst() throws {
+        let line = OperatorLogHandler.jsonLine(
+            level: .info, label: "samtalerum", source: "SamtalerumApp", message: "quote \" slash \\ newline \n bell \u{07}",
+            metadata: ["meeting": "m-1", "message": "shadowed", "roles": .array(["worker", "citizen"]),
+                       "nested": .dictionary(["b": "2", "a": .stringConvertible(1)])])
+        #expect(!line.contains("\n"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["message"] as? String == "quote \" slash \\ newline \n bell \u{07}")
+        #expect(object["meta.message"] as? String == "shadowed")
+        #expect(object["roles"] as? [String] == ["worker", "citizen"])
+        #expect((object["nested"] as? [String: String]) == ["a": "1", "b": "2"])
+        #expect(line.hasPrefix(#"{"time":""#))
+        #expect(line.range(of: #""level":"info","logger":"samtalerum","source":"SamtalerumApp","message":"#) != nil)
+    }
+
+    @Test func aClientsFailedConnectionSetupIsNotAnError() {
+        func event(_ level: Logger.Level, _ message: Logger.Message, source: String) -> LogEvent {
+            LogEvent(level: level, message: message, metadata: nil, source: source, file: "", function: "", line: 0)
+        }
+        #expect(OperatorLogHandler.isFailedConnectionSetup(event(.error, "Error handling upgrade result", source: "HummingbirdWebSocket")))
+        #expect(!OperatorLogHandler.isFailedConnectionSetup(event(.error, "audit record failed", source: "SamtalerumApp")))
+        #expect(!OperatorLogHandler.isFailedConnectionSetup(event(.debug, "Error handling upgrade result", source: "HummingbirdWebSocket")))
     }
 }
