@@ -69,6 +69,7 @@ public func buildServer(
     let certificate = try ServerCertificate(configuration: configuration)
     let hangups = await UnixSignalsSequence(trapping: .sighup)
     let audit = try AuditDatabase.open(dataDirectory: dataDirectory.url, clock: clock, logger: logger)
+    let recorder = ObservedAuditRecorder(store: audit, logger: logger)
     let authority = try await TokenAuthority(dataDirectory: dataDirectory.url, external: externalIdentity, clock: clock)
 
     // First in the list, so it is shut down last: every other service may still record.
@@ -107,7 +108,7 @@ public func buildServer(
     }
     let signalling = configuration.signalling
     let registry = RoomRegistry(
-        directory: audit, recorder: audit, iceServers: iceServers,
+        directory: audit, recorder: recorder, iceServers: iceServers,
         releaseRelay: { [relay] endpoints in relay?.releaseAllocations(credentialIDs: Set(endpoints.map(\.rawValue))) },
         policy: RoomPolicy(autoAdmit: signalling.autoAdmit, graceSeconds: TimeInterval(signalling.resumeGraceSeconds)),
         clock: clock, logger: logger)
@@ -119,7 +120,8 @@ public func buildServer(
         logger: logger)
 
     let router = Router(context: ClientAddressContext.self)
-    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: HTTPMetricsMiddleware())
+    router.add(middleware: ServerErrorMiddleware(logger: logger))
     router.add(middleware: WebAssetsMiddleware(web: try WebAssets.bundled()))
     let sessions = StaffSessions(clock: clock)
     let signIn = try configuration.signInClient()
@@ -127,12 +129,12 @@ public func buildServer(
     router.addRoutes(SignInController(client: signIn, sessions: sessions, authority: authority, logger: logger).routes,
                      atPath: "/auth")
     router.addRoutes(MeetingsController(
-        authenticator: authenticator, authority: authority, recorder: audit, directory: audit,
+        authenticator: authenticator, authority: authority, recorder: recorder, directory: audit,
         calendar: audit, registry: registry,
         publicBaseURL: configuration.publicBaseURL,
         inviteTTL: TimeInterval(configuration.signalling.inviteTTLSeconds), clock: clock
     ).routes, atPath: "/api")
-    router.addRoutes(HealthController(registry: registry).routes, atPath: "/health")
+    router.addRoutes(HealthController(registry: registry, recorder: recorder).routes, atPath: "/health")
     OpsController(authenticator: authenticator, registry: registry, relay: relay, relayCredentials: relayCredentials, clock: clock,
                   iceCheckGate: IceCheckGate(authority: authority))
         .addRoutes(api: router.group("api"), root: router)

@@ -42,9 +42,15 @@ struct ServeCommand: AsyncParsableCommand {
     var turnAllowLoopbackPeers = false
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
+    @Option(name: .customLong("log-format"), help: "text, or json (one object per line).")
+    var logFormat: String?
 
     func run() async throws {
         let configuration = try resolvedConfiguration()
+        let format = configuration.logFormat
+        LogOutput.bootstrap(format: format)
+        // Scripts and tests wait for these lines on stdout; in json mode they are log objects too.
+        let announce: @Sendable (String) -> Void = { line in LogOutput.announce(line, format: format) }
         let server = try await buildServer(configuration: configuration) { port in
             var announced = configuration
             announced.server.port = port
@@ -67,11 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
             if noTurn { configuration.turn.enabled = false }
             if turnAllowLoopbackPeers { configuration.turn.allowLoopbackPeers = true }
             if let logLevel { configuration.logging.level = logLevel }
+            if let logFormat { configuration.logging.format = logFormat }
         }
     }
-}
-
-/// Scripts and tests wait for the "listening" lines: write them unbuffered, even into a pipe.
-func announce(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -100,6 +100,8 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
 
     public struct Logging: Sendable, Equatable, Codable {
         public var level = "info"
+        /// `text` or `json` (one object per line, for a log collector).
+        public var format = LogFormat.text.rawValue
         /// Off by default (GDPR): client addresses appear in logs only when debugging.
         public var logIPAddresses = false
     }
@@ -113,4 +115,5 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
     }
 
     public var logLevel: Logger.Level { Logger.Level(rawValue: logging.level) ?? .info }
+    public var logFormat: LogFormat { LogFormat(rawValue: logging.format) ?? .text }
 }

@@ -65,7 +65,7 @@ struct OpsController<Context: RemoteAddressRequestContext> {
             let rooms = await registry.snapshot
             MetricsExporter.refreshGauges(rooms: rooms, connections: await registry.connectionCount, relay: relay?.statistics() ?? [])
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: MetricsExporter.registry.emitToBuffer())))
+                            body: .init(byteBuffer: ByteBuffer(string: MetricsExporter.exposition())))
         }
     }
 }
