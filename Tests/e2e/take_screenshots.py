@@ -1,4 +1,4 @@
-"""Screenshots of every page and the main call states (one-to-one, and three with a guest) at
+"""Screenshots of every page and the main call states (one-to-one, audio only, and three with a guest) at
 desktop (1280x800) and phone (390x844) size, taken from a real server and real calls, into Docs/screenshots/.
 
 Run:  python3 Tests/e2e/take_screenshots.py   (SAMTALERUM_BIN as for the tests; see conftest.py)
@@ -46,6 +46,7 @@ def main():
         server.start()
         token = e2e.issue_token(server, subject="w-screenshots")
         ops_token = e2e.issue_token(server, role="ops", subject="o-screenshots")
+        auditor_token = e2e.issue_token(server, role="auditor", subject="a-screenshots")
         for size in SIZES:
             label = size[0]
             visitor = opened(browsers, "visitor", size)
@@ -84,7 +85,10 @@ def main():
             e2e.element(citizen, "join-button").click()
             e2e.wait_state(citizen, "waiting-room", e2e.MEDIA_TIMEOUT)
             e2e.element(worker, "note-input").send_keys("Jeg er 5 minutter forsinket")
-            e2e.element(worker, "note-send").click()
+            send = e2e.element(worker, "note-send")
+            # ChromeDriver scrolls a button only to the window's edge, under the sticky call buttons.
+            worker.execute_script("arguments[0].scrollIntoView({block: 'nearest'})", send)
+            send.click()
             e2e.wait_until(lambda: "forsinket" in e2e.element(citizen, "notes").text, e2e.UI_TIMEOUT)
             shot(citizen, f"waiting-room-citizen-{label}")
             shot(worker, f"waiting-room-worker-{label}")
@@ -97,6 +101,13 @@ def main():
             e2e.wait_until(lambda: worker.execute_script("return window.samtalerum.quality"), 15)
             shot(citizen, f"call-citizen-{label}")
             shot(worker, f"call-worker-{label}")
+            # "Vis ikke mit ansigt": the camera is released and the worker sees why there is no picture.
+            e2e.element(citizen, "audio-only-button").click()
+            e2e.wait_until(lambda: worker.find_element(e2e.By.ID, "remote-placeholder").is_displayed(), e2e.MEDIA_TIMEOUT)
+            shot(citizen, f"call-citizen-audio-only-{label}")
+            shot(worker, f"call-worker-audio-only-{label}")
+            e2e.element(citizen, "audio-only-button").click()
+            e2e.wait_until(lambda: not worker.find_element(e2e.By.ID, "remote-placeholder").is_displayed(), e2e.MEDIA_TIMEOUT)
 
             # A third participant: the worker invites a job-centre caseworker from the call.
             e2e.element(worker, "guest-ref").send_keys("JC-2026-0007")
@@ -132,6 +143,18 @@ def main():
             e2e.wait_state(worker, "peer-left")
             shot(citizen, f"ended-citizen-{label}")
             e2e.element(worker, "hangup-button").click()
+
+            auditor = opened(browsers, "auditor", size)
+            auditor.get(server.url("/auditor"))
+            e2e.element(auditor, "token-input").send_keys(auditor_token)
+            auditor.find_element(e2e.By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+            e2e.element(auditor, "purpose").send_keys("klage 2026/17")
+            auditor.find_element(e2e.By.CSS_SELECTOR, "#query-form button[type=submit]").click()
+            e2e.wait_until(lambda: auditor.find_elements(e2e.By.CSS_SELECTOR, "#results-body tr"), e2e.UI_TIMEOUT)
+            auditor.execute_script("document.getElementById('results-title').scrollIntoView()")
+            time.sleep(0.8)
+            auditor.save_screenshot(str(OUT / f"auditor-{label}.png"))
+            print(f"wrote {OUT}/auditor-{label}.png")
             browsers.close()
     finally:
         browsers.close()
