@@ -39,7 +39,7 @@ public struct ClientAddressKey: Hashable, Sendable {
 /// The caps of one listener, applied at accept: a connection beyond them is closed at once,
 /// which costs the descriptor only for that moment. Reaching a cap is logged once per episode
 /// (a flood would otherwise write a line per connection) and counted in
-/// `connections_refused_total{listener,reason}`; `connections_open{listener}` is the gauge.
+/// `connections_refused_total{listener,limit}`; `connections_open{listener}` is the gauge.
 public final class ConnectionLimiter: Sendable {
     public let listener: String
     private let counter: Mutex<ConnectionCounter<ClientAddressKey>>
@@ -56,9 +56,9 @@ public final class ConnectionLimiter: Sendable {
         self.logger = logger
         openGauge = Gauge(label: "connections_open", dimensions: [("listener", listener)])
         refusedListenerFull = Counter(label: "connections_refused_total",
-                                      dimensions: [("listener", listener), ("reason", ConnectionCounter<ClientAddressKey>.Refusal.listenerFull.rawValue)])
+                                      dimensions: [("listener", listener), ("limit", ConnectionCounter<ClientAddressKey>.Refusal.listenerFull.rawValue)])
         refusedAddressFull = Counter(label: "connections_refused_total",
-                                     dimensions: [("listener", listener), ("reason", ConnectionCounter<ClientAddressKey>.Refusal.addressFull.rawValue)])
+                                     dimensions: [("listener", listener), ("limit", ConnectionCounter<ClientAddressKey>.Refusal.addressFull.rawValue)])
     }
 
     public var maxConnections: Int { counter.withLock { $0.maxConnections } }
