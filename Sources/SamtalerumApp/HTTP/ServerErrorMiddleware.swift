@@ -2,8 +2,9 @@ import Hummingbird
 import Logging
 
 /// Every 5xx leaves with a problem+json body and a log line naming the route and the cause:
-/// an error that is not already a client-facing `Problem` (a database error, a bug) becomes
-/// `internal`, so nothing internal reaches the client and nothing fails silently.
+/// an audit store that cannot commit becomes `unavailable` (503, retry), any other error that is
+/// not already a client-facing `Problem` (a bug) becomes `internal`, so nothing internal reaches
+/// the client and nothing fails silently.
 struct ServerErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
 
