@@ -208,7 +208,8 @@ def test_worker_join_url_goes_straight_to_the_call_after_sign_in(shared_server, 
     element(worker, "token-input").send_keys(shared_worker_token)
     element(worker, "sign-in-button").click()
     wait_state(worker, "waiting")
-    assert meeting["meetingId"] in element(worker, "meeting-title").text
+    # The call is titled by the case reference the worker knows it by (the id only until the list loads).
+    wait_until(lambda: "SAG-2026-0043" in element(worker, "meeting-title").text, UI_TIMEOUT, message="the case reference as title")
 
     citizen = browsers.open("citizen", width=390, height=844)
     citizen_joins(citizen, meeting["citizenInviteUrl"], worker)
@@ -321,7 +322,9 @@ def test_invite_page_without_token_explains_and_landing_page_leads_to_worker_pag
     assert element(browser, "token-input")
     assert urlsplit(browser.current_url).path == "/worker"
     lines = browsers.console("visitor")
-    assert not [line for line in lines if line.startswith("SEVERE")], lines
+    # Asking whether someone is signed in answers 401 when nobody is; Chromium logs that response.
+    expected = "/api/whoami - Failed to load resource: the server responded with a status of 401"
+    assert not [line for line in lines if line.startswith("SEVERE") and expected not in line], lines
 
 
 def sign_in_worker(worker, url, token):
