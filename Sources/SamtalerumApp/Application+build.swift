@@ -192,7 +192,7 @@ extension AppConfiguration {
         do {
             return try OIDCClient(settings: OIDCSettings(
                 issuer: identity.externalIssuer, clientID: identity.signInClientID, clientSecret: secret,
-                redirectURI: publicBaseURL + "/auth/callback", sessionTTL: TimeInterval(identity.sessionTTLSeconds)))
+                publicBaseURL: publicBaseURL, sessionTTL: TimeInterval(identity.sessionTTLSeconds)))
         } catch {
             throw ConfigurationError.invalid("\(error)")
         }

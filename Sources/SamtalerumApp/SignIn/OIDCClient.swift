@@ -9,9 +9,12 @@ struct OIDCSettings: Sendable {
     var clientID: String
     /// Nil for a public client: PKCE alone then protects the code.
     var clientSecret: String?
-    var redirectURI: String
+    /// This server as browsers reach it (`server.publicURL`); the IdP returns to `/auth/callback` there.
+    var publicBaseURL: String
     var sessionTTL: TimeInterval
     var scope = "openid profile"
+
+    var redirectURI: String { publicBaseURL + "/auth/callback" }
 }
 
 enum OIDCError: Error, CustomStringConvertible {

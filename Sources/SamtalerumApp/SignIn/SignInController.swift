@@ -110,8 +110,7 @@ struct SignInController<Context: RequestContext> {
         let next = request.uri.queryParameters.get("next").flatMap { Self.pages.contains($0) ? $0 : nil } ?? "/worker"
         var redirect = next
         if let id = request.cookies[SignInCookie.session]?.value, let closed = sessions.close(session: id), let client {
-            let base = client.settings.redirectURI.replacingOccurrences(of: "/auth/callback", with: "")
-            redirect = await client.logoutURL(idToken: closed.idToken, returnTo: base + next) ?? next
+            redirect = await client.logoutURL(idToken: closed.idToken, returnTo: client.settings.publicBaseURL + next) ?? next
         }
         var headers: HTTPFields = [.cacheControl: "no-store"]
         headers.append(HTTPField(name: .setCookie, value: Self.cookie(SignInCookie.session, "", sameSite: "Strict", maxAge: 0)))
