@@ -391,6 +391,7 @@ public actor RoomRegistry {
             case .send(let endpoint, let message):
                 deliver(.message(message), to: endpoint)
             case .detach(let endpoint):
+                lastStats[endpoint] = nil
                 if let stale = connections.removeValue(forKey: endpoint) {
                     // Fatal, so the old tab does not reconnect and take the place back in turn.
                     let replaced = SignallingErrorCode.replaced

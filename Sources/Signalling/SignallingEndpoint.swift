@@ -211,15 +211,17 @@ public struct SignallingEndpoint: Sendable {
             return state.fail(.unsupportedVersion, "this server speaks version \(ProtocolVersion.current)", inReplyTo: .hello)
         }
         let credential: Credential
+        var expired = false
         do {
             credential = try await authority.verifyCredential(hello.token)
         } catch .expired {
             // An invite that expired during the call still takes its kept place back: the resume
             // ticket governs a resume, not the invite's expiry.
             if let token = hello.resumeToken,
-               let expired = try? await authority.verifyCredential(hello.token, acceptingExpiredInvite: true),
-               await registry.canResume(credential: expired, token: token) {
-                credential = expired
+               let past = try? await authority.verifyCredential(hello.token, acceptingExpiredInvite: true),
+               await registry.canResume(credential: past, token: token) {
+                credential = past
+                expired = true
             } else {
                 SignallingMetrics.authenticationFailed(.tokenExpired)
                 return state.fail(.tokenExpired, "the token or invite has expired", inReplyTo: .hello)
@@ -244,6 +246,8 @@ public struct SignallingEndpoint: Sendable {
         state.outbox.yield(.message(.welcome(welcome)))
         if let token = hello.resumeToken {
             do { try await registry.resume(state.endpoint, credential: credential, token: token) } catch {
+                // An expired invite was let in for this resume only: it may not `join` instead.
+                if expired { return state.fail(.tokenExpired, "the invite has expired and its place is gone", inReplyTo: .hello) }
                 state.fail(error, "that place is no longer kept; join again", inReplyTo: .hello)
             }
         }
