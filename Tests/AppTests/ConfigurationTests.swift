@@ -35,6 +35,28 @@ import Yams
         }
     }
 
+    /// Keys any value of which is acceptable, or which are checked where they are used (the
+    /// identity provider's settings when it is built, before anything is written).
+    static let keysWithoutBounds: Set<String> = [
+        "server.tlsPrivateKey", "signalling.autoAdmit",
+        "identity.externalIssuer", "identity.externalAudience", "identity.externalJWKSFile",
+        "identity.externalRoleMapping", "identity.signInClientID", "identity.signInClientSecretFile",
+        "turn.enabled", "turn.listenHost", "turn.publicHost", "turn.relayAddress", "turn.allowLoopbackPeers",
+        "logging.logIPAddresses",
+    ]
+
+    /// A key added without a line in `validate()` fails here, naming it.
+    @Test func everyKeyHasItsBoundsInValidate() throws {
+        let source = try String(contentsOf: Self.shippedConfig.deletingLastPathComponent().deletingLastPathComponent()
+            .appending(path: "Sources/SamtalerumApp/Configuration/AppConfiguration+Validation.swift"), encoding: .utf8)
+        let defaults = try #require(try Yams.load(yaml: try YAMLEncoder().encode(AppConfiguration())) as? [String: [String: Any]])
+        for (section, keys) in defaults {
+            for key in keys.keys where !Self.keysWithoutBounds.contains("\(section).\(key)") {
+                #expect(source.contains("\"\(section).\(key)\""), "\(section).\(key) has no bounds in AppConfiguration.validate()")
+            }
+        }
+    }
+
     /// The relay's quotas have one source: the TURN module's own defaults.
     @Test func relayDefaultsAreTheRelayModulesDefaults() {
         let relay = TURNConfiguration(authSecret: "x"), turn = AppConfiguration().turn
@@ -99,8 +121,9 @@ import Yams
         ("turn", "maxAllocationsPerUser", "0"), ("turn", "maxAllocations", "-1"),
         ("turn", "maxBytesPerSecondPerAllocation", "-1"), ("turn", "unallocatedConnectionTimeoutSeconds", "0"),
         ("turn", "maxStreamConnections", "0"), ("turn", "maxStreamConnectionsPerAddress", "-1"),
+        ("identity", "sessionTTLSeconds", "0"),
         ("audit", "retentionDays", "0"), ("audit", "retentionDays", "-30"),
-        ("logging", "level", "verbose"),
+        ("logging", "level", "verbose"), ("logging", "format", "xml"),
     ])
     func badValuesAreRefusedNamingTheKey(section: String, key: String, value: String) throws {
         let file = FileManager.default.temporaryDirectory.appending(path: "samtalerum-config-\(UUID().uuidString).yaml")

@@ -18,10 +18,6 @@ extension AppConfiguration {
         try check("server.httpRedirectPort", server.httpRedirectPort, in: 0...65535, "a port number (0: no redirect listener)")
         try check("server.maxConnections", server.maxConnections, in: 1...1_000_000, "a count")
         try check("server.maxConnectionsPerAddress", server.maxConnectionsPerAddress, in: 0...1_000_000, "a count (0: no cap)")
-        try check("server.handshakeTimeoutSeconds", server.handshakeTimeoutSeconds, in: 1...300, "seconds")
-        try check("server.idleTimeoutSeconds", server.idleTimeoutSeconds, in: 1...86_400, "seconds")
-        try check("server.maxConnections", server.maxConnections, in: 1...1_000_000, "a count")
-        try check("server.maxConnectionsPerAddress", server.maxConnectionsPerAddress, in: 0...1_000_000, "a count (0: no cap)")
         try check("server.handshakeTimeoutSeconds", server.handshakeTimeoutSeconds, in: 1...3600, "seconds")
         try check("server.idleTimeoutSeconds", server.idleTimeoutSeconds, in: 1...86_400, "seconds")
 
@@ -29,6 +25,8 @@ extension AppConfiguration {
         try check("signalling.pingIntervalSeconds", signalling.pingIntervalSeconds, in: 1...3600, "seconds")
         try check("signalling.inviteTTLSeconds", signalling.inviteTTLSeconds, in: 60...(366 * 86_400), "seconds")
         try check("signalling.resumeGraceSeconds", signalling.resumeGraceSeconds, in: 0...86_400, "seconds (0: no resume)")
+
+        try check("identity.sessionTTLSeconds", identity.sessionTTLSeconds, in: 60...(7 * 86_400), "seconds")
 
         try check("turn.port", turn.port, in: 0...65535, "a port number (0: any free port)")
         try check("turn.tlsPort", turn.tlsPort, in: 0...65535, "a port number (0: any free port)")
@@ -43,8 +41,6 @@ extension AppConfiguration {
                   "bytes per second (0: no cap)")
         try check("turn.unallocatedConnectionTimeoutSeconds", turn.unallocatedConnectionTimeoutSeconds, in: 1...3600, "seconds")
         try check("turn.maxStreamConnections", turn.maxStreamConnections, in: 1...1_000_000, "a count")
-        try check("turn.maxStreamConnectionsPerAddress", turn.maxStreamConnectionsPerAddress, in: 0...1_000_000,
-                  "a count (0: no cap)")
         try check("turn.maxStreamConnectionsPerAddress", turn.maxStreamConnectionsPerAddress, in: 0...1_000_000,
                   "a count (0: no cap)")
 
