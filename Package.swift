@@ -168,7 +168,9 @@ let package = Package(
             dependencies: ["SamtalerumCore", "Identity", .product(name: "JWTKit", package: "jwt-kit")],
             swiftSettings: strict
         ),
-        .testTarget(name: "AuditStoreTests", dependencies: ["SamtalerumCore", "AuditStore"], swiftSettings: strict),
+        .testTarget(name: "AuditStoreTests", dependencies: ["SamtalerumCore", "AuditStore",
+                                                            .product(name: "Logging", package: "swift-log")],
+                    swiftSettings: strict),
         .testTarget(
             name: "AppTests",
             dependencies: [

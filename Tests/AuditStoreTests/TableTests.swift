@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 @testable import AuditStore
 import SamtalerumCore
@@ -147,5 +148,47 @@ import SamtalerumCore
             _ = try await store.purge(olderThan: t0.addingTimeInterval(100 * 86_400), now: t0.addingTimeInterval(201 * 86_400))
         }
         #expect(try dir.rawInt("SELECT MIN(seq) FROM audit_event") == 1)
+    }
+}
+
+/// Log lines kept in memory, to see what the server says at start.
+final class CapturedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [(Logger.Level, String)] = []
+    func append(_ level: Logger.Level, _ text: String) { lock.withLock { lines.append((level, text)) } }
+    var all: [(Logger.Level, String)] { lock.withLock { lines } }
+
+    struct Handler: LogHandler {
+        let log: CapturedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            log.append(event.level, "\(event.message) \(event.metadata ?? [:])")
+        }
+    }
+
+    var logger: Logger { Logger(label: "test") { _ in Handler(log: self) } }
+}
+
+@Suite struct StartCheckTests {
+    @Test func theServerReportsAnEditedTableAtStart() async throws {
+        let dir = try await TableTests.populated()
+        try dir.rawSQL("UPDATE session SET endedAt = endedAt + 3600000 WHERE rowid = 1")
+        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        let captured = CapturedLog()
+        let clock = RetentionServiceTests.CountingClock(stopAfter: 1)
+        let service = AuditRetentionService(database: store, clock: clock,
+                                            wallClock: fixedClock(t0.addingTimeInterval(86_400)), logger: captured.logger)
+        let task = Task { try await service.run() }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while clock.sleeps < 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        task.cancel()
+        try await task.value
+        let critical = captured.all.filter { $0.0 == .critical }.map(\.1)
+        #expect(critical.count == 1 && critical.first?.contains("session s-") == true, "\(critical)")
     }
 }
