@@ -111,8 +111,12 @@ class Server:
         return self.cli("token", "issue", "--role", role, "--subject", subject, "--ttl", "3600").split()[-1]
 
     def secret(self):
-        with open(os.path.join(self.tmp, "keys", "turn.secret")) as f:
-            return f.read().strip()
+        """The REST secret the relay keys credentials with. Read from raw bytes too (as older
+        versions stored it, keying with its hex form), so each test also runs against them."""
+        with open(os.path.join(self.tmp, "keys", "turn.secret"), "rb") as f:
+            data = f.read()
+        text = data.strip()
+        return text.decode() if text and all(0x21 <= b <= 0x7E for b in text) else data.hex()
 
     def http(self, method, path, token=None, body=None, source=None):
         """(status, headers, body) over HTTPS, from `source` (a 127.x address) when given."""
