@@ -56,6 +56,10 @@ public actor RoomRegistry {
     private var performing: [MeetingID: [CheckedContinuation<Void, Never>]] = [:]
     private var connections: [EndpointID: Connection] = [:]
     private var tickets: [String: ResumeTicket] = [:]
+    /// Joins looking a meeting up right now, and how often `evict` ran for it meanwhile; only
+    /// while lookups are in flight, so it stays as small as they are.
+    private var lookups: [MeetingID: Int] = [:]
+    private var evictionsDuringLookup: [MeetingID: Int] = [:]
     private var lastStats: [EndpointID: CallStats] = [:]
     private var quality = QualityBoard()
     /// Session starts, for the duration metric when they end.
@@ -91,16 +95,7 @@ public actor RoomRegistry {
         guard connections[endpoint] != nil else { return }
         guard connections[endpoint]?.meeting == nil else { throw .alreadyJoined }
         let (meetingID, participantOf) = try Self.admission(credential: credential, request: request)
-        let meeting: Meeting
-        do {
-            guard let found = try await directory.meeting(id: meetingID) else { throw SignallingErrorCode.meetingNotFound }
-            meeting = found
-        } catch let code as SignallingErrorCode {
-            throw code
-        } catch {
-            logger.error("meeting lookup failed", metadata: ["error": "\(error)"])
-            throw .internal
-        }
+        let meeting = try await currentMeeting(meetingID)
         guard meeting.cancelledAt == nil else { throw .meetingCancelled }
         let (participant, peer) = try participantOf(meeting)
         // The lookup suspended: the endpoint may have gone, or joined elsewhere, meanwhile.
@@ -227,6 +222,33 @@ public actor RoomRegistry {
         await perform(actions, in: meeting)
     }
 
+    /// The meeting as the directory has it, read again if `evict` ran meanwhile: what the first
+    /// read found (not yet cancelled, the old invite id) may already be out of date.
+    private func currentMeeting(_ id: MeetingID) async throws(SignallingErrorCode) -> Meeting {
+        lookups[id, default: 0] += 1
+        defer {
+            lookups[id, default: 1] -= 1
+            if lookups[id] == 0 {
+                lookups[id] = nil
+                evictionsDuringLookup[id] = nil
+            }
+        }
+        while true {
+            let seen = evictionsDuringLookup[id, default: 0]
+            let meeting: Meeting
+            do {
+                guard let found = try await directory.meeting(id: id) else { throw SignallingErrorCode.meetingNotFound }
+                meeting = found
+            } catch let code as SignallingErrorCode {
+                throw code
+            } catch {
+                logger.error("meeting lookup failed", metadata: ["error": "\(error)"])
+                throw .internal
+            }
+            if evictionsDuringLookup[id, default: 0] == seen { return meeting }
+        }
+    }
+
     /// Which meeting a credential may enter, and as whom, in which place.
     static func admission(
         credential: Credential, request: Join
@@ -273,6 +295,7 @@ public actor RoomRegistry {
     /// The meeting was cancelled (every place) or the citizen's link replaced (`peers`): whoever
     /// holds those places is told `code` and removed now, and no resume ticket brings them back.
     public func evict(meeting: MeetingID, peers: Set<PeerID>? = nil, code: SignallingErrorCode, reason: EndReason) async {
+        if lookups[meeting] != nil { evictionsDuringLookup[meeting, default: 0] += 1 }
         let affected = { (peer: PeerID) in peers?.contains(peer) ?? true }
         tickets = tickets.filter { $0.value.meeting != meeting || !affected($0.value.peer) }
         guard let room = rooms[meeting] else { return }
@@ -385,6 +408,11 @@ public actor RoomRegistry {
                 } catch {
                     // Nothing after this point may be acknowledged: the record is what makes it true.
                     logger.error("audit record failed", metadata: ["error": "\(error)"])
+                    // But a departure or an end happened anyway: the store keeps what it cannot write yet.
+                    for case .record(let later) in actions.drop(while: { $0 != action }).dropFirst() {
+                        if case .sessionEnded = later { try? await recorder.record(later) }
+                        if case .participantLeft = later { try? await recorder.record(later) }
+                    }
                     failEveryone(in: actions)
                     return
                 }

@@ -66,3 +66,53 @@ struct FixedDirectory: MeetingDirectory {
         #expect(received == [.joined, .peerWaiting])
     }
 }
+
+/// A directory whose first lookup waits until the test lets it through; the meeting can change meanwhile.
+final class SlowDirectory: MeetingDirectory {
+    private let current: Mutex<Meeting>
+    private let gate = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    private let held = Atomic<Bool>(false)
+    private let first = Atomic<Bool>(true)
+
+    init(_ meeting: Meeting) { current = Mutex(meeting) }
+    var isHolding: Bool { held.load(ordering: .acquiring) }
+    func change(_ body: (inout Meeting) -> Void) { current.withLock { body(&$0) } }
+    func release() { gate.withLock { $0?.resume(); $0 = nil } }
+
+    func meeting(id: MeetingID) async throws -> Meeting? {
+        let read = current.withLock { $0 }
+        if first.exchange(false, ordering: .acquiringAndReleasing) {
+            await withCheckedContinuation { continuation in
+                gate.withLock { $0 = continuation }
+                held.store(true, ordering: .releasing)
+            }
+        }
+        return read.id == id ? read : nil
+    }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct EvictionRaceTests {
+    /// The citizen's lookup read the meeting before it was cancelled; the cancel lands while the
+    /// lookup is on its way. The join must not slip into the room with the stale read.
+    @Test func aJoinWhoseLookupWasInFlightDuringACancelIsRefused() async throws {
+        let now = Date()
+        let directory = SlowDirectory(Meeting(id: MeetingID(rawValue: "m-race"), workerRef: SubjectRef(rawValue: "w-1"),
+                                              citizenRef: SubjectRef(rawValue: "case-1"), createdAt: now,
+                                              inviteExpiresAt: now.addingTimeInterval(600)))
+        let registry = RoomRegistry(directory: directory, recorder: GatedRecorder(), iceServers: { _, _ in [] })
+        let citizen = EndpointID(rawValue: "e-citizen")
+        let (_, outbox) = AsyncStream.makeStream(of: Outgoing.self)
+        await registry.connect(citizen, outbox: outbox)
+        let join = Task {
+            try await registry.join(citizen, credential: .invite(Invite(meetingId: MeetingID(rawValue: "m-race"), inviteId: "i",
+                                                                        expiresAt: now.addingTimeInterval(600))),
+                                    request: Join(meetingId: nil))
+        }
+        while !directory.isHolding { await Task.yield() }
+        directory.change { $0.cancelledAt = now }
+        await registry.evict(meeting: MeetingID(rawValue: "m-race"), code: .meetingCancelled, reason: .meetingCancelled)
+        directory.release()
+        await #expect(throws: SignallingErrorCode.meetingCancelled) { try await join.value }
+        #expect(await registry.snapshot.isEmpty)
+    }
+}
