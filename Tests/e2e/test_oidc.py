@@ -7,11 +7,11 @@ scripts), roles mapped by identity.externalRoleMapping, a worker's call on the c
 logout here and at the IdP — at phone and desktop size."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
