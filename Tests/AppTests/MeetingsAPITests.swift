@@ -200,7 +200,7 @@ enum ServerSocketProbe {
     @Test func cancellingSendsTheWaitingCitizenAwayAndTheInviteStopsWorking() async throws {
         let (_, directory) = try await TestServer.run { server in
             let meeting = try await server.createMeeting(worker: "w-1", citizenRef: "sag-2026-cancel")
-            let (citizen, joined) = try await SignallingIntegrationTests.enter(server, token: meeting.invite)
+            let (citizen, joined) = try await MeshIntegrationTests.enter(server, token: meeting.invite)
             #expect(joined.waiting == true)
 
             #expect(try await server.call(.delete, "/api/meetings/\(meeting.meetingId)", as: "w-2").status == .forbidden)
@@ -240,7 +240,7 @@ enum ServerSocketProbe {
             let shown = try await server.call(.get, "/api/meetings/\(meeting.meetingId)/invite", as: "w-1")
             #expect(shown.status == .ok)
             let again = try JSONDecoder().decode(Link.self, from: Data(buffer: shown.body))
-            let (citizen, _) = try await SignallingIntegrationTests.enter(server, token: again.invite)
+            let (citizen, _) = try await MeshIntegrationTests.enter(server, token: again.invite)
             #expect(try await server.call(.get, "/api/meetings/\(meeting.meetingId)/invite", as: "w-2").status == .forbidden)
 
             let replaced = try await server.call(.post, "/api/meetings/\(meeting.meetingId)/invite", as: "w-1")
@@ -260,7 +260,7 @@ enum ServerSocketProbe {
                 #expect(refused.code == .inviteRevoked)
                 #expect(try await server.call(.get, "/api/invite", bearer: old).status == .gone)
             }
-            let (_, joined) = try await SignallingIntegrationTests.enter(server, token: fresh.invite)
+            let (_, joined) = try await MeshIntegrationTests.enter(server, token: fresh.invite)
             #expect(joined.waiting == true)
             #expect(try await server.call(.get, "/api/invite", bearer: fresh.invite).status == .ok)
         }

@@ -287,15 +287,6 @@ import Testing
         throw TestFailure("only quality messages")
     }
 
-    static func enter(_ server: TestServer, token: String, meeting: String? = nil) async throws -> (WebSocketPeer, Joined) {
-        let peer = WebSocketPeer(port: server.port)
-        peer.send(.hello(Hello(token: token)))
-        guard case .welcome = try await peer.next() else { throw TestFailure("no welcome") }
-        peer.send(.join(Join(meetingId: meeting.map(MeetingID.init(rawValue:)))))
-        guard case .joined(let joined) = try await peer.next() else { throw TestFailure("no joined") }
-        return (peer, joined)
-    }
-
     @Test func anAdmissionIsForOneSessionAfterHangUpConnectionLostOrTheWorkerComingBackTheLinkWaitsAgain() async throws {
         let (_, directory) = try await TestServer.run(adjust: { $0.signalling.resumeGraceSeconds = 1 }) { server in
             let call = try await Self.startCall(server)
@@ -305,7 +296,7 @@ import Testing
             // After a hang-up.
             call.citizen.send(.leave)
             #expect(try await Self.nextNotQuality(call.worker) == .peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: .hangup)))
-            var (citizen, joined) = try await Self.enter(server, token: call.meeting.invite)
+            var (citizen, joined) = try await MeshIntegrationTests.enter(server, token: call.meeting.invite)
             #expect(joined.waiting, "the same link entered straight into a new session after hang-up")
             #expect(try await Self.nextNotQuality(call.worker) == .peerWaiting(waitingCitizen))
 
@@ -317,7 +308,7 @@ import Testing
             citizen.drop()
             #expect(try await Self.nextNotQuality(call.worker) == .peerReconnecting(waitingCitizen))
             #expect(try await Self.nextNotQuality(call.worker) == .peerLeft(PeerLeft(role: .citizen, peer: .citizen, reason: .connectionLost)))
-            (citizen, joined) = try await Self.enter(server, token: call.meeting.invite)
+            (citizen, joined) = try await MeshIntegrationTests.enter(server, token: call.meeting.invite)
             #expect(joined.waiting, "the same link entered straight into a new session after connection_lost")
             #expect(try await Self.nextNotQuality(call.worker) == .peerWaiting(waitingCitizen))
 
@@ -327,7 +318,7 @@ import Testing
             guard case .peerJoined = try await citizen.next() else { throw TestFailure("no third session") }
             call.worker.send(.leave)
             #expect(try await Self.nextNotQuality(citizen) == .peerLeft(PeerLeft(role: .worker, peer: .worker, reason: .hangup)))
-            let (worker, workerJoined) = try await Self.enter(server, token: workerToken, meeting: call.meeting.meetingId)
+            let (worker, workerJoined) = try await MeshIntegrationTests.enter(server, token: workerToken, meeting: call.meeting.meetingId)
             #expect(!workerJoined.waiting)
             #expect(try await Self.nextNotQuality(worker) == .peerWaiting(waitingCitizen), "the citizen was let into a new session unasked")
             citizen.send(.ping(Ping(id: 1)))
@@ -342,7 +333,7 @@ import Testing
             let workerToken = try await server.token(.worker, subject: "w-1")
 
             // The worker closes the tab (the socket may linger) and opens the meeting again at once.
-            let (worker, workerJoined) = try await Self.enter(server, token: workerToken, meeting: call.meeting.meetingId)
+            let (worker, workerJoined) = try await MeshIntegrationTests.enter(server, token: workerToken, meeting: call.meeting.meetingId)
             #expect(!workerJoined.waiting)
             guard case .error(let replaced) = try await Self.nextNotQuality(call.worker) else { throw TestFailure("old tab not told") }
             #expect(replaced.code == .replaced && replaced.fatal)
@@ -354,7 +345,7 @@ import Testing
 
             // The citizen's phone dies without a close; the second device gets in at once and waits.
             call.citizen.drop()
-            let (laptop, laptopJoined) = try await Self.enter(server, token: call.meeting.invite)
+            let (laptop, laptopJoined) = try await MeshIntegrationTests.enter(server, token: call.meeting.invite)
             #expect(laptopJoined.waiting)
             var heard: [ServerMessage] = []
             while heard.last != .peerWaiting(PeerInfo(role: .citizen, peer: .citizen)) {
@@ -404,8 +395,8 @@ import Testing
     @Test func anInviteThatExpiredDuringTheCallStillResumesWithinGrace() async throws {
         let (_, directory) = try await TestServer.run(adjust: { $0.signalling.autoAdmit = true }) { server in
             let meeting = try await server.createMeeting(worker: "w-1")
-            let (worker, _) = try await Self.enter(server, token: try await server.token(.worker, subject: "w-1"), meeting: meeting.meetingId)
-            let (citizen, _) = try await Self.enter(server, token: meeting.invite)
+            let (worker, _) = try await MeshIntegrationTests.enter(server, token: try await server.token(.worker, subject: "w-1"), meeting: meeting.meetingId)
+            let (citizen, _) = try await MeshIntegrationTests.enter(server, token: meeting.invite)
             _ = (try await worker.next(), try await citizen.next())
             // A guest place whose invite runs out a few seconds into the call (invite lifetimes
             // are configured in minutes; the server's own key signs this shorter one).
@@ -413,7 +404,7 @@ import Testing
             let guestPeer = PeerID(rawValue: try JSONDecoder().decode(MeshIntegrationTests.GuestInvite.self, from: Data(buffer: created.body)).peer)
             let expiry = Date() + 8
             let invite = try await server.authority.issueInvite(meeting: MeetingID(rawValue: meeting.meetingId), expiresAt: expiry, guest: guestPeer)
-            let (guest, joined) = try await Self.enter(server, token: invite)
+            let (guest, joined) = try await MeshIntegrationTests.enter(server, token: invite)
             let resume = try #require(joined.resumeToken)
             guard case .peerJoined(let inCall) = try await guest.next() else { throw TestFailure("the guest is not in the call") }
             try await Task.sleep(for: .seconds(max(0, expiry.timeIntervalSinceNow) + 1))
