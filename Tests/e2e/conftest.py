@@ -9,6 +9,7 @@ binary is staged in a temporary folder next to a copy of those sources (SwiftPM'
 accessor prefers a bundle beside the executable). SAMTALERUM_WEB=build uses the built copy.
 """
 
+import asyncio
 import base64
 import json
 import os
@@ -404,6 +405,30 @@ def invite_guest(server, token, meeting_id, guest_ref="JC-2026-0007"):
     with urllib.request.urlopen(request, context=insecure_context(), timeout=5) as response:
         assert response.status == 201
         return json.load(response)
+
+
+def ws_url(server):
+    return server.url("/ws").replace("https://", "wss://")
+
+
+async def expect_type(ws, wanted, timeout=15):
+    """The next message of type `wanted` on an asyncio `websockets` connection, skipping others
+    (e.g. `quality`), within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {wanted} within {timeout} s"
+        message = json.loads(await asyncio.wait_for(ws.recv(), left))
+        if message["type"] == wanted:
+            return message
+
+
+async def enter(ws, token, meeting_id=None):
+    """hello with `token`, then join (the worker names `meeting_id`): what `joined` said."""
+    await ws.send(json.dumps({"type": "hello", "v": 1, "token": token}))
+    await expect_type(ws, "welcome")
+    await ws.send(json.dumps({"type": "join", **({"meetingId": meeting_id} if meeting_id else {})}))
+    return await expect_type(ws, "joined")
 
 
 def frames_by_peer(driver):

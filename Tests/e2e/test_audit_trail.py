@@ -6,36 +6,14 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-import time
 import urllib.error
 
 import pytest
 from websockets.asyncio.client import connect
 
-from conftest import Server, create_meeting, free_port, insecure_context, issue_token, wait_until
+from conftest import Server, create_meeting, enter, expect_type, free_port, insecure_context, issue_token, wait_until, ws_url
 
 MARKER = "CHAT-CONTENT-MUST-NOT-BE-LOGGED-4711"
-
-
-def ws_url(server):
-    return server.url("/ws").replace("https://", "wss://")
-
-
-async def expect_type(ws, wanted, timeout=15):
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        assert left > 0, f"no {wanted} within {timeout} s"
-        message = json.loads(await asyncio.wait_for(ws.recv(), left))
-        if message["type"] == wanted:
-            return message
-
-
-async def enter(ws, token, meeting_id=None):
-    await ws.send(json.dumps({"type": "hello", "v": 1, "token": token}))
-    await expect_type(ws, "welcome")
-    await ws.send(json.dumps({"type": "join", **({"meetingId": meeting_id} if meeting_id else {})}))
-    return await expect_type(ws, "joined")
 
 
 @pytest.mark.parametrize("server", [("--log-level", "trace")], indirect=True)

@@ -16,35 +16,13 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from conftest import create_meeting, insecure_context, issue_token
+from conftest import create_meeting, enter, expect_type, insecure_context, issue_token, ws_url
 
 # Bounds for the flood: far beyond what the server may queue for one client (512 messages plus
 # the kernel's socket buffers, a few MB), and never longer than this.
 FLOOD_MAX_MESSAGES = 12_000
 FLOOD_SECONDS = 120
 CHAT_TEXT = "x" * 2000
-
-
-def ws_url(server):
-    return server.url("/ws").replace("https://", "wss://")
-
-
-async def expect_type(ws, wanted, timeout=15):
-    """The next message of type `wanted`, skipping others (e.g. `quality`), within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        assert left > 0, f"no {wanted} within {timeout} s"
-        message = json.loads(await asyncio.wait_for(ws.recv(), left))
-        if message["type"] == wanted:
-            return message
-
-
-async def enter(ws, token, meeting_id=None):
-    await ws.send(json.dumps({"type": "hello", "v": 1, "token": token}))
-    await expect_type(ws, "welcome")
-    await ws.send(json.dumps({"type": "join", **({"meetingId": meeting_id} if meeting_id else {})}))
-    return await expect_type(ws, "joined")
 
 
 def small_receive_buffer_socket(port):
