@@ -431,6 +431,21 @@ async def enter(ws, token, meeting_id=None):
     return await expect_type(ws, "joined")
 
 
+def admit_until_joined(worker, timeout):
+    """Sends `admit` on the worker's synchronous `websockets` connection until it hears
+    `peer-joined`; `not-waiting` means the citizen's join has not landed yet, so it tries again."""
+    def admitted():
+            worker.send(json.dumps({"type": "admit"}))
+            for _ in range(20):
+                message = json.loads(worker.recv(timeout=10))
+                if message["type"] == "peer-joined":
+                    return True
+                if message["type"] == "error" and message.get("code") == "not-waiting":
+                    return False
+            return False
+    wait_until(admitted, timeout, interval=0.5, message="the session to start")
+
+
 def frames_by_peer(driver):
     """Decoded video frames per connection of a (mesh) call: {peer id: frames}."""
     return driver.execute_async_script(VIDEO_FRAMES_BY_PEER).get("frames") or {}

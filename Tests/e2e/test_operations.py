@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from conftest import (create_meeting, field, free_port, insecure_context, issue_token, running_server,
-                      server_binary, wait_until)
+from conftest import (admit_until_joined, create_meeting, field, free_port, insecure_context, issue_token,
+                      running_server, server_binary, wait_until)
 
 START_TIMEOUT = 60
 
@@ -259,17 +259,7 @@ def test_sigterm_with_the_ops_stream_open_exits_0_promptly_and_records_server_sh
         worker.send(json.dumps({"type": "join", "meetingId": meeting["meetingId"]}))
         citizen = stack.enter_context(signalling_socket(server, meeting["citizenInviteUrl"].split("#invite=")[1]))
         citizen.send(json.dumps({"type": "join"}))
-
-        def admitted():
-            worker.send(json.dumps({"type": "admit"}))
-            for _ in range(20):
-                message = json.loads(worker.recv(timeout=10))
-                if message["type"] == "peer-joined":
-                    return True
-                if message["type"] == "error" and message.get("code") == "not-waiting":
-                    return False
-            return False
-        wait_until(admitted, 20, interval=0.5, message="the session to start")
+        admit_until_joined(worker, 20)
 
         stream = http.client.HTTPSConnection("127.0.0.1", server.port, context=insecure_context(), timeout=20)
         stream.request("GET", "/api/ops/stream", headers={"Authorization": f"Bearer {ops_token}"})

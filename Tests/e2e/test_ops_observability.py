@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from conftest import (REPO, Server, create_meeting, free_port, http_get, insecure_context, issue_token,
-                      running_server, server_binary, wait_until)
+from conftest import (REPO, Server, admit_until_joined, create_meeting, free_port, http_get, insecure_context,
+                      issue_token, running_server, server_binary, wait_until)
 
 DASHBOARD = REPO / "Packaging/grafana/samtalerum-dashboard.json"
 ALERT_RULES = REPO / "Packaging/prometheus/samtalerum-alerts.yml"
@@ -157,17 +157,7 @@ def start_session(server, worker_token, meeting):
     worker.send(json.dumps({"type": "join", "meetingId": meeting["meetingId"]}))
     citizen = open_socket(server, meeting["citizenInviteUrl"].split("#invite=")[1])
     citizen.send(json.dumps({"type": "join"}))
-
-    def admitted():
-        worker.send(json.dumps({"type": "admit"}))
-        for _ in range(20):
-            message = json.loads(worker.recv(timeout=10))
-            if message["type"] == "peer-joined":
-                return True
-            if message["type"] == "error" and message.get("code") == "not-waiting":
-                return False
-        return False
-    wait_until(admitted, 30, interval=0.5, message="the session to start")
+    admit_until_joined(worker, 30)
     return worker, citizen
 
 
