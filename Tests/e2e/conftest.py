@@ -356,6 +356,13 @@ def field(record, *names):
     return next((record[name] for name in names if record.get(name) is not None), None)
 
 
+def sign_in_worker(worker, url, token):
+    """Opens `url` (a worker page) and signs in by pasting `token`."""
+    worker.get(url)
+    element(worker, "token-input").send_keys(token)
+    element(worker, "sign-in-button").click()
+
+
 def worker_opens_meeting(server, worker, worker_token, reload=True):
     """Through the worker page: sign in, create a meeting, read the invite link off the page,
     join. Returns the invite URL and the meeting id."""

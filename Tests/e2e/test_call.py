@@ -24,7 +24,7 @@ from selenium.webdriver.common.by import By
 from conftest import (
     MEDIA_TIMEOUT, UI_TIMEOUT, CuttableProxy, free_port, issue_token, running_server, audit_sessions, citizen_joins, create_meeting, csp_violations,
     element, field, frames_decoded, hook, state, http_get, insecure_context, video_stats, wait_both_decoding, wait_state,
-    wait_until, worker_admits, worker_opens_meeting,
+    sign_in_worker, wait_until, worker_admits, worker_opens_meeting,
 )
 
 
@@ -325,12 +325,6 @@ def test_invite_page_without_token_explains_and_landing_page_leads_to_worker_pag
     # Asking whether someone is signed in answers 401 when nobody is; Chromium logs that response.
     expected = "/api/whoami - Failed to load resource: the server responded with a status of 401"
     assert not [line for line in lines if line.startswith("SEVERE") and expected not in line], lines
-
-
-def sign_in_worker(worker, url, token):
-    worker.get(url)
-    element(worker, "token-input").send_keys(token)
-    element(worker, "sign-in-button").click()
 
 
 def test_waiting_room_note_then_admit(shared_server, shared_worker_token, browsers):

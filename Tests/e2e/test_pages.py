@@ -13,14 +13,8 @@ from selenium.webdriver.common.by import By
 
 from conftest import (
     MEDIA_TIMEOUT, UI_TIMEOUT, citizen_joins, create_meeting, element, frames_decoded, hook, issue_token,
-    video_stats, wait_both_decoding, wait_state, wait_until,
+    sign_in_worker, video_stats, wait_both_decoding, wait_state, wait_until,
 )
-
-
-def sign_in_worker(worker, url, token):
-    worker.get(url)
-    element(worker, "token-input").send_keys(token)
-    element(worker, "sign-in-button").click()
 
 
 def start_call(server, token, browsers, citizen_media="camera+mic", citizen_size=(1280, 800)):

@@ -3,13 +3,7 @@ gets in at once and waits to be let in; the first device is told in plain langua
 not reconnect to take the place back."""
 import time
 
-from conftest import UI_TIMEOUT, create_meeting, element, hook, state, wait_state, wait_until
-
-
-def sign_in_worker(worker, url, token):
-    worker.get(url)
-    element(worker, "token-input").send_keys(token)
-    element(worker, "sign-in-button").click()
+from conftest import UI_TIMEOUT, create_meeting, element, hook, sign_in_worker, state, wait_state, wait_until
 
 
 def test_the_link_opened_on_a_second_device_takes_the_place_and_the_first_says_why(shared_server, shared_worker_token, browsers):
