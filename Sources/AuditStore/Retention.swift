@@ -81,11 +81,8 @@ extension AuditDatabase {
             """, arguments: [lastPurged, DerivedTables.meetingCarriedKind])
         for row in meetings {
             let m = try MeetingRow(row: row)
-            var facts = DerivedTables()
             let definedBy: Int64 = row["definedBy"]
-            _ = facts.apply(EventRow(seq: definedBy, at: row["recAt"], kind: row["definedKind"], meetingId: m.id, sessionId: nil,
-                                     actorPseudonym: row["recWorker"], actorSealed: nil, subjectPseudonym: row["recCitizen"], subjectSealed: nil,
-                                     detail: row["recDetail"], prevHash: Data(), hash: Data()))
+            let facts = Self.factsOfDefiningRecord(row, meetingId: m.id, sessionId: nil)
             guard let known = facts.meetings[m.id], known.worker == m.workerPseudonym, known.citizen == m.citizenPseudonym,
                   known.createdAt == m.createdAt else {
                 throw AuditStoreError.tablesDisagree("meeting \(m.id) differs from record \(definedBy); run verify")
@@ -101,10 +98,7 @@ extension AuditDatabase {
         for row in sessions {
             let s = try SessionRow(row: row)
             let definedBy: Int64 = row["definedBy"]
-            var facts = DerivedTables()
-            _ = facts.apply(EventRow(seq: definedBy, at: row["recAt"], kind: row["definedKind"], meetingId: s.meetingId,
-                                     sessionId: s.id, actorPseudonym: row["recWorker"], actorSealed: nil, subjectPseudonym: row["recCitizen"], subjectSealed: nil,
-                                     detail: row["recDetail"], prevHash: Data(), hash: Data()))
+            let facts = Self.factsOfDefiningRecord(row, meetingId: s.meetingId, sessionId: s.id)
             let participants = try ParticipantRow.filter(sql: "sessionId = ?", arguments: [s.id]).fetchAll(db)
                 .map { DerivedTables.ParticipantKey(role: $0.role, ref: $0.refPseudonym) }
             guard let known = facts.sessions[s.id], known.meetingId == s.meetingId, known.worker == s.workerPseudonym,
@@ -116,6 +110,17 @@ extension AuditDatabase {
                         DerivedTables.sessionCarriedDetail(s, participants: participants)))
         }
         return out
+    }
+
+    /// What the record that defined a carried row implies, replayed from the columns both of
+    /// `carryForward`'s queries join in (`definedBy`, `definedKind`, `rec*`).
+    private static func factsOfDefiningRecord(_ row: Row, meetingId: String, sessionId: String?) -> DerivedTables {
+        var facts = DerivedTables()
+        _ = facts.apply(EventRow(seq: row["definedBy"], at: row["recAt"], kind: row["definedKind"], meetingId: meetingId,
+                                 sessionId: sessionId, actorPseudonym: row["recWorker"], actorSealed: nil,
+                                 subjectPseudonym: row["recCitizen"], subjectSealed: nil, detail: row["recDetail"],
+                                 prevHash: Data(), hash: Data()))
+        return facts
     }
 }
 
