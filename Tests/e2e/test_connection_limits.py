@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, http_get, insecure_context, server_binary, wait_until
+from conftest import free_port, http_get, insecure_context, running_server, server_binary, wait_until
 
 HOST = "127.0.0.1"
 NOFILE = (1024, 4096)
@@ -332,3 +332,65 @@ def test_floods_hit_their_listener_caps_and_never_the_process_limit(limited_serv
         assert soft == NOFILE[1], f"the soft open-file limit was not raised to the hard one:\n{limits}"
     finally:
         flood.close_all()
+
+
+# A short first-request deadline and a long idle timeout, so a close that comes from the deadline
+# is told apart from one that comes from the idle timeout (and the old hang, from both).
+SHORT_FIRST_REQUEST = 4
+LONG_IDLE = 120
+
+
+@pytest.fixture
+def short_deadline_server():
+    yield from running_server(("--no-turn",), env={
+        "SAMTALERUM_SERVER_HANDSHAKE_TIMEOUT_SECONDS": str(SHORT_FIRST_REQUEST),
+        "SAMTALERUM_SERVER_IDLE_TIMEOUT_SECONDS": str(LONG_IDLE),
+    })
+
+
+def send_and_read_until_closed(port, payload, limit):
+    """Sends `payload` over TLS and reads until the server closes: (seconds taken, bytes read),
+    or (None, bytes read) if it is still open after `limit` seconds."""
+    tls = connect_tls(port, HOST)
+    tls.settimeout(1)
+    started = time.monotonic()
+    received = b""
+    try:
+        tls.sendall(payload)
+        while time.monotonic() - started < limit:
+            try:
+                chunk = tls.recv(4096)
+            except TimeoutError:
+                continue
+            except (ssl.SSLError, OSError):  # a reset, or a close without close_notify
+                return time.monotonic() - started, received
+            if not chunk:
+                return time.monotonic() - started, received
+            received += chunk
+        return None, received
+    finally:
+        tls.close()
+
+
+def test_a_request_head_the_parser_rejects_gets_400_and_a_close(short_deadline_server):
+    """A NUL byte in a header value: the HTTP decoder rejects the head before the WebSocket
+    upgrade handler has decided, which used to leave the connection open for good, unanswered."""
+    port = short_deadline_server.port
+    taken, reply = send_and_read_until_closed(
+        port, b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Test: a\x00b\r\n\r\n", limit=30)
+    assert taken is not None, f"still open after 30 s; read {reply!r}"
+    assert reply.startswith(b"HTTP/1.1 400 "), reply
+    # Answered, not waited out by the first request's deadline.
+    assert taken < SHORT_FIRST_REQUEST, taken
+
+    status, _ = http_get(f"https://{HOST}:{port}/health/live", timeout=10)
+    assert status == 200
+
+
+def test_a_head_without_its_blank_line_is_closed_by_the_first_request_deadline(short_deadline_server):
+    """Slowloris without the drip: the headers, no final blank line, then silence."""
+    taken, reply = send_and_read_until_closed(
+        short_deadline_server.port, b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Test: y\r\n", limit=SHORT_FIRST_REQUEST + 30)
+    assert taken is not None, f"still open {SHORT_FIRST_REQUEST + 30} s after the accept; read {reply!r}"
+    assert reply == b"", reply
+    assert SHORT_FIRST_REQUEST - 0.5 <= taken < LONG_IDLE, taken
