@@ -48,11 +48,13 @@ CAP_LINE = "connection limit reached"
 
 
 class FloodSocket:
-    def __init__(self, sock, kind, raw=None):
+    def __init__(self, sock, kind, opened, raw=None):
         self.sock = sock          # what is read and written (an SSLSocket for TLS)
         self.raw = raw or sock
         self.kind = kind
-        self.opened = time.monotonic()
+        # Taken before connecting: the server's timers start at accept, later than this, so a
+        # slow TLS handshake on a loaded machine cannot make a close look early.
+        self.opened = opened
         self.closed = None
 
     def check_closed(self):
@@ -242,9 +244,11 @@ def test_floods_hit_their_listener_caps_and_never_the_process_limit(limited_serv
         # 1. ~1,100 idle TCP connections to the TURN port, 500 idle TCP connections to HTTPS.
         for i in range(turn_flood):
             source = TURN_FLOOD_ADDRESSES[i % len(TURN_FLOOD_ADDRESSES)]
-            flood.add(FloodSocket(connect_plain(server["tcp"], source), "turn"))
+            opened = time.monotonic()
+            flood.add(FloodSocket(connect_plain(server["tcp"], source), "turn", opened))
         for _ in range(HTTPS_IDLE):
-            flood.add(FloodSocket(connect_plain(server["port"], HTTPS_IDLE_ADDRESS), "https-idle"))
+            opened = time.monotonic()
+            flood.add(FloodSocket(connect_plain(server["port"], HTTPS_IDLE_ADDRESS), "https-idle", opened))
 
         # 2. The other listeners still serve, promptly.
         assert health_answers_promptly(server["port"]), "HTTPS health did not answer during the TURN flood"
@@ -253,12 +257,14 @@ def test_floods_hit_their_listener_caps_and_never_the_process_limit(limited_serv
 
         # 3. Idle TLS connections and slowloris requests, each from their own address.
         for _ in range(TLS_IDLE):
+            opened = time.monotonic()
             tls = connect_tls(server["port"], TLS_IDLE_ADDRESS)
-            flood.add(FloodSocket(tls, "tls-idle", raw=tls))
+            flood.add(FloodSocket(tls, "tls-idle", opened, raw=tls))
         for _ in range(SLOWLORIS):
+            opened = time.monotonic()
             tls = connect_tls(server["port"], SLOWLORIS_ADDRESS)
             tls.sendall(b"GET /health/ready HTTP/1.1\r\nHost: x\r\n")
-            flood.add(FloodSocket(tls, "slowloris", raw=tls))
+            flood.add(FloodSocket(tls, "slowloris", opened, raw=tls))
 
         # 4. The excess was closed at accept; what is held stays within each cap.
         wait_until(lambda: flood.poll().closed_count("turn") >= turn_flood - turn_cap,
