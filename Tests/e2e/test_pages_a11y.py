@@ -60,26 +60,33 @@ def overflow(driver):
         "return Math.max(0, document.documentElement.scrollWidth - document.documentElement.clientWidth)")
 
 
+# Delivers a `quality` push with a hint through the page's own message handler, as the server
+# sends it on a weak connection: the longest hint the page has, on purpose. The page renders
+# synchronously, so what follows in the same script sees the hint; a real push from the server
+# may replace it a moment later, which is why each check delivers it again.
+DELIVER_HINT = """
+    const poor = (hint) => ({class: 'poor', mos: 2.4, hint});
+    window.samtalerum.call.handle({type: 'quality', receiving: poor('weak-connection'),
+                                   sending: poor('try-audio-only')});
+    const h = document.getElementById('quality-hint');
+    const hintShown = !!h && h.offsetHeight > 0 && h.textContent.length > 20;"""
+
+
 def show_quality_hint(driver):
-    """Delivers a `quality` push with a hint through the page's own message handler, as the
-    server sends it on a weak connection: the longest hint the page has, on purpose."""
-    driver.execute_script("""
-        const poor = (hint) => ({class: 'poor', mos: 2.4, hint});
-        return window.samtalerum.call.handle({type: 'quality', receiving: poor('weak-connection'),
-                                              sending: poor('try-audio-only')});""")
-    wait_until(lambda: driver.execute_script(
-        "const h = document.getElementById('quality-hint'); return h && h.offsetHeight > 0 && h.textContent.length > 20"),
-        UI_TIMEOUT, message="the quality hint on screen")
+    wait_until(lambda: driver.execute_script(DELIVER_HINT + "return hintShown;"),
+               UI_TIMEOUT, message="the quality hint on screen")
 
 
 def hangup_on_screen(driver):
-    """Whether "Læg på" is wholly inside a 360×740 window without scrolling."""
+    """Whether "Læg på" is wholly inside a 360×740 window without scrolling, with the hint shown."""
     set_width(driver, 360, 740)
     try:
-        return driver.execute_script("""
-            window.scrollTo(0, 0);
-            const r = document.getElementById('hangup-button').getBoundingClientRect();
-            return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight;""")
+        def measure():
+            shown, fits = driver.execute_script("window.scrollTo(0, 0);" + DELIVER_HINT + """
+                const r = document.getElementById('hangup-button').getBoundingClientRect();
+                return [hintShown, r.height > 0 && r.top >= 0 && r.bottom <= innerHeight];""")
+            return (fits,) if shown else None
+        return wait_until(measure, UI_TIMEOUT, message="a measurement with the quality hint shown")[0]
     finally:
         reset_width(driver)
 
