@@ -31,7 +31,7 @@ import Testing
             #expect(await first.answersBinding())
             #expect(await second.answersBinding())
             let third = try await Self.connect(tcp, from: "127.0.0.2")
-            #expect(try await third.waitForClose(timeout: .seconds(5)) != nil)
+            #expect(try await third.waitForClose(timeout: .seconds(30)) != nil)
 
             let other = try await Self.connect(tcp, from: "127.0.0.3")
             #expect(await other.answersBinding())
@@ -42,8 +42,8 @@ import Testing
             var admitted = false
             for _ in 0..<40 where !admitted {
                 let next = try await Self.connect(tcp, from: "127.0.0.2")
-                admitted = try await next.waitForClose(timeout: .milliseconds(100)) == nil
-                if admitted { #expect(await next.answersBinding()) }
+                // A refused connection never answers; an admitted one does, however slow the machine.
+                admitted = await next.answersBinding()
                 await next.close()
             }
             #expect(admitted)

@@ -79,7 +79,7 @@ struct StreamProbe {
             #expect(answered > 0)
 
             for probe in [idle, talker, stalled] {
-                #expect(try await probe.waitForClose(timeout: .seconds(5)) != nil)
+                #expect(try await probe.waitForClose(timeout: .seconds(30)) != nil)
             }
             #expect(ContinuousClock.now - opened >= timeout)
             // Well past the timeout, the connection holding an allocation still works.
@@ -100,7 +100,7 @@ struct StreamProbe {
             #expect(await first.answersBinding())
             #expect(await second.answersBinding())
             let third = try await StreamProbe.connect(tcp)
-            #expect(try await third.waitForClose(timeout: .seconds(2)) != nil)
+            #expect(try await third.waitForClose(timeout: .seconds(30)) != nil)
             #expect(first.channel.isActive && second.channel.isActive)
 
             // A slot frees when a connection ends.
@@ -108,8 +108,8 @@ struct StreamProbe {
             var admitted = false
             for _ in 0..<40 where !admitted {
                 let next = try await StreamProbe.connect(tcp)
-                admitted = try await next.waitForClose(timeout: .milliseconds(100)) == nil
-                if admitted { #expect(await next.answersBinding()) }
+                // A refused connection never answers; an admitted one does, however slow the machine.
+                admitted = await next.answersBinding()
                 await next.close()
             }
             #expect(admitted)
