@@ -174,7 +174,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "AuditStoreTests", dependencies: ["SamtalerumCore", "AuditStore",
-                                                            .product(name: "Logging", package: "swift-log")],
+                                                            .product(name: "Logging", package: "swift-log"),
+                                                            .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                            .product(name: "NIOCore", package: "swift-nio")],
                     swiftSettings: strict),
         .testTarget(
             name: "AppTests",

@@ -182,8 +182,8 @@ public final class PostgresEngine: SQLEngine {
 
     public func close() throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        writer.queue.sync { writer.discard() }
-        for lane in readers { lane.queue.sync { lane.discard() } }
+        writer.queue.sync { writer.discard(wait: true) }
+        for lane in readers { lane.queue.sync { lane.discard(wait: true) } }
     }
 
     private func closeConnections() {
@@ -256,13 +256,18 @@ final class Lane: Sendable {
         }
     }
 
-    func discard() {
-        if let live = connection.withLock({ $0.take() }) { Self.closeInBackground(live) }
+    /// Closes the connection; with `wait`, returns once it is closed (runs on `queue`, never on
+    /// an event loop).
+    func discard(wait: Bool = false) {
+        guard let live = connection.withLock({ $0.take() }) else { return }
+        if wait { try? live.close().wait() } else { Self.closeInBackground(live) }
     }
 
+    /// The connection must outlive its close (postgres-nio asserts otherwise): the completion
+    /// handler keeps it.
     private static func closeInBackground(_ connection: PostgresConnection) {
         let closing: EventLoopFuture<Void> = connection.close()
-        _ = closing
+        closing.whenComplete { _ in _ = connection }
     }
 }
 
@@ -301,7 +306,7 @@ struct PostgresSession: SQLSession {
             result = try body()
             try execute("COMMIT", values: [])
         } catch {
-            do { try execute("ROLLBACK", values: []) } catch { throw Unusable(underlying: error) }
+            do { try execute("ROLLBACK", values: []) } catch let lost { _ = lost; throw Unusable(underlying: error) }
             throw error
         }
         return result
