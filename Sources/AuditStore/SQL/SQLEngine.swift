@@ -304,3 +304,13 @@ extension SQLEngine {
         try writeSync(body, afterCommit: { _ in })
     }
 }
+
+extension SQLDialect {
+    /// The larger of two expressions: SQLite's two-argument `MAX`, PostgreSQL's `GREATEST`.
+    public func greatest(_ a: String, _ b: String) -> String {
+        switch self {
+        case .sqlite: "MAX(\(a), \(b))"
+        case .postgres: "GREATEST(\(a), \(b))"
+        }
+    }
+}
