@@ -79,21 +79,25 @@ public func buildServer(
                               clock: ContinuousClock(), wallClock: clock, logger: logger),
         CertificateReloadService(certificate: certificate, hangups: hangups, logger: logger),
     ]
-    let iceServers: IceServerProvider
     var relay: TURNRelayService?
-    var relayCredentials: RelayCredentials?
-    if configuration.turn.enabled {
-        let credentials = try RelayCredentials(configuration: configuration)
+    // The list of relay nodes needs the shared secret even when this node runs no relay itself.
+    let relayCredentials = configuration.turn.enabled || !configuration.turn.relays.isEmpty
+        ? try RelayCredentials(configuration: configuration) : nil
+    let relays = relayCredentials.map { RelayDirectory(configuration: configuration, credentials: $0) }
+    if configuration.turn.enabled, let credentials = relayCredentials {
         var relayConfiguration = try configuration.turnConfiguration(secret: credentials.secret, certificate: certificate)
         relayConfiguration.maxStreamConnections = caps.turnStreams
         relayConfiguration.maxAllocations = caps.relayAllocations
         let service = TURNRelayService(configuration: relayConfiguration, logger: logger)
         services += [service, RelayAnnouncer(relay: service, credentials: credentials, logger: logger, announce: onRelayRunning)]
-        iceServers = { endpoint, _ in credentials.iceServers(id: endpoint.rawValue, now: clock.now()) }
         relay = service
-        relayCredentials = credentials
-    } else {
-        iceServers = { _, _ in [] }
+    }
+    if let relays, !relays.nodes.isEmpty {
+        services.append(RelayStatusMonitor(directory: relays, interval: .seconds(configuration.turn.relayStatusIntervalSeconds),
+                                           timeout: .seconds(configuration.turn.relayStatusTimeoutSeconds), logger: logger))
+    }
+    let iceServers: IceServerProvider = { endpoint, _ in
+        relays?.iceServers(id: endpoint.rawValue, client: RelayClientAddress.current, now: clock.now()) ?? []
     }
 
     if configuration.server.httpRedirectPort > 0 {
@@ -109,7 +113,10 @@ public func buildServer(
     let signalling = configuration.signalling
     let registry = RoomRegistry(
         directory: audit, recorder: recorder, iceServers: iceServers,
-        releaseRelay: { [relay] endpoints in relay?.releaseAllocations(credentialIDs: Set(endpoints.map(\.rawValue))) },
+        releaseRelay: { [relay] endpoints in
+            relay?.releaseAllocations(credentialIDs: Set(endpoints.map(\.rawValue)))
+            relays?.forget(endpoints)
+        },
         policy: RoomPolicy(autoAdmit: signalling.autoAdmit, graceSeconds: TimeInterval(signalling.resumeGraceSeconds)),
         clock: clock, logger: logger)
     services.append(RoomSweeper(registry: registry))
@@ -135,7 +142,7 @@ public func buildServer(
         inviteTTL: TimeInterval(configuration.signalling.inviteTTLSeconds), clock: clock
     ).routes, atPath: "/api")
     router.addRoutes(HealthController(registry: registry, recorder: recorder).routes, atPath: "/health")
-    OpsController(authenticator: authenticator, registry: registry, relay: relay, relayCredentials: relayCredentials, clock: clock,
+    OpsController(authenticator: authenticator, registry: registry, relay: relay, relays: relays, clock: clock,
                   iceCheckGate: IceCheckGate(authority: authority))
         .addRoutes(api: router.group("api"), root: router)
     router.addRoutes(AuditController(authenticator: authenticator, store: audit, clock: clock).routes, atPath: "/api/audit")

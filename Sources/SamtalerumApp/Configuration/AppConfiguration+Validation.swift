@@ -44,6 +44,23 @@ extension AppConfiguration {
         try check("turn.maxStreamConnectionsPerAddress", turn.maxStreamConnectionsPerAddress, in: 0...1_000_000,
                   "a count (0: no cap)")
 
+        let policies = RelayPolicy.allCases.map(\.rawValue)
+        try check("turn.relayPolicy", turn.relayPolicy, policies.contains(turn.relayPolicy), "one of " + policies.joined(separator: ", "))
+        try check("turn.relayStatusIntervalSeconds", turn.relayStatusIntervalSeconds, in: 1...3600, "seconds")
+        try check("turn.relayStatusTimeoutSeconds", turn.relayStatusTimeoutSeconds, in: 1...max(1, turn.relayStatusIntervalSeconds),
+                  "seconds, at most turn.relayStatusIntervalSeconds")
+        try check("turn.statusHost", turn.statusHost, !turn.statusHost.isEmpty && !turn.statusHost.contains(where: \.isWhitespace),
+                  "an address or host name")
+        try check("turn.statusPort", turn.statusPort, in: 0...65535, "a port number (0: any free port)")
+        for (index, relay) in turn.relays.enumerated() {
+            if let problem = relay.problem() {
+                throw .invalidValue(key: "turn.relays" + "[\(index)].\(problem.key)", value: problem.value, expected: problem.expected)
+            }
+            if turn.relays[..<index].contains(where: { $0.name == relay.name }) {
+                throw .invalidValue(key: "turn.relays" + "[\(index)].name", value: relay.name, expected: "a name no other relay in the list has")
+            }
+        }
+
         // Zero or less would purge the whole trail at start and every hour after (issue #11).
         try check("audit.retentionDays", audit.retentionDays, in: 1...36_500, "days")
 

@@ -89,6 +89,17 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
         public var maxStreamConnectionsPerAddress = Self.relay.maxStreamConnectionsPerAddress
         /// UNSAFE outside tests: lets the relay reach 127.0.0.0/8 and ::1.
         public var allowLoopbackPeers = Self.relay.allowLoopbackPeers
+        /// Relays signalling hands out; empty: this node's own relay (Docs/TURN.md, "Relay nodes").
+        public var relays: [RelayNode] = []
+        /// How one of `relays` is chosen for a participant (`RelayPolicy`).
+        public var relayPolicy = RelayPolicy.nearest.rawValue
+        /// How often each relay's `statusURL` is asked for its load, and how long one answer may take.
+        public var relayStatusIntervalSeconds = 5
+        public var relayStatusTimeoutSeconds = 2
+        /// `samtalerum relay` only: its plain-HTTP health and metrics listener (/health/live,
+        /// /health/ready with the allocation count, /metrics). Port 0 picks a free port.
+        public var statusHost = "127.0.0.1"
+        public var statusPort = 9478
 
         /// The relay module's own defaults, so the two never disagree.
         static let relay = TURNConfiguration(authSecret: "")

@@ -9,6 +9,7 @@ import NIOWebSocket
 import SamtalerumCore
 import Signalling
 import SignallingProtocol
+import TURN
 
 /// Adapts a Hummingbird WebSocket to the transport-free `SignallingEndpoint`.
 struct WebSocketFrameWriter: FrameWriter {
@@ -134,8 +135,10 @@ enum SignallingRoute {
             let tls = try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
             try channel.pipeline.syncOperations.addHandler(WebSocketMaskCheck(), position: tls.map { .after($0) } ?? .first)
             let executor = EventLoopTaskExecutor(channel.eventLoop)
+            let client = channel.remoteAddress.flatMap(TransportAddress.init)?.ip
             return .upgrade([:]) { inbound, outbound, _ in
-                try await withTaskExecutorPreference(executor) {
+                // The relay policy's "nearest" reads it where the participant's ICE servers are made.
+                try await RelayClientAddress.$current.withValue(client) { try await withTaskExecutorPreference(executor) {
                     let frames = inbound.messages(maxSize: maxMessageBytes).map { message -> InboundFrame in
                         switch message {
                         case .text(let text): .text(text)
@@ -144,7 +147,7 @@ enum SignallingRoute {
                     }
                     try await endpoint.run(inbound: frames, writer: WebSocketFrameWriter(outbound: outbound, channel: channel),
                                            classifyFailure: classify)
-                }
+                } }
             }
         }
     }
