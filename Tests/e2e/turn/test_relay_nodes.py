@@ -23,6 +23,7 @@ import re
 import secrets
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 import urllib.error
@@ -186,6 +187,17 @@ def test_the_policy_picks_by_network_then_by_load_and_skips_relays_that_do_not_a
             serve.stop()
         a.stop()
         b.stop()
+
+
+def test_a_relay_without_the_shared_secret_refuses_to_start(tmp_path):
+    """A secret of its own would refuse every credential signalling issues: no start, and
+    nothing written where the data directory should be."""
+    data = tmp_path / "relay-data"
+    done = subprocess.run([str(server_binary()), "relay", "--data-dir", str(data), "--turn-port", "0", "--turns-port", "0",
+                           "--status-port", "0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0, done.stdout
+    assert "keys/turn.secret does not exist" in done.stderr + done.stdout, done.stderr
+    assert not data.exists()
 
 
 @pytest.fixture(scope="module")
