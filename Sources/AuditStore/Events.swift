@@ -83,6 +83,9 @@ extension AuditDatabase {
             try endSession(db, id: session.rawValue, meeting: meeting.rawValue, reason: reason,
                            at: at.auditMilliseconds, extra: [:])
 
+        case .sessionMoved(let session, let meeting, let from, let to, let at):
+            try applySessionMoved(db, session: session, meeting: meeting, from: from, to: to, at: at)
+
         case .qualitySummary(let session, let meeting, let summary, let at):
             try db.cachedStatement(sql: "UPDATE session SET lastEventAt = MAX(lastEventAt, ?) WHERE id = ? AND endedAt IS NULL")
                 .execute(arguments: [at.auditMilliseconds, session.rawValue])
@@ -153,6 +156,8 @@ extension AuditDatabase {
             try db.cachedStatement(sql: "UPDATE session SET endedAt = ?, endReason = ?, lastEventAt = MAX(lastEventAt, ?) WHERE id = ?")
                 .execute(arguments: [at, reason.rawValue, at, id])
             detail["durationSeconds"] = Self.durationSeconds(start: open.startedAt, end: at)
+            let moves = try moves(of: id, db)
+            if moves > 0 { detail["moves"] = moves }
         }
         let meetingRow = try self.meetingRow(meeting, db)
         try appendEvent(db, kind: "session_ended", at: at, meeting: meeting, session: id,

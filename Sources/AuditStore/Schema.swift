@@ -104,6 +104,20 @@ enum Schema {
             // reference, the chained record keeps only its keyed MAC (`purposeMac` in detail).
             try db.execute(sql: "ALTER TABLE audit_event ADD COLUMN purposeSealed BLOB")
         }
+        migrator.registerMigration("v6-nodes") { db in
+            // Several signalling nodes share one store: each session names the node hosting it
+            // (NULL: recorded before nodes were named), how often it moved to another node, and
+            // each node its last sign of life, so a node closes only its own sessions at start and
+            // the others close those of a node that never came back. Host names, nothing personal.
+            try db.execute(sql: """
+                ALTER TABLE session ADD COLUMN hostNode TEXT;
+                ALTER TABLE session ADD COLUMN moves INTEGER NOT NULL DEFAULT 0;
+                CREATE TABLE node (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    lastSeenAt INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

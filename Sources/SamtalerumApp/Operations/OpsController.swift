@@ -9,7 +9,7 @@ import TURN
 
 /// Live operations: session health for role `ops`, Prometheus metrics, and ICE servers for
 /// the pre-call network check.
-struct OpsController<Context: RemoteAddressRequestContext> {
+struct OpsController<Context: ClientAddressRequestContext> {
     let authenticator: BearerAuthenticator
     let registry: RoomRegistry
     let relay: TURNRelayService?
@@ -58,11 +58,11 @@ struct OpsController<Context: RemoteAddressRequestContext> {
                 })
         }
         api.get("ice-check") { request, context -> IceCheck in
-            try await iceCheckGate.admit(request, clientAddress: context.remoteAddress?.ipAddress ?? "unknown", now: .now)
+            try await iceCheckGate.admit(request, clientAddress: context.clientAddress?.ipAddress ?? "unknown", now: .now)
             guard let relays else { return IceCheck(iceServers: []) }
             return IceCheck(iceServers: relays.iceServers(
                 id: TURNConfiguration.checkCredentialPrefix + EndpointID.random().rawValue,
-                client: context.remoteAddress.flatMap(TransportAddress.init)?.ip, ttl: Self.checkCredentialTTL, now: clock.now()))
+                client: context.clientAddress.flatMap(TransportAddress.init)?.ip, ttl: Self.checkCredentialTTL, now: clock.now()))
         }
         root.get("metrics") { _, _ -> Response in
             let rooms = await registry.snapshot

@@ -126,7 +126,8 @@ enum SignallingRoute {
     /// Upgrades `GET /ws` and hands the socket to the protocol. Decided from the request head
     /// alone: the router-based upgrade keeps a reference cycle through its request context,
     /// which would hold every closed connection's context (and the app behind it) forever.
-    static func shouldUpgrade(endpoint: SignallingEndpoint) -> @Sendable (HTTPRequest, any Channel, Logger) throws -> Upgrade {
+    static func shouldUpgrade(endpoint: SignallingEndpoint, proxies: TrustedProxies)
+        -> @Sendable (HTTPRequest, any Channel, Logger) throws -> Upgrade {
         { request, channel, _ in
             guard request.method == .get, request.path?.split(separator: "?").first.map(String.init) == path else {
                 return .dontUpgrade
@@ -135,7 +136,7 @@ enum SignallingRoute {
             let tls = try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
             try channel.pipeline.syncOperations.addHandler(WebSocketMaskCheck(), position: tls.map { .after($0) } ?? .first)
             let executor = EventLoopTaskExecutor(channel.eventLoop)
-            let client = channel.remoteAddress.flatMap(TransportAddress.init)?.ip
+            let client = proxies.client(peer: channel.remoteAddress, fields: request.headerFields).flatMap(TransportAddress.init)?.ip
             return .upgrade([:]) { inbound, outbound, _ in
                 // The relay policy's "nearest" reads it where the participant's ICE servers are made.
                 try await RelayClientAddress.$current.withValue(client) { try await withTaskExecutorPreference(executor) {
