@@ -109,13 +109,18 @@ extension AuditDatabase {
     public func closeAbandonedSessions(seenBy node: String, now: Date, silence: TimeInterval) async throws -> Int {
         guard mode == .readWrite else { throw AuditStoreError.readOnly }
         let cutoff = now.addingTimeInterval(-silence).auditMilliseconds
-        return try await appendCommitted { db in
-            let abandoned = try SessionRow.fetchAll(db.cachedStatement(sql: """
+        @Sendable func abandoned(_ db: Database) throws -> [SessionRow] {
+            try SessionRow.fetchAll(db.cachedStatement(sql: """
                 SELECT * FROM session
                 WHERE endedAt IS NULL AND lastEventAt < ? AND (hostNode IS NULL OR hostNode != ?)
                   AND NOT EXISTS (SELECT 1 FROM node WHERE node.name = session.hostNode AND node.lastSeenAt >= ?)
                 ORDER BY startedAt
                 """), arguments: [cutoff, node, cutoff])
+        }
+        // Nearly always nothing: a read, so the chain's writer and head file are left alone.
+        guard try await !pool.read({ db in try abandoned(db).isEmpty }) else { return 0 }
+        return try await appendCommitted { db in
+            let abandoned = try abandoned(db)
             for row in abandoned {
                 try self.endSession(db, id: row.id, meeting: row.meetingId, reason: .connectionLost, at: row.lastEventAt,
                                     extra: ["closedBy": node, "closedAt": now.auditMilliseconds])
