@@ -75,6 +75,49 @@ import TURN
         #expect(throws: ConfigurationError.self) { try Self.load(yaml: "turn:\n  relayStatusTimeoutSeconds: 9\n") }
     }
 
+    /// Every `turn.*` key `serve` and `relay` share reaches the relay itself: each set to a value
+    /// other than its default, each read back (turn.maxStreamConnectionsPerAddress once did nothing).
+    @Test func everyRelayKeyReachesTheRelaysConfiguration() throws {
+        let data = FileManager.default.temporaryDirectory.appending(path: "samtalerum-wiring-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: data) }
+        let loaded = try Self.load(yaml: """
+            server:
+              dataDir: \(data.path)
+            turn:
+              listenHost: 203.0.113.7
+              port: 3479
+              tlsPort: 5350
+              relayAddress: 203.0.113.8
+              relayPortMin: 50000
+              relayPortMax: 50100
+              realm: kommune
+              credentialTTLSeconds: 7200
+              maxAllocationsPerUser: 5
+              maxAllocations: 300
+              maxBytesPerSecondPerAllocation: 1000000
+              unallocatedConnectionTimeoutSeconds: 12
+              maxStreamConnections: 900
+              maxStreamConnectionsPerAddress: 17
+              allowLoopbackPeers: true
+            logging:
+              logIPAddresses: true
+            """)
+        let relay = try loaded.turnConfiguration(secret: "s", certificate: ServerCertificate(configuration: loaded))
+        #expect(relay.listenHost == "203.0.113.7")
+        #expect(relay.port == 3479 && relay.tlsPort == 5350 && relay.tlsContext != nil)
+        #expect(relay.relayIPv4 == "203.0.113.8" && relay.relayIPv6 == nil)
+        #expect(relay.relayPortRange == 50000...50100)
+        #expect(relay.realm == "kommune")
+        #expect(relay.revokedCredentialRetention == .seconds(7200))
+        #expect(relay.maxAllocationsPerUser == 5 && relay.maxAllocations == 300)
+        #expect(relay.maxBandwidthBytesPerSecond == 1_000_000)
+        #expect(relay.unallocatedConnectionTimeout == .seconds(12))
+        #expect(relay.maxStreamConnections == 900)
+        #expect(relay.maxStreamConnectionsPerAddress == 17)
+        #expect(relay.allowLoopbackPeers && relay.logIPAddresses)
+    }
+
     static let a = RelayNode(name: "a", host: "a", networks: ["10.1.0.0/16"])
     static let b = RelayNode(name: "b", host: "b", networks: ["10.2.0.0/16", "2001:db8::/32"])
     static let c = RelayNode(name: "c", host: "c")
