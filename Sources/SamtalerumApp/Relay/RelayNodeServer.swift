@@ -61,7 +61,7 @@ public struct RelayNodeServer: Sendable {
         relayConfiguration.maxStreamConnections = fitted[1]
         relayConfiguration.maxAllocations = fitted[2]
         let relay = TURNRelayService(configuration: relayConfiguration, logger: logger)
-        let status = RelayNodeStatus(relay: relay, maxAllocations: fitted[2])
+        let status = RelayNodeStatus(relay: relay, maxAllocations: fitted[2], node: configuration.nodeName)
 
         let router = Router(context: BasicRequestContext.self)
         router.get("health/live") { _, _ in RelayNodeStatus.Live(status: "ok") }
@@ -101,6 +101,8 @@ final class RelayNodeStatus: Sendable {
 
     struct Ready: Codable {
         var status: String
+        /// `server.nodeName` (or the host name), as a signalling node's readiness names itself.
+        var node: String
         var allocations: Int
         var maxAllocations: Int
         var udp: Int?
@@ -110,11 +112,13 @@ final class RelayNodeStatus: Sendable {
 
     private let relay: TURNRelayService
     private let maxAllocations: Int
+    private let node: String
     private let ports = Mutex<TURNRelayService.BoundPorts?>(nil)
 
-    init(relay: TURNRelayService, maxAllocations: Int) {
+    init(relay: TURNRelayService, maxAllocations: Int, node: String) {
         self.relay = relay
         self.maxAllocations = maxAllocations
+        self.node = node
     }
 
     func bound(_ bound: TURNRelayService.BoundPorts) {
@@ -125,7 +129,7 @@ final class RelayNodeStatus: Sendable {
     /// signalling node sends clients to a relay that is not there yet.
     func readiness() throws -> Response {
         let bound = ports.withLock { $0 }
-        let ready = Ready(status: bound == nil ? "starting" : "ready", allocations: relay.statistics().count,
+        let ready = Ready(status: bound == nil ? "starting" : "ready", node: node, allocations: relay.statistics().count,
                           maxAllocations: maxAllocations, udp: bound?.udp, tcp: bound?.tcp, tls: bound?.tls)
         return Response(status: bound == nil ? .serviceUnavailable : .ok,
                         headers: [.contentType: "application/json", .cacheControl: "no-store"],

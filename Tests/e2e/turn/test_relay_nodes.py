@@ -103,7 +103,7 @@ def test_the_policy_picks_by_network_then_by_load_and_skips_relays_that_do_not_a
     binary = server_binary()
     data = tmp_path / "serve-data"
     shared_secret(data)
-    a = RelayNodeProcess(tmp_path, binary, "a", data).start()
+    a = RelayNodeProcess(tmp_path, binary, "a", data, env={"SAMTALERUM_SERVER_NODE_NAME": "relay-a"}).start()
     b = RelayNodeProcess(tmp_path, binary, "b", data).start()
     serve = None
     try:
@@ -119,6 +119,7 @@ def test_the_policy_picks_by_network_then_by_load_and_skips_relays_that_do_not_a
         for client in holders:
             assert client.allocate(holder["username"], holder["password"]).cls == stun.SUCCESS
         assert a.status()["allocations"] == 3 and b.status()["allocations"] == 0
+        assert a.status()["node"] == "relay-a"
         wait_until(lambda: metric(serve, "samtalerum_relay_reported_allocations", "a") == 3, 20,
                    message="serve to read relay a's load")
         wait_until(lambda: metric(serve, "samtalerum_relay_reported_allocations", "b") == 0, 20,
