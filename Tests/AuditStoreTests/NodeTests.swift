@@ -39,10 +39,10 @@ import Testing
         #expect(reasons[unnamed.rawValue] == "server_restart")
         #expect(reasons[theirs.rawValue] == "open")
         try restarted.shutDown()
-        // The CLI (no node) keeps the single-process rule: whatever is open was left by a crash.
-        let cli = try AuditDatabase.open(dataDirectory: dir.url, clock: fixedClock(t0.addingTimeInterval(120)))
+        // Opened without a node (one process, one store): whatever is open was left by a crash.
+        let single = try AuditDatabase.open(dataDirectory: dir.url, clock: fixedClock(t0.addingTimeInterval(120)))
         #expect(try endReasons(dir)[theirs.rawValue] == "server_restart")
-        #expect(try await cli.verify().isIntact)
+        #expect(try await single.verify().isIntact)
     }
 
     @Test func theSessionsOfANodeThatWentAwayAreClosedAsLostAtTheirLastKnownTime() async throws {
