@@ -1,4 +1,7 @@
 import Foundation
+import Logging
+import NIOCore
+import NIOPosix
 @testable import SamtalerumApp
 import SamtalerumCore
 import SignallingProtocol
@@ -116,6 +119,55 @@ import TURN
         #expect(relay.maxStreamConnections == 900)
         #expect(relay.maxStreamConnectionsPerAddress == 17)
         #expect(relay.allowLoopbackPeers && relay.logIPAddresses)
+    }
+
+    /// A status endpoint on loopback that answers every request with `response`, or never.
+    final class CannedHTTP: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let response: String?
+        init(response: String?) { self.response = response }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard let response else { return }
+            context.writeAndFlush(NIOAny(ByteBuffer(string: response)), promise: nil)
+        }
+    }
+
+    static func statusServer(_ response: String?) async throws -> (any Channel, String) {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { $0.pipeline.addHandler(CannedHTTP(response: response)) }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return (channel, "http://127.0.0.1:\(channel.localAddress?.port ?? 0)/health/ready")
+    }
+
+    static func http(_ status: String, _ body: String) -> String {
+        "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+    }
+
+    /// The monitor reads the count a relay reports; a status that hangs, answers 503 or
+    /// something else, or refuses the connection makes the relay unreachable within the timeout.
+    @Test func theMonitorReadsTheLoadAndGivesUpOnASilentStatus() async throws {
+        let data = FileManager.default.temporaryDirectory.appending(path: "samtalerum-monitor-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        var configuration = AppConfiguration()
+        configuration.server.dataDir = data.path
+        let monitor = RelayStatusMonitor(
+            directory: RelayDirectory(configuration: configuration, credentials: try RelayCredentials(configuration: configuration)),
+            interval: .seconds(1), timeout: .seconds(1), logger: Logger(label: "test"))
+
+        let (ready, readyURL) = try await Self.statusServer(Self.http("200 OK", #"{"status":"ready","node":"r","allocations":7,"maxAllocations":50}"#))
+        #expect(await monitor.poll(readyURL) == .load(allocations: 7, capacity: 50))
+        let (starting, startingURL) = try await Self.statusServer(Self.http("503 Service Unavailable", #"{"status":"starting"}"#))
+        #expect(await monitor.poll(startingURL) == .unreachable)
+        let (other, otherURL) = try await Self.statusServer(Self.http("200 OK", "<html>not a relay</html>"))
+        #expect(await monitor.poll(otherURL) == .unreachable)
+        let (silent, silentURL) = try await Self.statusServer(nil)
+        let started = ContinuousClock.now
+        #expect(await monitor.poll(silentURL) == .unreachable)
+        #expect(ContinuousClock.now - started < .seconds(10))
+        let closedURL = readyURL
+        try await ready.close()
+        #expect(await monitor.poll(closedURL) == .unreachable)
+        for channel in [starting, other, silent] { try await channel.close() }
     }
 
     static let a = RelayNode(name: "a", host: "a", networks: ["10.1.0.0/16"])
