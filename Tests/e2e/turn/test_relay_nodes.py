@@ -120,6 +120,14 @@ def test_the_policy_picks_by_network_then_by_load_and_skips_relays_that_do_not_a
             assert client.allocate(holder["username"], holder["password"]).cls == stun.SUCCESS
         assert a.status()["allocations"] == 3 and b.status()["allocations"] == 0
         assert a.status()["node"] == "relay-a"
+        # The same exporter as serve's: the relay's own families, counted by the relay itself.
+        base = a.status_url.rsplit("/health/ready", 1)[0]
+        with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
+            exposition = response.read().decode()
+        assert re.search(r"^turn_allocations 3(\.0)?$", exposition, re.MULTILINE), exposition[:2000]
+        assert "# HELP turn_allocations " in exposition
+        with urllib.request.urlopen(base + "/health/live", timeout=5) as response:
+            assert json.load(response) == {"status": "ok"}
         wait_until(lambda: metric(serve, "samtalerum_relay_reported_allocations", "a") == 3, 20,
                    message="serve to read relay a's load")
         wait_until(lambda: metric(serve, "samtalerum_relay_reported_allocations", "b") == 0, 20,
