@@ -30,13 +30,15 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
     var headURL: URL { dataDirectory.appendingPathComponent(Self.headFileName) }
 
     /// Opens (creating on first start) the store, its keys and schema. In `.readWrite` mode it
-    /// also closes sessions a crash left open, at their last known time.
+    /// also closes sessions a crash left open, at their last known time: with `node`, only the
+    /// sessions that node hosted (another node sharing the store may hold the rest).
     public static func open(
         dataDirectory: URL,
         backend: AuditBackend = .sqlite,
         mode: AuditAccessMode = .readWrite,
         clock: WallClock = .system,
         checkpointInterval: Int = 64,
+        node: String? = nil,
         logger: Logger = Logger(label: "samtalerum.audit")
     ) throws -> AuditDatabase {
         // Pending keys may already be the ones the sealed copies need: only rotate-keys may go on.
@@ -46,18 +48,18 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
             throw AuditStoreError.unfinishedKeyRotation(pending.path)
         }
         return try open(dataDirectory: dataDirectory, backend: backend, mode: mode, clock: clock,
-                        checkpointInterval: checkpointInterval, logger: logger, duringRotation: ())
+                        checkpointInterval: checkpointInterval, node: node, logger: logger, duringRotation: ())
     }
 
     /// `open` for rotate-keys itself, which finishes or discards a pending rotation.
     static func open(dataDirectory: URL, backend: AuditBackend, mode: AuditAccessMode = .readWrite,
-                     clock: WallClock = .system, checkpointInterval: Int = 64, logger: Logger,
+                     clock: WallClock = .system, checkpointInterval: Int = 64, node: String? = nil, logger: Logger,
                      duringRotation: Void) throws -> AuditDatabase {
         let db = try AuditDatabase(dataDirectory: dataDirectory, backend: backend, mode: mode,
                                    checkpointInterval: checkpointInterval, logger: logger)
         if mode == .readWrite {
             try db.reconcileHead()
-            let closed = try db.recoverSync(now: clock.now())
+            let closed = try db.recoverSync(now: clock.now(), node: node)
             if closed > 0 { logger.notice("closed sessions left open by a crash", metadata: ["count": "\(closed)"]) }
         }
         return db
@@ -118,13 +120,17 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
         try await record(contentsOf: [event])
     }
 
-    /// Several events in one transaction: all are durable or none is.
-    public func record(contentsOf events: [AuditEvent]) async throws {
+    /// Several events in one transaction: all are durable or none is. Sessions started here are
+    /// `node`'s (`NodeRecorder`).
+    public func record(contentsOf events: [AuditEvent], hostedBy node: String? = nil) async throws {
         guard mode == .readWrite else { throw AuditStoreError.readOnly }
         await recordUnrecordedEnds()
         do {
             try await appendCommitted { db in
-                for event in events { try self.apply(event, db) }
+                for event in events {
+                    try self.apply(event, db)
+                    if let node { try self.claim(event, for: node, db) }
+                }
             }
         } catch {
             keepUnrecordedEnds(of: events)
@@ -190,17 +196,17 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
     /// Closes every session still open, at its last known time, with `server_restart`.
     /// Idempotent; `open` runs it in `.readWrite` mode. Returns the number of sessions closed.
     @discardableResult
-    public func recoverAfterCrash(now: Date) async throws -> Int {
+    public func recoverAfterCrash(now: Date, node: String? = nil) async throws -> Int {
         guard mode == .readWrite else { throw AuditStoreError.readOnly }
-        return try await appendCommitted { db in try self.closeOpenSessions(db, now: now) }
+        return try await appendCommitted { db in try self.closeOpenSessions(db, now: now, node: node) }
     }
 
-    func recoverSync(now: Date) throws -> Int {
-        try appendCommittedSync { db in try self.closeOpenSessions(db, now: now) }
+    func recoverSync(now: Date, node: String?) throws -> Int {
+        try appendCommittedSync { db in try self.closeOpenSessions(db, now: now, node: node) }
     }
 
-    private func closeOpenSessions(_ db: any SQLSession, now: Date) throws -> Int {
-        let open = try db.fetchAll(SessionRow.self, SessionRow.selectAll + " WHERE endedAt IS NULL ORDER BY startedAt, id")
+    private func closeOpenSessions(_ db: any SQLSession, now: Date, node: String?) throws -> Int {
+        let open = try sessionsLeftOpen(by: node, db)
         for row in open {
             try endSession(db, id: row.id, meeting: row.meetingId, reason: .serverRestart,
                            at: row.lastEventAt, extra: ["recoveredAt": now.auditMilliseconds])

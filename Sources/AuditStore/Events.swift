@@ -79,6 +79,9 @@ extension AuditDatabase {
             try endSession(db, id: session.rawValue, meeting: meeting.rawValue, reason: reason,
                            at: at.auditMilliseconds, extra: [:])
 
+        case .sessionMoved(let session, let meeting, let from, let to, let at):
+            try applySessionMoved(db, session: session, meeting: meeting, from: from, to: to, at: at)
+
         case .qualitySummary(let session, let meeting, let summary, let at):
             try db.execute("UPDATE session SET lastEventAt = ? WHERE id = ? AND endedAt IS NULL AND lastEventAt < ?",
                            [at.auditMilliseconds, session.rawValue, at.auditMilliseconds])
@@ -150,6 +153,8 @@ extension AuditDatabase {
             try db.execute("UPDATE session SET endedAt = ?, endReason = ?, lastEventAt = \(db.dialect.greatest("lastEventAt", "?")) WHERE id = ?",
                            [at, reason.rawValue, at, id])
             detail["durationSeconds"] = Self.durationSeconds(start: open.startedAt, end: at)
+            let moves = try moves(of: id, db)
+            if moves > 0 { detail["moves"] = moves }
         }
         let meetingRow = try self.meetingRow(meeting, db)
         try appendEvent(db, kind: "session_ended", at: at, meeting: meeting, session: id,

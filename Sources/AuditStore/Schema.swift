@@ -111,6 +111,20 @@ enum Schema {
         SQLMigration("v5-sealed-purpose", [
             "ALTER TABLE audit_event ADD COLUMN purposeSealed BLOB",
         ]),
+        // Several signalling nodes share one store: each session names the node hosting it
+        // (NULL: recorded before nodes were named), how often it moved to another node, and
+        // each node its last sign of life, so a node closes only its own sessions at start and
+        // the others close those of a node that never came back. Host names, nothing personal.
+        SQLMigration("v6-nodes", [
+            "ALTER TABLE session ADD COLUMN hostNode TEXT",
+            "ALTER TABLE session ADD COLUMN moves INTEGER NOT NULL DEFAULT 0",
+            """
+            CREATE TABLE node (
+                name TEXT PRIMARY KEY NOT NULL,
+                lastSeenAt INTEGER NOT NULL
+            )
+            """,
+        ]),
     ]
 
     /// The same tables for PostgreSQL, started at the SQLite list's v5 state. Differences: BIGINT
@@ -197,6 +211,17 @@ enum Schema {
                 seq BIGINT NOT NULL,
                 subjectPseudonym BYTEA NOT NULL,
                 PRIMARY KEY (seq, subjectPseudonym)
+            )
+            """,
+        ]),
+        // The twin of v6-nodes.
+        SQLMigration("pg2-nodes", [
+            "ALTER TABLE session ADD COLUMN hostNode TEXT COLLATE \"C\"",
+            "ALTER TABLE session ADD COLUMN moves BIGINT NOT NULL DEFAULT 0",
+            """
+            CREATE TABLE node (
+                name TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+                lastSeenAt BIGINT NOT NULL
             )
             """,
         ]),

@@ -6,6 +6,7 @@ import SamtalerumCore
 enum TokenAudience {
     static let staff = "samtalerum"
     static let invite = "samtalerum-invite"
+    static let resume = "samtalerum-resume"
 }
 
 /// A bearer token for staff (worker, ops, auditor) issued by this server.
@@ -67,4 +68,22 @@ struct ExternalClaims: JWTPayload {
     var role: String?
 
     func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// A resume ticket: takes one place in one meeting back after a dropped connection, on whichever
+/// node the load balancer picks. It names nothing the holder's own credential does not already
+/// name (meeting, place, role); the credential must still be presented beside it.
+struct ResumeClaims: JWTPayload {
+    var iss: IssuerClaim
+    var aud: AudienceClaim
+    var mid: String
+    var peer: String
+    var role: String
+    var iat: IssuedAtClaim
+    var exp: ExpirationClaim
+    var jti: IDClaim
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try aud.verifyIntendedAudience(includes: TokenAudience.resume)
+    }
 }

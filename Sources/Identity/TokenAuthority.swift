@@ -31,6 +31,23 @@ public struct Invite: Sendable, Equatable {
     }
 }
 
+/// What a resume token says: one place in one meeting, until `expiresAt`. `id` tells tickets of
+/// the same place apart (the node holding the room accepts only the latest it issued).
+public struct ResumeTicket: Sendable, Equatable {
+    public var id: String
+    public var meetingId: MeetingID
+    public var peer: PeerID
+    public var role: Role
+    public var expiresAt: Date
+    public init(id: String = UUID().uuidString, meetingId: MeetingID, peer: PeerID, role: Role, expiresAt: Date) {
+        self.id = id
+        self.meetingId = meetingId
+        self.peer = peer
+        self.role = role
+        self.expiresAt = expiresAt
+    }
+}
+
 /// What a `hello` token turned out to be.
 public enum Credential: Sendable, Equatable {
     case staff(StaffIdentity)
@@ -138,6 +155,28 @@ public final class TokenAuthority: Sendable {
                                   role: place.role, peer: place.peer))
         }
         return .staff(try await verifyStaff(token))
+    }
+
+    /// A resume ticket for `peer` in `meeting`, valid until `expiresAt`. Signed with the same key
+    /// as invites (`keys/token.key`, shared by every node), under its own audience, so any node
+    /// can verify it and it can never pass as an invite or a staff token.
+    public func issueResumeTicket(_ ticket: ResumeTicket) async throws -> String {
+        let claims = ResumeClaims(
+            iss: .init(value: Self.issuer), aud: .init(value: TokenAudience.resume), mid: ticket.meetingId.rawValue,
+            peer: ticket.peer.rawValue, role: ticket.role.rawValue, iat: .init(value: clock.now()),
+            exp: .init(value: ticket.expiresAt), jti: .init(value: ticket.id))
+        return try await local.sign(claims, kid: Self.localKID)
+    }
+
+    /// A resume ticket this deployment signed and that has not expired.
+    public func verifyResumeTicket(_ token: String) async throws(AuthenticationError) -> ResumeTicket {
+        guard let claims = try? await local.verify(token, as: ResumeClaims.self), claims.iss.value == Self.issuer,
+              let meeting = MeetingID(validating: claims.mid), let peer = PeerID(validating: claims.peer)
+        else { throw .invalid }
+        let role = Role(rawValue: claims.role)
+        guard role.isCallParticipant else { throw .invalid }
+        guard clock.now() < claims.exp.value else { throw .expired }
+        return ResumeTicket(id: claims.jti.value, meetingId: meeting, peer: peer, role: role, expiresAt: claims.exp.value)
     }
 
     /// An ID token from the sign-in flow: the IdP's, for our client, echoing our nonce.

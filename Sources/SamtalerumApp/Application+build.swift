@@ -54,6 +54,8 @@ public func buildServer(
     MetricsExporter.bootstrap()
     var logger = Logger(label: "samtalerum")
     logger.logLevel = configuration.logLevel
+    let nodeName = configuration.nodeName
+    logger[metadataKey: "node"] = "\(nodeName)"
 
     // Everything that can be checked without writing is checked first; a start that fails
     // after that removes the data directory it created, so no keys of a server that never ran remain.
@@ -68,8 +70,8 @@ public func buildServer(
     defer { if !started { dataDirectory.removeIfCreated() } }
     let certificate = try ServerCertificate(configuration: configuration)
     let hangups = await UnixSignalsSequence(trapping: .sighup)
-    let audit = try AuditDatabase.open(dataDirectory: dataDirectory.url, clock: clock, logger: logger)
-    let recorder = ObservedAuditRecorder(store: audit, logger: logger)
+    let audit = try AuditDatabase.open(dataDirectory: dataDirectory.url, clock: clock, node: nodeName, logger: logger)
+    let recorder = ObservedAuditRecorder(store: audit, logger: logger, node: nodeName)
     let authority = try await TokenAuthority(dataDirectory: dataDirectory.url, external: externalIdentity, clock: clock)
 
     // First in the list, so it is shut down last: every other service may still record.
@@ -79,21 +81,25 @@ public func buildServer(
                               clock: ContinuousClock(), wallClock: clock, logger: logger),
         CertificateReloadService(certificate: certificate, hangups: hangups, logger: logger),
     ]
-    let iceServers: IceServerProvider
     var relay: TURNRelayService?
-    var relayCredentials: RelayCredentials?
-    if configuration.turn.enabled {
-        let credentials = try RelayCredentials(configuration: configuration)
+    // The list of relay nodes needs the shared secret even when this node runs no relay itself.
+    let relayCredentials = configuration.turn.enabled || !configuration.turn.relays.isEmpty
+        ? try RelayCredentials(configuration: configuration) : nil
+    let relays = relayCredentials.map { RelayDirectory(configuration: configuration, credentials: $0) }
+    if configuration.turn.enabled, let credentials = relayCredentials {
         var relayConfiguration = try configuration.turnConfiguration(secret: credentials.secret, certificate: certificate)
         relayConfiguration.maxStreamConnections = caps.turnStreams
         relayConfiguration.maxAllocations = caps.relayAllocations
         let service = TURNRelayService(configuration: relayConfiguration, logger: logger)
         services += [service, RelayAnnouncer(relay: service, credentials: credentials, logger: logger, announce: onRelayRunning)]
-        iceServers = { endpoint, _ in credentials.iceServers(id: endpoint.rawValue, now: clock.now()) }
         relay = service
-        relayCredentials = credentials
-    } else {
-        iceServers = { _, _ in [] }
+    }
+    if let relays, !relays.nodes.isEmpty {
+        services.append(RelayStatusMonitor(directory: relays, interval: .seconds(configuration.turn.relayStatusIntervalSeconds),
+                                           timeout: .seconds(configuration.turn.relayStatusTimeoutSeconds), logger: logger))
+    }
+    let iceServers: IceServerProvider = { endpoint, _ in
+        relays?.iceServers(id: endpoint.rawValue, client: RelayClientAddress.current, now: clock.now()) ?? []
     }
 
     if configuration.server.httpRedirectPort > 0 {
@@ -109,10 +115,18 @@ public func buildServer(
     let signalling = configuration.signalling
     let registry = RoomRegistry(
         directory: audit, recorder: recorder, iceServers: iceServers,
-        releaseRelay: { [relay] endpoints in relay?.releaseAllocations(credentialIDs: Set(endpoints.map(\.rawValue))) },
+        releaseRelay: { [relay] endpoints in
+            relay?.releaseAllocations(credentialIDs: Set(endpoints.map(\.rawValue)))
+            relays?.forget(endpoints)
+        },
+        tokens: authority, node: nodeName,
         policy: RoomPolicy(autoAdmit: signalling.autoAdmit, graceSeconds: TimeInterval(signalling.resumeGraceSeconds)),
         clock: clock, logger: logger)
     services.append(RoomSweeper(registry: registry))
+    services.append(NodeLivenessService(
+        database: audit, node: nodeName,
+        silence: RoomPolicy(graceSeconds: TimeInterval(signalling.resumeGraceSeconds)).handoverSilence,
+        clock: ContinuousClock(), wallClock: clock, logger: logger))
     let endpoint = SignallingEndpoint(
         registry: registry, authority: authority,
         settings: EndpointSettings(helloTimeout: .milliseconds(Int(signalling.helloTimeoutSeconds * 1000)),
@@ -120,6 +134,8 @@ public func buildServer(
         logger: logger)
 
     let router = Router(context: ClientAddressContext.self)
+    let proxies = try TrustedProxies.parse(configuration.server.trustedProxies).get()
+    router.add(middleware: ForwardedClientMiddleware(proxies: proxies, publicBaseURL: configuration.publicBaseURL))
     router.add(middleware: HTTPMetricsMiddleware())
     router.add(middleware: ServerErrorMiddleware(logger: logger))
     router.add(middleware: WebAssetsMiddleware(web: try WebAssets.bundled()))
@@ -134,8 +150,8 @@ public func buildServer(
         publicBaseURL: configuration.publicBaseURL,
         inviteTTL: TimeInterval(configuration.signalling.inviteTTLSeconds), clock: clock
     ).routes, atPath: "/api")
-    router.addRoutes(HealthController(registry: registry, recorder: recorder).routes, atPath: "/health")
-    OpsController(authenticator: authenticator, registry: registry, relay: relay, relayCredentials: relayCredentials, clock: clock,
+    router.addRoutes(HealthController(registry: registry, recorder: recorder, node: nodeName).routes, atPath: "/health")
+    OpsController(authenticator: authenticator, registry: registry, relay: relay, relays: relays, clock: clock,
                   iceCheckGate: IceCheckGate(authority: authority))
         .addRoutes(api: router.group("api"), root: router)
     router.addRoutes(AuditController(authenticator: authenticator, store: audit, clock: clock).routes, atPath: "/api/audit")
@@ -147,6 +163,24 @@ public func buildServer(
         // "Limits"); the library's ping timeout would close with 1001, which means shutdown.
         autoPing: .disabled,
         validateUTF8: true)
+    if configuration.server.plainHTTPPort > 0 {
+        // For a load balancer that terminates TLS: the same routes, unencrypted, on loopback unless
+        // allowed off it. No per-address cap: every connection comes from the balancer.
+        services.append(Application(
+            router: router,
+            server: ConnectionGuard(
+                limiter: ConnectionLimiter(listener: "plain-http", maxConnections: caps.https, maxPerAddress: 0, logger: logger),
+                tls: nil, firstRequestTimeout: .seconds(Int64(configuration.server.handshakeTimeoutSeconds))
+            ).serverBuilder { responder in
+                HTTP1WebSocketUpgradeChannel(
+                    responder: responder,
+                    configuration: .init(http1: .init(idleTimeout: .seconds(Int64(configuration.server.idleTimeoutSeconds))), ws: webSocket),
+                    shouldUpgrade: SignallingRoute.shouldUpgrade(endpoint: endpoint, proxies: proxies))
+            },
+            configuration: .init(address: .hostname(configuration.server.plainHTTPHost, port: configuration.server.plainHTTPPort),
+                                 serverName: "Samtalerum"),
+            logger: { var quiet = logger; quiet.logLevel = max(quiet.logLevel, .debug); return quiet }()))
+    }
     let app = Application(
         router: router,
         server: ConnectionGuard(
@@ -158,7 +192,7 @@ public func buildServer(
             HTTP1WebSocketUpgradeChannel(
                 responder: responder,
                 configuration: .init(http1: .init(idleTimeout: .seconds(Int64(configuration.server.idleTimeoutSeconds))), ws: webSocket),
-                shouldUpgrade: SignallingRoute.shouldUpgrade(endpoint: endpoint))
+                shouldUpgrade: SignallingRoute.shouldUpgrade(endpoint: endpoint, proxies: proxies))
         },
         configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port),
                              serverName: "Samtalerum"),

@@ -70,6 +70,9 @@ public enum AuditEvent: Sendable, Equatable {
     case inviteRevoked(meeting: MeetingID, replacement: String, by: SubjectRef, at: Date)
     /// The worker had the citizen's (unchanged) link shown again, e.g. to send it once more.
     case inviteShown(meeting: MeetingID, by: SubjectRef, at: Date)
+    /// The node that hosted the session went away and `to` took the call over (a participant
+    /// resumed there); `from` is the node the store last knew as the host.
+    case sessionMoved(session: SessionID, meeting: MeetingID, from: String?, to: String, at: Date)
     /// End-of-session connection quality, numbers only.
     case qualitySummary(session: SessionID, meeting: MeetingID, summary: QualitySummary, at: Date)
 }
@@ -113,6 +116,36 @@ extension AuditRecorder {
 /// Looks up meetings so signalling can decide who may enter a room.
 public protocol MeetingDirectory: Sendable {
     func meeting(id: MeetingID) async throws -> Meeting?
+    /// The meeting's session that is still open in the shared record, for a node taking over a
+    /// call whose node went away; nil when there is none (or no shared record).
+    func openSession(of meeting: MeetingID) async throws -> OpenSession?
+}
+
+extension MeetingDirectory {
+    public func openSession(of meeting: MeetingID) async throws -> OpenSession? { nil }
+}
+
+/// A session as the record has it while it is open: what another node needs to rebuild the room.
+public struct OpenSession: Sendable, Equatable {
+    public var id: SessionID
+    public var meeting: MeetingID
+    public var startedAt: Date
+    /// The node that hosts it (nil: recorded before nodes were named).
+    public var hostNode: String?
+    /// The last time the record heard of the call (its statistics, its events).
+    public var lastKnownAt: Date
+    /// Who is in the call: the worker, the citizen and the guests who had not left it.
+    public var participants: [Participant]
+
+    public init(id: SessionID, meeting: MeetingID, startedAt: Date, hostNode: String?, lastKnownAt: Date,
+                participants: [Participant]) {
+        self.id = id
+        self.meeting = meeting
+        self.startedAt = startedAt
+        self.hostNode = hostNode
+        self.lastKnownAt = lastKnownAt
+        self.participants = participants
+    }
 }
 
 /// A worker's own meetings, for their list ("My meetings").

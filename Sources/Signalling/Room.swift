@@ -44,6 +44,9 @@ public struct Room: Sendable {
         }
 
         var info: PeerInfo { PeerInfo(role: participant.role, peer: peer) }
+
+        /// Taken over from a node that went away and not back yet: no connection of this node held it.
+        var awaitsHandover: Bool { connections.isEmpty }
     }
 
     public struct ActiveSession: Sendable, Equatable {
@@ -83,6 +86,20 @@ public struct Room: Sendable {
         self.autoAdmit = autoAdmit
         self.graceSeconds = graceSeconds
         self.makeSessionID = makeSessionID
+    }
+
+    /// A room rebuilt on another node from the record of its open session, after the node that
+    /// held it went away: everyone who was in the call is away since `now` (each with the grace
+    /// period to come back), admitted, and the same session goes on. The interruption began at the
+    /// call's last known time and counts once everyone is back.
+    public init(meeting: Meeting, takingOver session: SessionID, startedAt: Date, places: [PeerID: Participant],
+                interruptedSince: Date, autoAdmit: Bool = false, graceSeconds: TimeInterval = 60, now: Date) {
+        self.init(meeting: meeting, autoAdmit: autoAdmit, graceSeconds: graceSeconds)
+        for (peer, participant) in places {
+            members[peer] = Member(participant: participant, peer: peer, presence: .away(since: now), joinedAt: now, connections: [])
+        }
+        admitted = Set(places.keys).subtracting([.worker])
+        self.session = ActiveSession(id: session, startedAt: startedAt, peers: Set(places.keys), interruptedSince: interruptedSince)
     }
 
     public var isEmpty: Bool { members.isEmpty }

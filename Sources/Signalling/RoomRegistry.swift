@@ -29,6 +29,11 @@ public struct RoomPolicy: Sendable {
         self.autoAdmit = autoAdmit
         self.graceSeconds = graceSeconds
     }
+
+    /// How long after a call's last known time another node may still take it over (and after
+    /// which, with its node silent as long, the call is closed as lost): the grace period plus
+    /// the store's last-known-time write interval and a statistics period, twice over.
+    public var handoverSilence: TimeInterval { graceSeconds + 15 }
 }
 
 /// All live rooms. Owns the mapping from endpoints to rooms and performs the rooms' actions:
@@ -39,14 +44,15 @@ public actor RoomRegistry {
         /// Told once the outbox overflowed: the client stopped reading (`slow-consumer`).
         var overflowed: @Sendable () -> Void
         var meeting: MeetingID?
-        var resumeToken: String?
+        /// The id of the resume ticket this connection was given last.
+        var ticket: String?
     }
 
-    /// Who may take a place back with a resume token: the same meeting, place and person.
-    private struct ResumeTicket {
+    /// A place a resume ticket (by its id) takes back. The tickets are signed, so any node can
+    /// read them; the node holding the room accepts only the latest one it issued per place.
+    private struct KeptPlace {
         var meeting: MeetingID
         var peer: PeerID
-        var participant: Participant
     }
 
     private var rooms: [MeetingID: Room] = [:]
@@ -55,7 +61,9 @@ public actor RoomRegistry {
     /// `peer-waiting`) could overtake an earlier one's (the `joined` it follows).
     private var performing: [MeetingID: [CheckedContinuation<Void, Never>]] = [:]
     private var connections: [EndpointID: Connection] = [:]
-    private var tickets: [String: ResumeTicket] = [:]
+    private var tickets: [String: KeptPlace] = [:]
+    /// Meetings being taken over from another node, with the resumes waiting for that.
+    private var takeovers: [MeetingID: [CheckedContinuation<Void, Never>]] = [:]
     /// Joins looking a meeting up right now, and how often `evict` ran for it meanwhile; only
     /// while lookups are in flight, so it stays as small as they are.
     private var lookups: [MeetingID: Int] = [:]
@@ -69,18 +77,23 @@ public actor RoomRegistry {
     private let iceServers: IceServerProvider
     private let releaseRelay: RelayRelease
     private let policy: RoomPolicy
+    private let tokens: TokenAuthority
+    /// This node's name, for the record of a call taken over from another node.
+    public let node: String
     private let clock: WallClock
     private let logger: Logger
 
     public init(
         directory: any MeetingDirectory, recorder: any AuditRecorder, iceServers: @escaping IceServerProvider,
-        releaseRelay: @escaping RelayRelease = { _ in },
+        releaseRelay: @escaping RelayRelease = { _ in }, tokens: TokenAuthority, node: String = "local",
         policy: RoomPolicy = RoomPolicy(), clock: WallClock = .system, logger: Logger = Logger(label: "samtalerum.signalling")
     ) {
         self.directory = directory
         self.recorder = recorder
         self.iceServers = iceServers
         self.releaseRelay = releaseRelay
+        self.tokens = tokens
+        self.node = node
         self.policy = policy
         self.clock = clock
         self.logger = logger
@@ -98,6 +111,7 @@ public actor RoomRegistry {
         let meeting = try await currentMeeting(meetingID)
         guard meeting.cancelledAt == nil else { throw .meetingCancelled }
         let (participant, peer) = try participantOf(meeting)
+        let ticket = await signTicket(meeting: meeting, peer: peer, role: participant.role)
         // The lookup suspended: the endpoint may have gone, or joined elsewhere, meanwhile.
         guard connections[endpoint] != nil, connections[endpoint]?.meeting == nil else { return }
 
@@ -106,11 +120,11 @@ public actor RoomRegistry {
             // A takeover: the previous holder's resume tickets must not win the place back.
             tickets = tickets.filter { $0.value.meeting != meeting.id || $0.value.peer != peer }
         }
-        let token = issueTicket(for: endpoint, meeting: meeting.id, peer: peer, participant: participant)
+        keep(ticket.id, for: endpoint, meeting: meeting.id, peer: peer)
         let actions: [RoomAction]
         do {
             actions = try room.join(endpoint: endpoint, participant: participant, peer: peer,
-                                    iceServers: iceServers(endpoint, meeting.id), resumeToken: token, now: clock.now()).get()
+                                    iceServers: iceServers(endpoint, meeting.id), resumeToken: ticket.token, now: clock.now()).get()
         } catch {
             revokeTicket(of: endpoint)
             throw error
@@ -123,43 +137,120 @@ public actor RoomRegistry {
     /// Whether `token` would take a kept place back for this credential. An invite that expired
     /// during the call still names its place; the resume ticket, not the invite, says how long
     /// the place is kept.
-    public func canResume(credential: Credential, token: String) -> Bool {
-        guard let ticket = tickets[token], Self.credential(credential, matches: ticket) else { return false }
-        return rooms[ticket.meeting]?.members[ticket.peer] != nil
+    public func canResume(credential: Credential, token: String) async -> Bool {
+        guard let ticket = try? await tokens.verifyResumeTicket(token), Self.credential(credential, names: ticket) else { return false }
+        // No room here: the call may be taken over from another node (`resume` finds out).
+        guard let room = rooms[ticket.meetingId] else { return true }
+        return room.members[ticket.peer] != nil
     }
 
     /// Puts a returning participant back in their place, same session, if the token and the
-    /// credential both match.
+    /// credential both match. A ticket for a meeting this node holds no room for may come from a
+    /// node that went away: the room is rebuilt from the record of its open session.
     public func resume(_ endpoint: EndpointID, credential: Credential, token: String) async throws(SignallingErrorCode) {
         guard connections[endpoint]?.meeting == nil else { throw .alreadyJoined }
-        guard let ticket = tickets[token], Self.credential(credential, matches: ticket),
-              var room = rooms[ticket.meeting], room.members[ticket.peer] != nil else { throw .resumeFailed }
-        tickets[token] = nil
-        let fresh = issueTicket(for: endpoint, meeting: ticket.meeting, peer: ticket.peer, participant: ticket.participant)
-        let actions = try room.reattach(peer: ticket.peer, endpoint: endpoint, iceServers: iceServers(endpoint, ticket.meeting),
-                                        resumeToken: fresh, now: clock.now()).get()
-        rooms[ticket.meeting] = room
-        connections[endpoint]?.meeting = ticket.meeting
-        await perform(actions, in: ticket.meeting)
+        let ticket: ResumeTicket
+        do { ticket = try await tokens.verifyResumeTicket(token) } catch { throw .resumeFailed }
+        guard Self.credential(credential, names: ticket) else { throw .resumeFailed }
+        if rooms[ticket.meetingId] == nil { try await takeOver(ticket.meetingId) }
+        guard let meeting = rooms[ticket.meetingId]?.meeting else { throw .resumeFailed }
+        let fresh = await signTicket(meeting: meeting, peer: ticket.peer, role: ticket.role)
+        // Everything below runs without suspending: the checks hold for the change they allow.
+        guard connections[endpoint] != nil, connections[endpoint]?.meeting == nil else { return }
+        guard var room = rooms[ticket.meetingId], let member = room.members[ticket.peer] else { throw .resumeFailed }
+        // The latest ticket this node issued for the place; or, for a place taken over from a node
+        // that went away and not back yet, a ticket that node issued (this one cannot tell which
+        // of them was its latest).
+        if let kept = tickets[ticket.id] {
+            guard kept.meeting == ticket.meetingId, kept.peer == ticket.peer else { throw .resumeFailed }
+        } else {
+            guard member.awaitsHandover else { throw .resumeFailed }
+        }
+        if case .staff(let staff) = credential, staff.subject != member.participant.ref { throw .resumeFailed }
+        tickets[ticket.id] = nil
+        keep(fresh.id, for: endpoint, meeting: ticket.meetingId, peer: ticket.peer)
+        let actions = try room.reattach(peer: ticket.peer, endpoint: endpoint, iceServers: iceServers(endpoint, ticket.meetingId),
+                                        resumeToken: fresh.token, now: clock.now()).get()
+        rooms[ticket.meetingId] = room
+        connections[endpoint]?.meeting = ticket.meetingId
+        await perform(actions, in: ticket.meetingId)
     }
 
-    private static func credential(_ credential: Credential, matches ticket: ResumeTicket) -> Bool {
+    /// Rebuilds the room of a call whose node went away, from the shared record of its open
+    /// session, and records the move. One takeover per meeting at a time; the resumes that
+    /// arrive meanwhile wait for it. Fails (`resume-failed`) when the record holds no open
+    /// session, its last known time is too old, or it was closed meanwhile.
+    private func takeOver(_ id: MeetingID) async throws(SignallingErrorCode) {
+        if takeovers[id] != nil {
+            await withCheckedContinuation { takeovers[id, default: []].append($0) }
+            return
+        }
+        takeovers[id] = []
+        defer {
+            for waiting in takeovers.removeValue(forKey: id) ?? [] { waiting.resume() }
+        }
+        let meeting: Meeting
+        do { meeting = try await currentMeeting(id) } catch .internal { throw .internal } catch { throw .resumeFailed }
+        let open: OpenSession?
+        do { open = try await directory.openSession(of: id) } catch {
+            logger.error("open session lookup failed", metadata: ["meeting": "\(id)", "error": "\(error)"])
+            throw .internal
+        }
+        let now = clock.now()
+        guard meeting.cancelledAt == nil, rooms[id] == nil, let open, open.hostNode != node,
+              now.timeIntervalSince(open.lastKnownAt) <= policy.handoverSilence else { throw .resumeFailed }
+        var places: [PeerID: Participant] = [:]
+        for participant in open.participants {
+            switch participant.role {
+            case .worker: places[.worker] = participant
+            case .citizen: places[.citizen] = participant
+            default:
+                if let peer = meeting.guests.first(where: { $0.value == participant.ref })?.key { places[peer] = participant }
+            }
+        }
+        guard places[.worker] != nil, places[.citizen] != nil else { throw .resumeFailed }
+        do {
+            try await recorder.record(.sessionMoved(session: open.id, meeting: id, from: open.hostNode, to: node, at: now))
+        } catch {
+            logger.warning("session not taken over", metadata: ["session": "\(open.id)", "error": "\(error)"])
+            throw .resumeFailed
+        }
+        // A join may have opened a room while the move was recorded: that room stays.
+        guard rooms[id] == nil else { return }
+        rooms[id] = Room(meeting: meeting, takingOver: open.id, startedAt: open.startedAt, places: places,
+                         interruptedSince: open.lastKnownAt, autoAdmit: policy.autoAdmit, graceSeconds: policy.graceSeconds, now: now)
+        quality.sessionStarted(meeting: id, peers: Set(places.keys), at: now)
+        sessionStarts[open.id] = open.startedAt
+    }
+
+    private static func credential(_ credential: Credential, names ticket: ResumeTicket) -> Bool {
         switch credential {
-        case .invite(let invite): invite.meetingId == ticket.meeting && invite.peer == ticket.peer
-        case .staff(let staff): staff.subject == ticket.participant.ref && ticket.peer == .worker
+        case .invite(let invite): invite.meetingId == ticket.meetingId && invite.peer == ticket.peer
+        case .staff: ticket.peer == .worker
         }
     }
 
-    private func issueTicket(for endpoint: EndpointID, meeting: MeetingID, peer: PeerID, participant: Participant) -> String {
-        let token = EndpointID.random().rawValue + EndpointID.random().rawValue
-        tickets[token] = ResumeTicket(meeting: meeting, peer: peer, participant: participant)
-        connections[endpoint]?.resumeToken = token
-        return token
+    /// A signed resume ticket for the place, valid while the meeting's invites are (and the grace
+    /// period after): how long the place is really kept is the room's, or the record's, to say.
+    private func signTicket(meeting: Meeting, peer: PeerID, role: Role) async -> (id: String, token: String?) {
+        let ticket = ResumeTicket(meetingId: meeting.id, peer: peer, role: role,
+                                  expiresAt: max(meeting.inviteExpiresAt, clock.now()).addingTimeInterval(policy.graceSeconds))
+        do {
+            return (ticket.id, try await tokens.issueResumeTicket(ticket))
+        } catch {
+            logger.error("resume ticket not signed", metadata: ["error": "\(error)"])
+            return (ticket.id, nil)
+        }
+    }
+
+    private func keep(_ ticket: String, for endpoint: EndpointID, meeting: MeetingID, peer: PeerID) {
+        tickets[ticket] = KeptPlace(meeting: meeting, peer: peer)
+        connections[endpoint]?.ticket = ticket
     }
 
     private func revokeTicket(of endpoint: EndpointID) {
-        if let token = connections[endpoint]?.resumeToken { tickets[token] = nil }
-        connections[endpoint]?.resumeToken = nil
+        if let ticket = connections[endpoint]?.ticket { tickets[ticket] = nil }
+        connections[endpoint]?.ticket = nil
     }
 
     public func admit(_ peer: PeerID?, by endpoint: EndpointID) async throws(SignallingErrorCode) {
@@ -284,7 +375,7 @@ public actor RoomRegistry {
         guard let connection = connections.removeValue(forKey: endpoint) else { return }
         lastStats[endpoint] = nil
         let keepsPlace = reason == .connectionLost && policy.graceSeconds > 0
-        if !keepsPlace, let token = connection.resumeToken { tickets[token] = nil }
+        if !keepsPlace, let ticket = connection.ticket { tickets[ticket] = nil }
         guard let meetingID = connection.meeting, var room = rooms[meetingID] else { return }
         let actions = keepsPlace ? room.disconnect(endpoint: endpoint, now: clock.now())
                                  : room.leave(endpoint: endpoint, reason: reason, now: clock.now())

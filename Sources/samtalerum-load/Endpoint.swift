@@ -40,6 +40,9 @@ enum Endpoint {
         var role: Role
         var token: String
         var meetingId: String?
+        /// The meeting in the WebSocket URL (`/ws?meeting=`), as the pages send it: a load
+        /// balancer routes every connection of a meeting to the same node by it.
+        var route: String
         /// Seeds the first ping's offset so endpoints don't all ping in the same instant.
         var index: Int
     }
@@ -54,7 +57,7 @@ enum Endpoint {
         do {
             try await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) {
                 _ = try await WebSocketClient.connect(
-                    url: context.url, configuration: .init(maxFrameSize: 1 << 16, sniHostname: context.sniHostname), tlsConfiguration: context.tls,
+                    url: context.url + "?meeting=" + plan.route, configuration: .init(maxFrameSize: 1 << 16, sniHostname: context.sniHostname), tlsConfiguration: context.tls,
                     eventLoopGroup: loop, logger: context.logger
                 ) { inbound, outbound, _ in
                     @Sendable func sendText(_ text: String) async throws { try await outbound.write(.text(text)) }

@@ -26,7 +26,8 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Seconds between pings of one endpoint (browsers: the server's pingInterval, 15).") var pingInterval = 15.0
     @Option(help: "ICE candidates each endpoint sends.") var candidates = 8
     @Option(help: "NIO event loop threads of this client.") var threads = 1
-    @Option(help: "Server process id: its resident memory is read before and after connecting.") var serverPid: Int32?
+    @Option(help: "Server process id: its resident memory is read before and after connecting, its CPU over the hold. Repeat it for several (the nodes and the load balancer of a topology): the figures are their sums.")
+    var serverPid: [Int32] = []
     @Option(help: "Prefix of citizenRef values (several processes use distinct ones).") var label = "load"
     @Option(help: "Write the raw latency samples and counters as JSON here (for merging processes).") var samplesOut: String?
 
@@ -73,7 +74,7 @@ struct LoadCommand: AsyncParsableCommand {
         let meetings = await createMeetings(api, recorder: recorder)
         say("setup: \(meetings.count)/\(rooms) meetings created in \(seconds(since: setupStart)) s")
 
-        let rssBefore = serverPid.flatMap(residentKiB)
+        let rssBefore = serverTotal(residentKiB(pid:))
         let rampStart = ContinuousClock.now
         let report = await withTaskGroup(of: Void.self, returning: Report.self) { roomTasks in
             var started = 0
@@ -89,11 +90,11 @@ struct LoadCommand: AsyncParsableCommand {
             // In call is not yet quiet: the last batch's answers and candidates are still on the way.
             await waitForAnswers(target: meetings.count, recorder: recorder)
             let rampSeconds = seconds(since: rampStart)
-            let rssAfter = serverPid.flatMap(residentKiB)
+            let rssAfter = serverTotal(residentKiB(pid:))
             let heldAtStart = recorder.inCall
             recorder.setSteady(true)
             let ownPid = getpid()
-            let cpuAtHold = (server: serverPid.flatMap(cpuSeconds), client: cpuSeconds(pid: ownPid), machine: machineCPUSeconds())
+            let cpuAtHold = (server: serverTotal(cpuSeconds(pid:)), client: cpuSeconds(pid: ownPid), machine: machineCPUSeconds())
             var minHeld = heldAtStart
             let holdStart = ContinuousClock.now
             while ContinuousClock.now - holdStart < .seconds(seconds) {
@@ -102,11 +103,11 @@ struct LoadCommand: AsyncParsableCommand {
             }
             recorder.setSteady(false)
             let holdSeconds = seconds(since: holdStart)
-            let serverCPU = zip2(cpuAtHold.server, serverPid.flatMap(cpuSeconds)).map { ($1 - $0) / holdSeconds * 100 }
+            let serverCPU = zip2(cpuAtHold.server, serverTotal(cpuSeconds(pid:))).map { ($1 - $0) / holdSeconds * 100 }
             let clientCPU = zip2(cpuAtHold.client, cpuSeconds(pid: ownPid)).map { ($1 - $0) / holdSeconds * 100 }
             let machine = zip2(cpuAtHold.machine, machineCPUSeconds()).map { ($1.busy - $0.busy) / holdSeconds * 100 }
-            let serverCPUSeconds = zip2(cpuAtHold.server, serverPid.flatMap(cpuSeconds)).map { $1 - $0 }
-            let rssHeld = serverPid.flatMap(residentKiB)
+            let serverCPUSeconds = zip2(cpuAtHold.server, serverTotal(cpuSeconds(pid:))).map { $1 - $0 }
+            let rssHeld = serverTotal(residentKiB(pid:))
             context.stop.set()
             await roomTasks.waitForAll()
             return Report(rooms: meetings.count, rampSeconds: rampSeconds, heldAtStart: heldAtStart, minHeld: minHeld,
@@ -121,6 +122,17 @@ struct LoadCommand: AsyncParsableCommand {
             let data = try JSONEncoder().encode(report)
             try data.write(to: URL(fileURLWithPath: samplesOut))
         }
+    }
+
+    /// Summed over every `--server-pid`; nil without one, or when one of them cannot be read.
+    private func serverTotal<Value: AdditiveArithmetic>(_ read: (Int32) -> Value?) -> Value? {
+        guard !serverPid.isEmpty else { return nil }
+        var total = Value.zero
+        for pid in serverPid {
+            guard let value = read(pid) else { return nil }
+            total += value
+        }
+        return total
     }
 
     private func createMeetings(_ api: MeetingAPI, recorder: Recorder) async -> [MeetingAPI.Created] {
@@ -151,7 +163,7 @@ struct LoadCommand: AsyncParsableCommand {
         let (joined, signal) = AsyncStream.makeStream(of: Void.self)
         await withTaskGroup(of: Void.self) { endpoints in
             endpoints.addTask {
-                await Endpoint.run(.init(role: .worker, token: token, meetingId: meeting.meetingId, index: 2 * index), context) {
+                await Endpoint.run(.init(role: .worker, token: token, meetingId: meeting.meetingId, route: meeting.meetingId, index: 2 * index), context) {
                     signal.yield()
                     signal.finish()
                 }
@@ -164,7 +176,7 @@ struct LoadCommand: AsyncParsableCommand {
                 return
             }
             endpoints.addTask {
-                await Endpoint.run(.init(role: .citizen, token: meeting.invite, meetingId: nil, index: 2 * index + 1), context) {}
+                await Endpoint.run(.init(role: .citizen, token: meeting.invite, meetingId: nil, route: meeting.meetingId, index: 2 * index + 1), context) {}
             }
         }
     }

@@ -27,7 +27,12 @@ struct AuditDataOptions: ParsableArguments {
         return SubjectRef(rawValue: "cli:\(name)")
     }
 
-    func openForWriting() throws -> AuditDatabase { try AuditDatabase.open(dataDirectory: try url) }
+    /// Closes, like `serve` with this configuration would at its start, only the sessions its
+    /// node left open (never another node's, in a store shared by several).
+    func openForWriting() throws -> AuditDatabase {
+        let configuration = try configuration
+        return try AuditDatabase.open(dataDirectory: configuration.dataDirectory, node: configuration.nodeName)
+    }
 
     /// Verify and backup work next to a running server: they never take the writer.
     func openForReading() throws -> AuditDatabase {
@@ -134,7 +139,7 @@ extension AuditCommand {
             let configuration = try data.settings.resolve { if let retentionDays { $0.audit.retentionDays = retentionDays } }
             let retention = configuration.audit.retentionDays
             let now = Date()
-            let store = try AuditDatabase.open(dataDirectory: configuration.dataDirectory)
+            let store = try AuditDatabase.open(dataDirectory: configuration.dataDirectory, node: configuration.nodeName)
             let report = try await store.purge(olderThan: now.addingTimeInterval(-Double(retention) * 86_400), now: now)
             let range = report.firstRecordDeleted.map { "\($0)…\(report.lastRecordDeleted ?? $0)" } ?? "none"
             print("purged before \(isoString(report.cutoff)) (retention \(retention) days): \(report.recordsDeleted) records (\(range)), "

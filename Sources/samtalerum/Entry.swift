@@ -7,5 +7,5 @@ struct SamtalerumCommand: AsyncParsableCommand {
         commandName: "samtalerum",
         abstract: "Secure video meetings between support workers and the citizens they support.",
         version: BuildInfo.version,
-        subcommands: [ServeCommand.self, TokenCommand.self, AuditCommand.self, TurnCommand.self])
+        subcommands: [ServeCommand.self, RelayCommand.self, TokenCommand.self, AuditCommand.self, TurnCommand.self])
 }

@@ -38,7 +38,7 @@ import Yams
     /// Keys any value of which is acceptable, or which are checked where they are used (the
     /// identity provider's settings when it is built, before anything is written).
     static let keysWithoutBounds: Set<String> = [
-        "server.tlsPrivateKey", "signalling.autoAdmit",
+        "server.tlsPrivateKey", "server.allowPlainHTTPOffLoopback", "signalling.autoAdmit",
         "identity.externalIssuer", "identity.externalAudience", "identity.externalJWKSFile",
         "identity.externalRoleMapping", "identity.signInClientID", "identity.signInClientSecretFile",
         "turn.enabled", "turn.listenHost", "turn.publicHost", "turn.relayAddress", "turn.allowLoopbackPeers",

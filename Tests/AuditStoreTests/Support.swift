@@ -55,9 +55,9 @@ final class TempDataDir: Sendable {
     var databasePath: String { url.appendingPathComponent(AuditDatabase.databaseFileName).path }
 
     func open(mode: AuditAccessMode = .readWrite, clock: WallClock = .system, checkpointInterval: Int = 64,
-              logger: Logger = Logger(label: "samtalerum.audit")) throws -> AuditDatabase {
+              node: String? = nil, logger: Logger = Logger(label: "samtalerum.audit")) throws -> AuditDatabase {
         try AuditDatabase.open(dataDirectory: url, backend: location, mode: mode, clock: clock,
-                               checkpointInterval: checkpointInterval, logger: logger)
+                               checkpointInterval: checkpointInterval, node: node, logger: logger)
     }
 
     func rotateKeys(actor: SubjectRef, at: Date, checkpointInterval: Int = 64) throws -> KeyRotationReport {
@@ -84,6 +84,10 @@ final class TempDataDir: Sendable {
 
     func rawInt(_ sql: String) throws -> Int {
         try withRawEngine { engine in try engine.readSync { db in try db.scalar(dialect.translate(sql), as: Int.self) } } ?? -1
+    }
+
+    func rawRows(_ sql: String) throws -> [SQLRow] {
+        try withRawEngine { engine in try engine.readSync { db in try db.fetchAll(dialect.translate(sql)) } }
     }
 
     func rawText(_ sql: String) throws -> String {

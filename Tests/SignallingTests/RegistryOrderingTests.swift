@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Identity
 import SamtalerumCore
@@ -35,7 +36,8 @@ struct FixedDirectory: MeetingDirectory {
         let meeting = Meeting(id: MeetingID(rawValue: "m-ordering"), workerRef: SubjectRef(rawValue: "w-1"),
                               citizenRef: SubjectRef(rawValue: "case-1"), createdAt: now, inviteExpiresAt: now.addingTimeInterval(600))
         let recorder = GatedRecorder()
-        let registry = RoomRegistry(directory: FixedDirectory(meeting: meeting), recorder: recorder, iceServers: { _, _ in [] })
+        let registry = RoomRegistry(directory: FixedDirectory(meeting: meeting), recorder: recorder, iceServers: { _, _ in [] },
+                                    tokens: try await TokenAuthority(signingKey: SymmetricKey(size: .bits256)))
         let worker = EndpointID(rawValue: "e-worker")
         let citizen = EndpointID(rawValue: "e-citizen")
         let (toWorker, workerOutbox) = AsyncStream.makeStream(of: Outgoing.self)
@@ -99,7 +101,8 @@ final class SlowDirectory: MeetingDirectory {
         let directory = SlowDirectory(Meeting(id: MeetingID(rawValue: "m-race"), workerRef: SubjectRef(rawValue: "w-1"),
                                               citizenRef: SubjectRef(rawValue: "case-1"), createdAt: now,
                                               inviteExpiresAt: now.addingTimeInterval(600)))
-        let registry = RoomRegistry(directory: directory, recorder: GatedRecorder(), iceServers: { _, _ in [] })
+        let registry = RoomRegistry(directory: directory, recorder: GatedRecorder(), iceServers: { _, _ in [] },
+                                    tokens: try await TokenAuthority(signingKey: SymmetricKey(size: .bits256)))
         let citizen = EndpointID(rawValue: "e-citizen")
         let (_, outbox) = AsyncStream.makeStream(of: Outgoing.self)
         await registry.connect(citizen, outbox: outbox)

@@ -9,16 +9,7 @@ import Testing
 
     /// A raw TCP connection from `source` (all of 127/8 is this host on Linux).
     static func connect(_ port: Int, from source: String) async throws -> StreamProbe {
-        let inbox = Inbox()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(to: try SocketAddress(ipAddress: source, port: 0))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(FrameCollector(inbox: inbox))
-                }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
-        return StreamProbe(channel: channel, inbox: inbox)
+        try await StreamProbe.connect(port, from: source)
     }
 
     @Test func oneAddressIsCappedAndAnotherStillGetsIn() async throws {

@@ -11,11 +11,15 @@ struct StreamProbe {
     let channel: any Channel
     let inbox: Inbox
 
-    static func connect(_ port: Int) async throws -> StreamProbe {
+    static func connect(_ port: Int, from source: String? = nil) async throws -> StreamProbe {
         let inbox = Inbox()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Whole messages, however TCP cut or joined the server's writes.
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(StreamFrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(FrameCollector(inbox: inbox))
                 }
             }
@@ -27,13 +31,22 @@ struct StreamProbe {
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
     }
 
-    /// Whether a Binding request is answered.
-    func answersBinding() async -> Bool {
+    /// Whether a Binding request is answered before the connection closes (or `limit` passes).
+    /// Only the answer to this request counts: one to an earlier request that came after its
+    /// caller stopped waiting is skipped, so a single late answer cannot leave the probe one
+    /// answer behind for the rest of the connection (which made a slow relay look silent).
+    func answersBinding(within limit: Duration = .seconds(20)) async -> Bool {
         let request = STUNMessage(method: .binding, class: .request)
-        guard (try? await send(request.serialize())) != nil,
-              let reply = try? await inbox.next(timeout: .seconds(2))
-        else { return false }
-        return (try? STUNMessage(bytes: reply.bytes))?.transactionID == request.transactionID
+        guard (try? await send(request.serialize())) != nil else { return false }
+        let isAnswer: ([UInt8]) -> Bool = { (try? STUNMessage(bytes: $0))?.transactionID == request.transactionID }
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let closed = !channel.isActive
+            if (try? await inbox.next(timeout: .milliseconds(100), where: isAnswer)) != nil { return true }
+            // What arrived before the close has been looked at: a refused connection ends the wait.
+            if closed { return false }
+        }
+        return false
     }
 
     /// How long until the connection was seen closed, or nil if it stayed open for `timeout`.

@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from conftest import CHROMEDRIVER, CHROMIUM, free_port, wait_until
 from selenium import webdriver
@@ -319,3 +320,178 @@ def nss_home(folder, ca_pem):
     subprocess.run(["certutil", "-d", f"sql:{db}", "-A", "-t", "C,,", "-n", "samtalerum-e2e-ca", "-i", str(ca_pem)],
                    check=True, capture_output=True, timeout=30)
     return folder
+
+
+STATUS_LINE = re.compile(r"relay status listening on (http://\S+/health/ready)")
+
+
+class RelayLAN:
+    """Relay nodes on one LAN segment: a namespace holding a bridge, one namespace per relay and
+    this host each linked to it by a veth pair, all in one /28 of 203.0.113.0/24 (names unique
+    per run). The host is .1 of the block, the relays .2, .3, …; they reach each other directly,
+    as relays on one data-centre network do, and the host reaches every one of them."""
+
+    def __init__(self, relays=2):
+        tag = f"{os.getpid() % 100000:05d}{random.randrange(16 ** 3):03x}"
+        self.tag = tag
+        self.lan = f"samlan-{tag}"
+        block = 16 * random.randrange(1, 15)
+        self.host_ip = f"203.0.113.{block + 1}"
+        self.host_link = f"slh{tag}"
+        self.nodes = [{"name": f"samnode{index}-{tag}", "ip": f"203.0.113.{block + 2 + index}", "link": f"sl{index}{tag}"}
+                      for index in range(relays)]
+        self.ips = [node["ip"] for node in self.nodes]
+
+    _ip = staticmethod(RelayNamespace._ip)
+
+    def __enter__(self):
+        try:
+            self._ip("netns", "add", self.lan)
+            self._ip("-n", self.lan, "link", "add", "br0", "type", "bridge")
+            self._ip("-n", self.lan, "link", "set", "br0", "up")
+            self._ip("link", "add", self.host_link, "type", "veth", "peer", "name", "hostport", "netns", self.lan)
+            self._ip("addr", "add", f"{self.host_ip}/28", "dev", self.host_link)
+            self._ip("link", "set", self.host_link, "up")
+            self._ip("-n", self.lan, "link", "set", "hostport", "master", "br0", "up")
+            for index, node in enumerate(self.nodes):
+                self._ip("netns", "add", node["name"])
+                self._ip("-n", node["name"], "link", "add", "eth0", "type", "veth", "peer", "name", f"port{index}",
+                         "netns", self.lan)
+                self._ip("-n", self.lan, "link", "set", f"port{index}", "master", "br0", "up")
+                self._ip("-n", node["name"], "addr", "add", f"{node['ip']}/28", "dev", "eth0")
+                self._ip("-n", node["name"], "link", "set", "eth0", "up")
+                self._ip("-n", node["name"], "link", "set", "lo", "up")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        # A namespace takes its veth ends with it, and a pair goes when either end does.
+        for node in self.nodes:
+            subprocess.run(["ip", "netns", "del", node["name"]], capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", self.lan], capture_output=True, timeout=30)
+        subprocess.run(["ip", "link", "del", self.host_link], capture_output=True, timeout=30)
+
+    def command(self, index, *args):
+        return ["ip", "netns", "exec", self.nodes[index]["name"], *args]
+
+
+class RelayNodeProcess:
+    """`samtalerum relay` with the REST secret of `secret_from` (a signalling node's data dir),
+    on `host` (or inside `wrap`'s namespace); its ports and status URL are read off its stdout."""
+
+    def __init__(self, work_dir, binary, name, secret_from, host="127.0.0.1", wrap=None, turn_port=0, tls_port=0,
+                 status_port=0, env=None):
+        self.name = name
+        self.data_dir = work_dir / name
+        (self.data_dir / "keys").mkdir(parents=True)
+        secret = self.data_dir / "keys" / "turn.secret"
+        secret.write_bytes((Path(secret_from) / "keys" / "turn.secret").read_bytes())
+        secret.chmod(0o600)
+        self.log_path = work_dir / f"{name}.log"
+        self.command = [str(binary), "relay", "--data-dir", str(self.data_dir), "--listen-host", host,
+                        "--turn-port", str(turn_port), "--turns-port", str(tls_port), "--status-port", str(status_port)]
+        if wrap:
+            self.command = wrap(*self.command)
+        self.env = {**os.environ, "SAMTALERUM_TURN_STATUS_HOST": host, **(env or {})}
+        self.host = host
+        self.process = None
+        self.ports = None
+        self.status_url = None
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def start(self, timeout=60):
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            env=self.env)
+
+        def announced():
+            if self.process.poll() is not None:
+                raise AssertionError(f"relay {self.name} exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+            text = self.log()
+            relay, status = RELAY_LINE.search(text), STATUS_LINE.search(text)
+            return relay and status and (relay, status)
+
+        relay, status = wait_until(announced, timeout, interval=0.2, message=f"relay {self.name}'s listening lines")
+        self.ports = {"udp": int(relay[1]), "tcp": int(relay[2]), "tls": int(relay[3])}
+        self.status_url = status[1]
+        wait_until(lambda: (self.status() or {}).get("status") == "ready", 15, message=f"relay {self.name} ready")
+        return self
+
+    def status(self):
+        """/health/ready's JSON, or None when it does not answer 200."""
+        try:
+            with urllib.request.urlopen(self.status_url, timeout=2) as response:
+                return json.load(response) if response.status == 200 else None
+        except (OSError, ValueError):
+            return None
+
+    def signal(self, number):
+        self.process.send_signal(number)
+
+    def stop(self, timeout=15):
+        """SIGTERM; the exit code (killed after `timeout` s: None)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+                return None
+        return self.process.returncode
+
+
+class Coturn:
+    """coturn's turnserver sharing our REST secret (`--use-auth-secret --static-auth-secret`),
+    UDP and TCP on `host:port`, inside `wrap`'s namespace if given."""
+
+    def __init__(self, work_dir, secret_from, host, port=3478, wrap=None, ports=(49160, 49400)):
+        self.folder = work_dir / "coturn"
+        self.folder.mkdir()
+        self.log_path = self.folder / "turnserver.log"
+        secret = (Path(secret_from) / "keys" / "turn.secret").read_text().strip()
+        self.command = ["turnserver", "-n", f"--listening-ip={host}", f"--relay-ip={host}", f"--listening-port={port}",
+                        f"--min-port={ports[0]}", f"--max-port={ports[1]}", "--use-auth-secret",
+                        f"--static-auth-secret={secret}", "--realm=samtalerum", "--no-tls", "--no-dtls", "--no-cli",
+                        "--log-file=stdout", "--simple-log", f"--db={self.folder / 'turndb'}",
+                        f"--pidfile={self.folder / 'turnserver.pid'}"]
+        if wrap:
+            self.command = wrap(*self.command)
+        self.host, self.port = host, port
+        self.process = None
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def start(self, timeout=30):
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_until(lambda: self.process.poll() is None and "Total General servers" in self.log() or self._exited(), timeout,
+                   message="coturn to start")
+        return self
+
+    def _exited(self):
+        if self.process.poll() is not None:
+            raise AssertionError(f"coturn exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+        return False
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)

@@ -25,12 +25,14 @@ def systemd_analyze():
     return path
 
 
-@pytest.fixture
-def staged_unit(tmp_path):
-    """The unit as installed, but starting the binary under test (verify checks ExecStart exists)."""
-    text = UNIT.read_text()
-    assert "ExecStart=/usr/local/bin/samtalerum serve --config /etc/samtalerum/samtalerum.yaml" in text
-    unit = tmp_path / "samtalerum.service"
+@pytest.fixture(params=[("samtalerum.service", "serve"), ("samtalerum-relay.service", "relay")], ids=["serve", "relay"])
+def staged_unit(tmp_path, request):
+    """The unit as installed (the server's, and a relay node's), but starting the binary under
+    test (verify checks ExecStart exists)."""
+    name, command = request.param
+    text = (UNIT.parent / name).read_text()
+    assert f"ExecStart=/usr/local/bin/samtalerum {command} --config /etc/samtalerum/samtalerum.yaml" in text
+    unit = tmp_path / name
     unit.write_text(text.replace("/usr/local/bin/samtalerum", str(server_binary())))
     return unit
 

@@ -10,12 +10,14 @@ import SamtalerumCore
 struct ObservedAuditRecorder: AuditRecorder {
     let store: AuditDatabase
     let logger: Logger
+    /// This node's name: the sessions it starts are its own in the shared store.
+    var node: String? = nil
 
     func record(_ event: AuditEvent) async throws {
         let (message, metadata) = Self.describe(event)
         let started = ContinuousClock.now
         do {
-            try await store.record(event)
+            try await store.record(contentsOf: [event], hostedBy: node)
         } catch {
             Counter(label: MetricsExporter.auditWriteFailures).increment()
             logger.error("audit record failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
@@ -72,6 +74,9 @@ struct ObservedAuditRecorder: AuditRecorder {
             ("invite revoked", ["event": "invite_revoked", "meeting": "\(meeting)"])
         case .inviteShown(let meeting, _, _):
             ("invite shown again", ["event": "invite_shown", "meeting": "\(meeting)"])
+        case .sessionMoved(let session, let meeting, let from, let to, _):
+            ("session moved to this node", ["event": "session_moved", "session": "\(session)", "meeting": "\(meeting)",
+                                            "fromNode": "\(from ?? "-")", "toNode": "\(to)"])
         case .qualitySummary(let session, let meeting, let summary, _):
             ("session quality", ["event": "quality_summary", "session": "\(session)", "meeting": "\(meeting)",
                                  "reconnects": "\(summary.reconnects)",

@@ -20,6 +20,17 @@ extension AppConfiguration {
         try check("server.maxConnectionsPerAddress", server.maxConnectionsPerAddress, in: 0...1_000_000, "a count (0: no cap)")
         try check("server.handshakeTimeoutSeconds", server.handshakeTimeoutSeconds, in: 1...3600, "seconds")
         try check("server.idleTimeoutSeconds", server.idleTimeoutSeconds, in: 1...86_400, "seconds")
+        try check("server.nodeName", server.nodeName, server.nodeName.count <= 64 && server.nodeName.allSatisfy {
+            $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0))
+        }, "empty (the host name) or up to 64 letters, digits, '-', '_', '.'")
+        try check("server.plainHTTPPort", server.plainHTTPPort, in: 0...65535, "a port number (0: no plain-HTTP listener)")
+        try check("server.plainHTTPHost", server.plainHTTPHost,
+                  server.plainHTTPPort == 0 || server.allowPlainHTTPOffLoopback || Self.isLoopback(server.plainHTTPHost),
+                  "a loopback address (127.0.0.1, ::1, localhost) unless server.allowPlainHTTPOffLoopback is true")
+        if case .failure(let bad) = TrustedProxies.parse(server.trustedProxies) {
+            throw .invalidValue(key: "server.trustedProxies" + "[\(bad.index)]", value: bad.text,
+                                expected: "an address or a CIDR range such as 10.0.0.0/8 or 2001:db8::/32")
+        }
 
         try check("signalling.helloTimeoutSeconds", signalling.helloTimeoutSeconds, in: 0.1...300, "seconds")
         try check("signalling.pingIntervalSeconds", signalling.pingIntervalSeconds, in: 1...3600, "seconds")
@@ -44,6 +55,23 @@ extension AppConfiguration {
         try check("turn.maxStreamConnectionsPerAddress", turn.maxStreamConnectionsPerAddress, in: 0...1_000_000,
                   "a count (0: no cap)")
 
+        let policies = RelayPolicy.allCases.map(\.rawValue)
+        try check("turn.relayPolicy", turn.relayPolicy, policies.contains(turn.relayPolicy), "one of " + policies.joined(separator: ", "))
+        try check("turn.relayStatusIntervalSeconds", turn.relayStatusIntervalSeconds, in: 1...3600, "seconds")
+        try check("turn.relayStatusTimeoutSeconds", turn.relayStatusTimeoutSeconds, in: 1...max(1, turn.relayStatusIntervalSeconds),
+                  "seconds, at most turn.relayStatusIntervalSeconds")
+        try check("turn.statusHost", turn.statusHost, !turn.statusHost.isEmpty && !turn.statusHost.contains(where: \.isWhitespace),
+                  "an address or host name")
+        try check("turn.statusPort", turn.statusPort, in: 0...65535, "a port number (0: any free port)")
+        for (index, relay) in turn.relays.enumerated() {
+            if let problem = relay.problem() {
+                throw .invalidValue(key: "turn.relays" + "[\(index)].\(problem.key)", value: problem.value, expected: problem.expected)
+            }
+            if turn.relays[..<index].contains(where: { $0.name == relay.name }) {
+                throw .invalidValue(key: "turn.relays" + "[\(index)].name", value: relay.name, expected: "a name no other relay in the list has")
+            }
+        }
+
         // Zero or less would purge the whole trail at start and every hour after (issue #11).
         try check("audit.retentionDays", audit.retentionDays, in: 1...36_500, "days")
 
@@ -61,6 +89,12 @@ extension AppConfiguration {
 
     private func check(_ key: String, _ value: some Any, _ valid: Bool, _ expected: String) throws(ConfigurationError) {
         guard valid else { throw .invalidValue(key: key, value: "\(value)", expected: expected) }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" { return true }
+        guard let network = TrustedProxies.Network(host) else { return false }
+        return TrustedProxies.Network("127.0.0.0/8")!.contains(network.bytes) || TrustedProxies.Network("::1")!.contains(network.bytes)
     }
 
     static func isBaseURL(_ text: String) -> Bool {

@@ -37,6 +37,17 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
         public var handshakeTimeoutSeconds = 10
         /// A kept-alive connection with no request in progress is closed after this long.
         public var idleTimeoutSeconds = 60
+        /// This process among several nodes sharing one audit store: in logs, in the record of the
+        /// sessions it hosts, in /health/ready. Empty: the host name.
+        public var nodeName = ""
+        /// A plain-HTTP listener with the same routes (pages, API, /ws) for a load balancer that
+        /// terminates TLS; 0: none.
+        public var plainHTTPPort = 0
+        /// Loopback unless `allowPlainHTTPOffLoopback`: the traffic on it is not encrypted.
+        public var plainHTTPHost = "127.0.0.1"
+        public var allowPlainHTTPOffLoopback = false
+        /// Load balancers (CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed.
+        public var trustedProxies: [String] = []
     }
 
     public struct Signalling: Sendable, Equatable, Codable {
@@ -89,6 +100,17 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
         public var maxStreamConnectionsPerAddress = Self.relay.maxStreamConnectionsPerAddress
         /// UNSAFE outside tests: lets the relay reach 127.0.0.0/8 and ::1.
         public var allowLoopbackPeers = Self.relay.allowLoopbackPeers
+        /// Relays signalling hands out; empty: this node's own relay (Docs/TURN.md, "Relay nodes").
+        public var relays: [RelayNode] = []
+        /// How one of `relays` is chosen for a participant (`RelayPolicy`).
+        public var relayPolicy = RelayPolicy.nearest.rawValue
+        /// How often each relay's `statusURL` is asked for its load, and how long one answer may take.
+        public var relayStatusIntervalSeconds = 5
+        public var relayStatusTimeoutSeconds = 2
+        /// `samtalerum relay` only: its plain-HTTP health and metrics listener (/health/live,
+        /// /health/ready with the allocation count, /metrics). Port 0 picks a free port.
+        public var statusHost = "127.0.0.1"
+        public var statusPort = 9478
 
         /// The relay module's own defaults, so the two never disagree.
         static let relay = TURNConfiguration(authSecret: "")
@@ -112,6 +134,14 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
         if !server.publicURL.isEmpty { return server.publicURL.hasSuffix("/") ? String(server.publicURL.dropLast()) : server.publicURL }
         let host = server.host.contains(":") ? "[\(server.host)]" : server.host
         return "https://\(host):\(server.port)"
+    }
+
+    /// `server.nodeName`, or the host name (the kernel's, without a DNS look-up).
+    public var nodeName: String {
+        guard server.nodeName.isEmpty else { return server.nodeName }
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count - 1) == 0 else { return "localhost" }
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public var logLevel: Logger.Level { Logger.Level(rawValue: logging.level) ?? .info }

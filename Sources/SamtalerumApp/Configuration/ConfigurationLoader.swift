@@ -118,8 +118,15 @@ public enum ConfigurationLoader {
                 let variable = environmentName(section: sectionName, key: name)
                 known.insert(variable)
                 guard let value = environment[variable] else { continue }
-                // Mappings (e.g. a role mapping) are given as YAML flow syntax: {"A": worker}.
-                if current.mapping != nil {
+                // Mappings (e.g. a role mapping) and lists (turn.relays) are given as YAML flow
+                // syntax: {"A": worker}, [{name: a, host: turn-a}].
+                if current.sequence != nil {
+                    guard let parsed = try? Yams.compose(yaml: value), parsed.sequence != nil else {
+                        throw ConfigurationError.invalidValue(key: sectionName + "." + name, value: value,
+                                                              expected: "a list in YAML flow syntax, e.g. [{name: a, host: turn-a}]")
+                    }
+                    keys[name] = parsed
+                } else if current.mapping != nil {
                     guard let parsed = try Yams.compose(yaml: value), parsed.mapping != nil else {
                         throw ConfigurationError.notAMapping(sectionName + "." + name)
                     }

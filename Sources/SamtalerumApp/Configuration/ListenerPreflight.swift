@@ -12,6 +12,7 @@ enum ListenerPreflight {
         var listeners: [(key: String, host: String, port: Int, transport: Transport)] = [
             ("server.port", configuration.server.host, configuration.server.port, .tcp),
             ("server.httpRedirectPort", configuration.server.host, configuration.server.httpRedirectPort, .tcp),
+            ("server.plainHTTPPort", configuration.server.plainHTTPHost, configuration.server.plainHTTPPort, .tcp),
         ]
         if configuration.turn.enabled {
             let host = configuration.turnListenHost

@@ -4,6 +4,8 @@ import Signalling
 struct HealthStatus: ResponseEncodable {
     var status: String
     var connections: Int
+    /// Which node answered (`server.nodeName`), for a load balancer's or an operator's eyes.
+    var node: String?
 }
 
 /// Liveness: the process answers. Readiness: the signalling registry answers and the audit
@@ -13,6 +15,7 @@ struct HealthStatus: ResponseEncodable {
 struct HealthController<Context: RequestContext> {
     let registry: RoomRegistry
     let recorder: ObservedAuditRecorder
+    let node: String
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
@@ -31,6 +34,6 @@ struct HealthController<Context: RequestContext> {
     func ready() async throws -> HealthStatus {
         let connections = await registry.connectionCount
         try await recorder.probe()
-        return HealthStatus(status: "ready", connections: connections)
+        return HealthStatus(status: "ready", connections: connections, node: node)
     }
 }

@@ -50,6 +50,9 @@ enum MetricsExporter {
         "samtalerum_quality_participants": "Participants by the quality class of the media they receive.",
         "samtalerum_relay_allocations": "TURN allocations the built-in relay holds now.",
         "samtalerum_relay_session_bytes": "Bytes relayed by the allocations held now, by direction.",
+        "samtalerum_relay_assignments_total": "Participants and network checks given a relay of turn.relays, by relay.",
+        "samtalerum_relay_up": "Whether a relay of turn.relays answers its status URL (1) or is skipped (0), by relay.",
+        "samtalerum_relay_reported_allocations": "Allocations a relay of turn.relays reported at its last status poll, by relay.",
         "samtalerum_resident_memory_bytes": "Resident memory of the server process.",
         "samtalerum_signalling_errors_total": "Signalling errors sent to clients, by error code.",
         "samtalerum_auth_failures_total": "Refused credentials, by where they were presented (http, websocket) and why.",
@@ -102,6 +105,11 @@ enum MetricsExporter {
         for (state, count) in states { Gauge(label: "samtalerum_sessions", dimensions: [("state", state)]).record(count) }
         for (role, count) in roles { Gauge(label: "samtalerum_participants", dimensions: [("role", role)]).record(count) }
         for (name, count) in classes { Gauge(label: "samtalerum_quality_participants", dimensions: [("class", name)]).record(count) }
+        refreshRelayGauges(relay: relay)
+    }
+
+    /// The relay's share of the gauges, also all a `samtalerum relay` node exports of its own.
+    static func refreshRelayGauges(relay: [AllocationStatistics]) {
         Gauge(label: "samtalerum_relay_allocations").record(relay.count)
         Gauge(label: "samtalerum_relay_session_bytes", dimensions: [("direction", "to_peer")]).record(relay.reduce(0) { $0 + Int($1.bytesToPeer) })
         Gauge(label: "samtalerum_relay_session_bytes", dimensions: [("direction", "from_peer")]).record(relay.reduce(0) { $0 + Int($1.bytesFromPeer) })

@@ -9,11 +9,11 @@ import TURN
 
 /// Live operations: session health for role `ops`, Prometheus metrics, and ICE servers for
 /// the pre-call network check.
-struct OpsController<Context: RemoteAddressRequestContext> {
+struct OpsController<Context: ClientAddressRequestContext> {
     let authenticator: BearerAuthenticator
     let registry: RoomRegistry
     let relay: TURNRelayService?
-    let relayCredentials: RelayCredentials?
+    let relays: RelayDirectory?
     let clock: WallClock
     let iceCheckGate: IceCheckGate
 
@@ -25,8 +25,10 @@ struct OpsController<Context: RemoteAddressRequestContext> {
     static var checkCredentialTTL: Duration { .seconds(120) }
 
     func snapshot() async -> OpsSnapshot {
-        OpsSnapshot.make(rooms: await registry.snapshot, connections: await registry.connectionCount,
-                         relay: relay?.statistics() ?? [], now: clock.now())
+        let rooms = await registry.snapshot
+        let given = relays?.relays(of: rooms.flatMap { $0.participants.compactMap(\.endpoint) }) ?? [:]
+        return OpsSnapshot.make(rooms: rooms, connections: await registry.connectionCount,
+                                relay: relay?.statistics() ?? [], relayNames: given, now: clock.now())
     }
 
     func addRoutes(api: RouterGroup<Context>, root: Router<Context>) {
@@ -56,10 +58,11 @@ struct OpsController<Context: RemoteAddressRequestContext> {
                 })
         }
         api.get("ice-check") { request, context -> IceCheck in
-            try await iceCheckGate.admit(request, clientAddress: context.remoteAddress?.ipAddress ?? "unknown", now: .now)
-            guard let relayCredentials else { return IceCheck(iceServers: []) }
-            return IceCheck(iceServers: relayCredentials.iceServers(
-                id: TURNConfiguration.checkCredentialPrefix + EndpointID.random().rawValue, ttl: Self.checkCredentialTTL, now: clock.now()))
+            try await iceCheckGate.admit(request, clientAddress: context.clientAddress?.ipAddress ?? "unknown", now: .now)
+            guard let relays else { return IceCheck(iceServers: []) }
+            return IceCheck(iceServers: relays.iceServers(
+                id: TURNConfiguration.checkCredentialPrefix + EndpointID.random().rawValue,
+                client: context.clientAddress.flatMap(TransportAddress.init)?.ip, ttl: Self.checkCredentialTTL, now: clock.now()))
         }
         root.get("metrics") { _, _ -> Response in
             let rooms = await registry.snapshot

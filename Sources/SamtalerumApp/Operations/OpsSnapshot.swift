@@ -32,6 +32,8 @@ struct OpsSnapshot: ResponseEncodable, Sendable {
         var relayProtocol: String?
         var relayBytesIn: UInt64?
         var relayBytesOut: UInt64?
+        /// The relay of `turn.relays` this participant was given (absent with an empty list).
+        var relay: String?
     }
 
     struct SessionView: Codable, Sendable {
@@ -49,7 +51,8 @@ struct OpsSnapshot: ResponseEncodable, Sendable {
     var server: Server
     var sessions: [SessionView]
 
-    static func make(rooms: [RoomSnapshot], connections: Int, relay: [AllocationStatistics], now: Date) -> OpsSnapshot {
+    static func make(rooms: [RoomSnapshot], connections: Int, relay: [AllocationStatistics],
+                     relayNames: [EndpointID: String] = [:], now: Date) -> OpsSnapshot {
         var relayByCredential: [String: [AllocationStatistics]] = [:]
         for allocation in relay { relayByCredential[allocation.credentialID, default: []].append(allocation) }
         let sessions = rooms.map { room -> SessionView in
@@ -64,7 +67,8 @@ struct OpsSnapshot: ResponseEncodable, Sendable {
                     relayed: relayedByStats ?? (allocations.isEmpty ? nil : true),
                     relayProtocol: stats?.relayProtocol,
                     relayBytesIn: allocations.isEmpty ? nil : allocations.reduce(0) { $0 + $1.bytesFromPeer },
-                    relayBytesOut: allocations.isEmpty ? nil : allocations.reduce(0) { $0 + $1.bytesToPeer })
+                    relayBytesOut: allocations.isEmpty ? nil : allocations.reduce(0) { $0 + $1.bytesToPeer },
+                    relay: participant.endpoint.flatMap { relayNames[$0] })
             }
             return SessionView(
                 meetingId: room.meetingId, sessionId: room.sessionId, state: room.state, startedAt: room.sessionStartedAt,

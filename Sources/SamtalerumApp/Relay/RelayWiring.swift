@@ -28,6 +28,7 @@ extension AppConfiguration {
         relay.maxBandwidthBytesPerSecond = turn.maxBytesPerSecondPerAllocation > 0 ? turn.maxBytesPerSecondPerAllocation : nil
         relay.unallocatedConnectionTimeout = .seconds(turn.unallocatedConnectionTimeoutSeconds)
         relay.maxStreamConnections = turn.maxStreamConnections
+        relay.maxStreamConnectionsPerAddress = turn.maxStreamConnectionsPerAddress
         relay.allowLoopbackPeers = turn.allowLoopbackPeers
         // A left participant's credentials were issued at most one TTL ago: refused that long, none outlives it.
         relay.revokedCredentialRetention = .seconds(turn.credentialTTLSeconds)

@@ -9,6 +9,7 @@ import NIOWebSocket
 import SamtalerumCore
 import Signalling
 import SignallingProtocol
+import TURN
 
 /// Adapts a Hummingbird WebSocket to the transport-free `SignallingEndpoint`.
 struct WebSocketFrameWriter: FrameWriter {
@@ -125,7 +126,8 @@ enum SignallingRoute {
     /// Upgrades `GET /ws` and hands the socket to the protocol. Decided from the request head
     /// alone: the router-based upgrade keeps a reference cycle through its request context,
     /// which would hold every closed connection's context (and the app behind it) forever.
-    static func shouldUpgrade(endpoint: SignallingEndpoint) -> @Sendable (HTTPRequest, any Channel, Logger) throws -> Upgrade {
+    static func shouldUpgrade(endpoint: SignallingEndpoint, proxies: TrustedProxies)
+        -> @Sendable (HTTPRequest, any Channel, Logger) throws -> Upgrade {
         { request, channel, _ in
             guard request.method == .get, request.path?.split(separator: "?").first.map(String.init) == path else {
                 return .dontUpgrade
@@ -134,8 +136,10 @@ enum SignallingRoute {
             let tls = try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
             try channel.pipeline.syncOperations.addHandler(WebSocketMaskCheck(), position: tls.map { .after($0) } ?? .first)
             let executor = EventLoopTaskExecutor(channel.eventLoop)
+            let client = proxies.client(peer: channel.remoteAddress, fields: request.headerFields).flatMap(TransportAddress.init)?.ip
             return .upgrade([:]) { inbound, outbound, _ in
-                try await withTaskExecutorPreference(executor) {
+                // The relay policy's "nearest" reads it where the participant's ICE servers are made.
+                try await RelayClientAddress.$current.withValue(client) { try await withTaskExecutorPreference(executor) {
                     let frames = inbound.messages(maxSize: maxMessageBytes).map { message -> InboundFrame in
                         switch message {
                         case .text(let text): .text(text)
@@ -144,7 +148,7 @@ enum SignallingRoute {
                     }
                     try await endpoint.run(inbound: frames, writer: WebSocketFrameWriter(outbound: outbound, channel: channel),
                                            classifyFailure: classify)
-                }
+                } }
             }
         }
     }

@@ -48,6 +48,8 @@ export class Call extends EventTarget {
     this.token = token;
     this.meetingId = meetingId;
     this.socketURL = socketURL;
+    // The load balancer routes every connection of a meeting to the node holding its room.
+    this.routingMeetingId = meetingId ?? meetingOfInvite(token);
 
     this.state = CallState.idle;
     this.error = null;          // the server's error code once a fatal error arrived
@@ -215,7 +217,8 @@ export class Call extends EventTarget {
   // --- signalling -------------------------------------------------------------------------
 
   openSocket() {
-    const ws = new WebSocket(this.socketURL);
+    // The same address after a dropped connection: if that node died, the balancer picks another.
+    const ws = new WebSocket(withMeeting(this.socketURL, this.meetingId ?? this.routingMeetingId));
     this.ws = ws;
     this.authenticated = false;
     const resumeToken = sessionStorage.getItem(RESUME_KEY);
@@ -489,7 +492,8 @@ export class Call extends EventTarget {
       return;
     }
     this.setState(CallState.reconnecting);
-    const delay = this.reconnectDelay;
+    // Spread out, so every page of a node that went away does not come back in the same instant.
+    const delay = this.reconnectDelay * (0.75 + Math.random() * 0.5);
     this.reconnectDelay = Math.min(RECONNECT_MAX_MS, this.reconnectDelay * 2);
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => {
@@ -598,6 +602,25 @@ export class CallError extends Error {
 function defaultSocketURL() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${location.host}/ws`;
+}
+
+/** `/ws?meeting=…`: only a routing hint for the load balancer; the server checks the token. */
+function withMeeting(url, meetingId) {
+  if (!meetingId) return url;
+  const separator = url.includes('?') ? '&' : '?';
+  return `${url}${separator}meeting=${encodeURIComponent(meetingId)}`;
+}
+
+/** The meeting an invite names (its `mid` claim), read without checking the signature: only to route. */
+function meetingOfInvite(token) {
+  if (typeof token !== 'string') return null;
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const mid = JSON.parse(atob(payload.padEnd(payload.length + ((4 - (payload.length % 4)) % 4), '='))).mid;
+    return typeof mid === 'string' ? mid : null;
+  } catch {
+    return null;
+  }
 }
 
 function deferred() {

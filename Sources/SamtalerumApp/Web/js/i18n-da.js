@@ -242,6 +242,7 @@ export const texts = {
     away: 'Forbindelsen tabt',
     loss: 'tab',
     relayed: 'Via relay',
+    relayGiven: 'Tildelt relay',
     direct: 'Direkte',
   },
 

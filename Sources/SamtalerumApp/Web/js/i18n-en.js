@@ -241,6 +241,7 @@ export const texts = {
     away: 'Connection lost',
     loss: 'loss',
     relayed: 'Via relay',
+    relayGiven: 'Relay given',
     direct: 'Direct',
   },
 

@@ -162,6 +162,8 @@ function participantLines(p) {
   } else if (p.relayed === false) {
     lines.push(text('ops.direct'));
   }
+  // Which relay of turn.relays this participant was handed (absent on a single node).
+  if (p.relay) lines.push(`${text('ops.relayGiven')}: ${p.relay}`);
   return lines;
 }
 
