@@ -109,7 +109,7 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
     static func describe(_ backend: AuditBackend, in dataDirectory: URL) -> String {
         switch backend {
         case .sqlite: dataDirectory.appendingPathComponent(databaseFileName).path
-        case .postgres: "the audit store of \(dataDirectory.path)"
+        case .postgres: "\(dataDirectory.path) (with its PostgreSQL store)"
         }
     }
 

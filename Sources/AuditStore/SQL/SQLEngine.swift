@@ -81,11 +81,6 @@ extension Data: SQLValueConvertible {
     }
 }
 
-extension SQLValue: SQLValueConvertible {
-    public var sqlValue: SQLValue { self }
-    public static func fromSQL(_ value: SQLValue) -> SQLValue? { value }
-}
-
 extension Optional: SQLValueConvertible where Wrapped: SQLValueConvertible {
     public var sqlValue: SQLValue { self?.sqlValue ?? .null }
     /// `.some(nil)` for NULL; nil (a type error) for a non-NULL value of another type.
@@ -102,15 +97,12 @@ public enum SQLError: Error, Equatable, CustomStringConvertible {
     case wrongType(column: String, expected: String, found: SQLValue)
     /// The engine (driver) failed; the message is the driver's.
     case engine(String)
-    /// The engine cannot do this at all (e.g. opening a backend this build does not include).
-    case unsupported(String)
 
     public var description: String {
         switch self {
         case .missingColumn(let name): "no column \(name) in the result"
         case .wrongType(let column, let expected, let found): "column \(column) is not \(expected): \(found)"
         case .engine(let message): message
-        case .unsupported(let what): what
         }
     }
 }
