@@ -165,7 +165,8 @@ let package = Package(
         .executableTarget(name: "STUNFuzz", dependencies: ["STUN"], swiftSettings: strict),
         .testTarget(name: "CallQualityTests", dependencies: ["CallQuality"], swiftSettings: strict),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], swiftSettings: strict),
-        .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN"], swiftSettings: strict),
+        .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN", .product(name: "NIOEmbedded", package: "swift-nio")],
+                    swiftSettings: strict),
         .testTarget(name: "ConnectionLimitsTests", dependencies: ["ConnectionLimits"], swiftSettings: strict),
         .testTarget(name: "SignallingTests", dependencies: ["SamtalerumCore", "Signalling", "SignallingProtocol", "Identity"], swiftSettings: strict),
         .testTarget(

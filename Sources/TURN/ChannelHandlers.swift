@@ -105,12 +105,17 @@ final class StreamConnectionHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if let remote = context.channel.remoteAddress.flatMap(TransportAddress.init),
-           let local = context.channel.localAddress.flatMap(TransportAddress.init) {
-            let tuple = FiveTuple(client: remote, server: local, transport: transport)
-            self.tuple = tuple
-            Self.closeUnlessAllocated(context.channel, tuple: tuple, core: core)
+        guard let remote = context.channel.remoteAddress.flatMap(TransportAddress.init),
+              let local = context.channel.localAddress.flatMap(TransportAddress.init) else {
+            // The peer went before its address could be read (reset right after connecting):
+            // without a 5-tuple nothing it sends could be answered, and no idle timeout would
+            // ever close it, so it is closed now.
+            context.close(promise: nil)
+            return
         }
+        let tuple = FiveTuple(client: remote, server: local, transport: transport)
+        self.tuple = tuple
+        Self.closeUnlessAllocated(context.channel, tuple: tuple, core: core)
         context.fireChannelActive()
     }
 

@@ -171,6 +171,11 @@ import Testing
         #expect(try await workerBack.next(matching: { if case .peerReconnected = $0 { true } else { false } })
                 == .peerReconnected(PeerInfo(role: .citizen, peer: .citizen)))
 
+        // Node A's ticket took the place back once; replayed on node B it is spent.
+        let (replay, replayed) = try await fixture.resume(nodeB, token: fixture.invite, ticket: citizenJoined.resumeToken)
+        guard case .error(let spent) = replayed, spent.code == .resumeFailed else { throw TestFailure("a spent ticket worked: \(replayed)") }
+        await replay.crash()
+
         // The pair is connected again: the worker's ICE-restart offer reaches the citizen.
         workerBack.send(.offer(SessionDescription(sdp: "v=0 restart")))
         guard case .offer(let offer) = try await citizenBack.next(matching: { if case .offer = $0 { true } else { false } }) else {

@@ -1,4 +1,6 @@
+import Logging
 import NIOCore
+import NIOEmbedded
 import NIOPosix
 import STUN
 import Testing
@@ -47,5 +49,22 @@ import Testing
         #expect(await probe.answersBinding() == false)
         #expect(ContinuousClock.now - started < .seconds(5))
         try await server.close()
+    }
+
+    /// A connection whose peer addresses cannot be read (it was reset before they were) would
+    /// have its bytes ignored and no idle timeout: it is closed as it becomes active.
+    @Test func aStreamWithoutKnownAddressesIsClosedAtOnce() throws {
+        let configuration = RelayIntegrationTests.configuration()
+        let core = RelayCore(configuration: configuration, policy: PeerPolicy(), logger: Logger(label: "test"),
+                             metrics: TURNMetrics(), poller: DatagramPoller(batch: 1))
+        let channel = EmbeddedChannel(handler: StreamConnectionHandler(core: core, transport: .tcp))
+        channel.pipeline.fireChannelActive()
+        #expect(!channel.isActive)
+
+        let known = EmbeddedChannel(handler: StreamConnectionHandler(core: core, transport: .tcp))
+        known.localAddress = try SocketAddress(ipAddress: "127.0.0.1", port: 3478)
+        try known.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 50000)).wait()
+        #expect(known.isActive)
+        _ = try? known.finish()
     }
 }

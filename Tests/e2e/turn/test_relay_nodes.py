@@ -8,10 +8,11 @@ relay` nodes and a coturn (`turnserver --use-auth-secret --static-auth-secret=�
   the first of the list. The ops view names each participant's relay. SIGHUP reloads a relay's
   certificate, SIGTERM ends it with 0.
 - Relayed↔relayed across two relay nodes (root: network namespaces on one 203.0.113.0/28
-  segment): our relay and coturn on different addresses, credentials from `joined` (the worker's
-  connection from 127.0.0.1 is given ours, the citizen's from 127.0.0.2 coturn, by `networks`),
-  two relay-only aioice agents, one allocating on each relay, connect and exchange data
-  (udp↔udp, tcp↔tcp, udp↔tcp).
+  segment): our relay and coturn on different addresses, credentials from `joined` (a client
+  reaching the server at 127.0.0.1 is given ours, one reaching it at this host's address on the
+  segment coturn, by `networks`): two relay-only aioice agents, one allocating on each relay,
+  connect and exchange data (udp↔udp, tcp↔tcp, udp↔tcp); and two Chromium pages the same way,
+  relay-only over UDP and over TCP, decode each other's video.
 
     SAMTALERUM_BIN=.build/debug/samtalerum python3 -m pytest -q Tests/e2e/turn/test_relay_nodes.py
 """
@@ -37,7 +38,7 @@ from websockets.asyncio.client import connect
 import stun_client as stun
 from conftest import (Server, create_meeting, enter, free_port, http_get, insecure_context, invite_guest, issue_token,
                       server_binary, wait_until, ws_url)
-from relay_support import Coturn, RelayLAN, RelayNodeProcess
+from relay_support import Browser, Coturn, RelayLAN, RelayNodeProcess
 
 
 def shared_secret(data_dir):
@@ -49,11 +50,15 @@ def shared_secret(data_dir):
     (keys / "turn.secret").chmod(0o600)
 
 
-def start_serve(work, data_dir, relays, policy="nearest"):
+def start_serve(work, data_dir, relays, policy="nearest", all_addresses=False):
+    """`serve --no-turn` listing `relays`; on 127.0.0.1, or on every address of this host (so a
+    client reaching it at another of them has that address as its own)."""
     env = {"SAMTALERUM_TURN_RELAYS": json.dumps(relays), "SAMTALERUM_TURN_RELAY_POLICY": policy,
            "SAMTALERUM_TURN_RELAY_STATUS_INTERVAL_SECONDS": "1", "SAMTALERUM_TURN_RELAY_STATUS_TIMEOUT_SECONDS": "1",
            "SAMTALERUM_SIGNALLING_AUTO_ADMIT": "true"}
-    serve = Server(data_dir, free_port(), work / "serve.log", ["--no-turn"], env)
+    port = free_port()
+    wide = ["--host", "0.0.0.0", "--public-url", f"https://127.0.0.1:{port}"] if all_addresses else []
+    serve = Server(data_dir, port, work / "serve.log", ["--no-turn", *wide], env)
     serve.start()
     return serve
 
@@ -73,9 +78,10 @@ def given_relay(joined):
     return (host, port), turn["username"], turn["credential"]
 
 
-async def join_from(serve, source, token, meeting_id=None):
-    """A signalling connection from `source` (a loopback address): the connection and `joined`."""
-    ws = await connect(ws_url(serve), ssl=insecure_context(), local_addr=(source, 0), open_timeout=15)
+async def join_from(serve, source, token, meeting_id=None, url=None):
+    """A signalling connection from `source` (an address of this host) to `url` (the server's
+    /ws): the connection and `joined`."""
+    ws = await connect(url or ws_url(serve), ssl=insecure_context(), local_addr=(source, 0), open_timeout=15)
     return ws, await enter(ws, token, meeting_id)
 
 
@@ -136,6 +142,11 @@ def test_the_policy_picks_by_network_then_by_load_and_skips_relays_that_do_not_a
         worker_token = issue_token(serve)
         ops_token = issue_token(serve, role="ops", subject="ops-relays")
         meeting = create_meeting(serve, worker_token)
+        # The pre-call network check is given a relay the same way.
+        status, body = http_get_with_token(serve, "/api/ice-check", worker_token)
+        assert status == 200, body
+        check_relay = given_relay(json.loads(body))[0]
+        assert by_port[check_relay[1]] == "b", body
 
         async def scenario():
             connections = []
@@ -179,7 +190,7 @@ def test_the_policy_picks_by_network_then_by_load_and_skips_relays_that_do_not_a
                 connections.append(ws)
                 assert by_port[given_relay(joined)[0][1]] == "a", joined["iceServers"]
                 assert metric(serve, "samtalerum_relay_assignments_total", "a") == 3
-                assert metric(serve, "samtalerum_relay_assignments_total", "b") == 1
+                assert metric(serve, "samtalerum_relay_assignments_total", "b") == 2  # the check and the worker
             finally:
                 for ws in connections:
                     await ws.close()
@@ -212,7 +223,8 @@ def test_a_relay_without_the_shared_secret_refuses_to_start(tmp_path):
 @pytest.fixture(scope="module")
 def two_relay_nodes():
     """Our relay and coturn on one segment, a signalling node listing both, and the credentials
-    its `joined` gave a worker (ours, by network 127.0.0.1/32) and a citizen (coturn, 127.0.0.2/32)."""
+    its `joined` gave a worker connecting from 127.0.0.1 (ours, by its networks) and a citizen
+    connecting to this host's address on the segment (coturn, by its networks)."""
     if os.geteuid() != 0:
         pytest.fail("needs root for ip netns (the e2e environment runs as root)")
     if not shutil.which("turnserver"):
@@ -240,8 +252,9 @@ def two_relay_nodes():
             serve = start_serve(work, data, [
                 {"name": "ours", "host": lan.ips[0], "port": 3478, "tlsPort": 5349, "networks": ["127.0.0.1/32"],
                  "statusURL": ours.status_url},
-                {"name": "coturn", "host": lan.ips[1], "port": 3478, "tlsPort": 0, "networks": ["127.0.0.2/32"]},
-            ])
+                {"name": "coturn", "host": lan.ips[1], "port": 3478, "tlsPort": 0, "networks": [f"{lan.host_ip}/32"]},
+            ], all_addresses=True)
+            segment_url = f"https://{lan.host_ip}:{serve.port}"
             wait_until(lambda: metric(serve, "samtalerum_relay_reported_allocations", "ours") == 0, 20,
                        message="serve to read our relay's status")
             worker_token = issue_token(serve)
@@ -249,7 +262,8 @@ def two_relay_nodes():
 
             async def both():
                 worker_ws, worker = await join_from(serve, "127.0.0.1", worker_token, meeting["meetingId"])
-                citizen_ws, citizen = await join_from(serve, "127.0.0.2", invite_token(meeting["citizenInviteUrl"]))
+                citizen_ws, citizen = await join_from(serve, lan.host_ip, invite_token(meeting["citizenInviteUrl"]),
+                                                      url=segment_url.replace("https://", "wss://") + "/ws")
                 await worker_ws.close()
                 await citizen_ws.close()
                 return given_relay(worker), given_relay(citizen)
@@ -261,7 +275,8 @@ def two_relay_nodes():
             def logs():
                 return (f"--- serve ---\n{serve.log_tail()}\n--- ours ---\n{ours.log()[-2000:]}\n"
                         f"--- coturn ---\n{coturn.log()[-2000:]}")
-            yield {"ours": worker, "coturn": citizen, "lan": lan, "logs": logs}
+            yield {"ours": worker, "coturn": citizen, "lan": lan, "logs": logs, "serve": serve, "work": work,
+                   "segment_url": segment_url}
         finally:
             if serve:
                 serve.stop()
@@ -313,3 +328,50 @@ def test_relayed_to_relayed_across_our_relay_and_coturn(two_relay_nodes, transpo
     except (AssertionError, asyncio.TimeoutError, ConnectionError) as err:
         raise AssertionError(f"{err!r}\n{two_relay_nodes['logs']()}") from None
     print(f"{transports}: ours {a}, coturn {b}, {time.monotonic() - started:.1f} s")
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_a_browser_call_between_parties_on_our_relay_and_on_coturn(two_relay_nodes, transport):
+    """The same across two relay nodes with the real pages: the worker's Chromium reaches the
+    server at 127.0.0.1 and is given our relay, the citizen's reaches it at this host's address on
+    the segment and is given coturn; both relay-only over `transport`, video decoded on both sides,
+    each side's selected pair its own relay's address ↔ the other relay's."""
+    nodes = two_relay_nodes
+    serve, lan = nodes["serve"], nodes["lan"]
+    ours_ip, coturn_ip = lan.ips
+    worker_token = issue_token(serve, subject=f"w-browser-{transport}")
+    meeting = create_meeting(serve, worker_token, citizen_ref=f"SAG-relay-{transport}")
+    browsers = {}
+    started = time.monotonic()
+    try:
+        for name in ("worker", "citizen"):
+            browsers[name] = Browser(f"{name}-{transport}", nodes["work"])
+            browsers[name].force_relay(transport)
+        worker, citizen = browsers["worker"], browsers["citizen"]
+        worker.driver.get(meeting["workerJoinUrl"])
+        worker.element("token-input").send_keys(worker_token)
+        worker.element("sign-in-button").click()
+        citizen.driver.get(nodes["segment_url"] + "/join#invite=" + invite_token(meeting["citizenInviteUrl"]))
+        citizen.element("join-button").click()
+
+        def decoding():
+            stats = {name: browser.stats() for name, browser in browsers.items()}
+            return all(s.get("framesDecoded", 0) > 0 and s.get("pair") for s in stats.values()) and stats
+        stats = wait_until(decoding, 60, interval=0.5, message="video decoded on both sides through two relays")
+        for name, own, other in (("worker", ours_ip, coturn_ip), ("citizen", coturn_ip, ours_ip)):
+            pair = stats[name]["pair"]
+            assert pair["local"]["candidateType"] == "relay" and pair["local"]["relayProtocol"] == transport, stats[name]
+            assert pair["local"]["address"] == own and pair["remote"]["address"] == other, stats[name]
+            # Only this transport's URL of the one relay the server gave this party.
+            assert stats[name]["relay"]["iceServers"] == [[f"turn:{own}:3478?transport={transport}"]], stats[name]
+        assert stats["worker"]["pair"]["remote"]["port"] == stats["citizen"]["pair"]["local"]["port"], stats
+        print(f"browser call over {transport} across our relay and coturn: "
+              f"{json.dumps({n: s['pair'] for n, s in stats.items()})}, {time.monotonic() - started:.1f} s")
+    except AssertionError as err:
+        lines = [str(err)]
+        for name, browser in browsers.items():
+            lines.append(f"{name} console: {browser.console()[-15:]}")
+        raise AssertionError("\n".join(lines) + "\n" + nodes["logs"]()) from None
+    finally:
+        for browser in browsers.values():
+            browser.quit()
