@@ -35,6 +35,17 @@ public struct PostgresSettings: Sendable, Equatable {
         return "postgres://\(user)@\(hostPart):\(port)/\(database)?sslmode=\(sslMode.rawValue)"
     }
 
+    /// `url` with the password of its user part, if any, replaced by `***`: for messages about a
+    /// URL that may not even parse.
+    public static func redacting(_ url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        let rest = url[scheme.upperBound...]
+        let authorityEnd = rest.firstIndex(where: { "/?#".contains($0) }) ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@"),
+              let colon = rest[..<at].firstIndex(of: ":") else { return url }
+        return String(url[..<rest.index(after: colon)]) + "***" + String(url[at...])
+    }
+
     /// Parses `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…&sslrootcert=…]`
     /// (`postgresql://` too). Does not read the password file: see `resolved()`.
     public init(url: String) throws(PostgresSettingsError) {
@@ -100,9 +111,13 @@ public struct PostgresSettings: Sendable, Equatable {
         configuration.options.additionalStartupParameters = [
             ("application_name", "samtalerum-audit"),
             // A node that vanishes mid-transaction (power loss, partition: no FIN reaches the
-            // server) would otherwise hold the append lock until TCP gives up, hours later, and
-            // stall every other node's records. The store's transactions never sit idle.
-            ("idle_in_transaction_session_timeout", "30000"),
+            // server) would hold the append lock until the kernel's default keepalive gives up,
+            // hours later, stalling every other node's records. With these the server drops it
+            // after about 25 s. (Not an idle-in-transaction timeout: a live node may compute
+            // longer than that between two statements of a purge, a rotation or a verify.)
+            ("tcp_keepalives_idle", "10"),
+            ("tcp_keepalives_interval", "5"),
+            ("tcp_keepalives_count", "3"),
         ]
         return configuration
     }
@@ -134,6 +149,14 @@ public struct PostgresSettings: Sendable, Equatable {
 public enum PostgresSettingsError: Error, Equatable, CustomStringConvertible {
     case invalidURL(String)
     case unreadablePasswordFile(String)
+
+    /// What is wrong, without the key's name.
+    public var reason: String {
+        switch self {
+        case .invalidURL(let why): why
+        case .unreadablePasswordFile(let path): "\(path) cannot be read or is empty"
+        }
+    }
 
     public var description: String {
         switch self {
