@@ -101,6 +101,7 @@ import Yams
     @Test func theProjectsToolVariablesAreNotConfiguration() throws {
         _ = try ConfigurationLoader.load(file: nil, environment: [
             "SAMTALERUM_BIN": "/x", "SAMTALERUM_WEB": "build", "SAMTALERUM_LOAD_TOKEN": "t", "SAMTALERUM_CONFIG": "/y",
+            "SAMTALERUM_TEST_POSTGRES_URL": "postgres://postgres@127.0.0.1:5432/postgres", "SAMTALERUM_TEST_POSTGRES_DIR": "/tmp/x",
         ])
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import PostgresNIO
 import Synchronization
 
@@ -199,7 +200,7 @@ public final class PostgresEngine: SQLEngine {
             return message + (error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
         }
         switch error.code {
-        case .connectionError: return error.underlying.map { "\($0)" } ?? "the connection failed"
+        case .connectionError: return error.underlying.map(connectionFailure) ?? "the connection failed"
         case .sslUnsupported: return "the server does not offer TLS (sslmode=disable to connect without it)"
         case .authMechanismRequiresPassword:
             return "the server asks for a password; give it in \(PostgresSettings.passwordFileKey) or the URL"
@@ -208,6 +209,24 @@ public final class PostgresEngine: SQLEngine {
         default:
             return "\(error.code)" + (error.underlying.map { ": \($0)" } ?? "")
         }
+    }
+}
+
+extension PostgresEngine {
+    /// "Connection refused" rather than NIO's nested description of every address it tried.
+    static func connectionFailure(_ error: any Error) -> String {
+        func plain(_ error: any Error) -> String {
+            (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+        }
+        guard let failure = error as? NIOConnectionError else { return plain(error) }
+        var reasons: [String] = []
+        for attempt in failure.connectionErrors where !reasons.contains(plain(attempt.error)) {
+            reasons.append(plain(attempt.error))
+        }
+        if reasons.isEmpty, let lookup = failure.dnsAError ?? failure.dnsAAAAError {
+            return "cannot resolve \(failure.host): \(lookup)"
+        }
+        return reasons.isEmpty ? "no address for \(failure.host)" : reasons.joined(separator: "; ")
     }
 }
 
