@@ -126,6 +126,24 @@ import SamtalerumCore
         try node2.shutDown()
     }
 
+    /// A restart or failover of the server drops every connection; the node carries on without a
+    /// restart: a kept connection that fails at BEGIN is replaced and the transaction run on the new one.
+    @Test func aStoreCarriesOnAfterTheServerDropsItsConnections() async throws {
+        let dir = try TempDataDir(.postgres)
+        let store = try dir.open()
+        try await store.record(contentsOf: meetingEvents(start: t0))
+        #expect(try await store.verify().isIntact)
+        let dropped = try dir.rawInt("""
+            SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid()
+            """)
+        #expect(dropped >= 3)   // the store's writer and both readers (and this query's engine's writer)
+        try await store.record(contentsOf: meetingEvents(start: t0.addingTimeInterval(3600)))
+        let report = try await store.verify()
+        #expect(report.isIntact && report.recordsChecked == 14, "\(String(describing: report.problem))")
+        try store.shutDown()
+    }
+
     /// `audit backup` on PostgreSQL is a pg_dump custom archive, owner-only, that pg_restore
     /// turns back into a database whose chain verifies.
     @Test func backupIsAnOwnerOnlyDumpThatRestoresToAVerifyingTrail() async throws {

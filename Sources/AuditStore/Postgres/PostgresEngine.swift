@@ -252,20 +252,28 @@ final class Lane: Sendable {
 
     init(label: String) { queue = DispatchQueue(label: label) }
 
-    /// Runs on `queue`.
+    /// Runs on `queue`. A kept connection the server has dropped since (restart, failover,
+    /// terminated backend) fails at BEGIN, before anything was done: the body then runs once more,
+    /// on a new connection.
     func withConnection<T>(_ connect: () throws -> PostgresConnection, _ body: (PostgresConnection) throws -> T) throws -> T {
-        let current = connection.withLock { $0.take() }.flatMap { $0.isClosed ? nil : $0 }
-        let live = try current ?? connect()
-        do {
-            let result = try body(live)
-            connection.withLock { $0 = live }
-            return result
-        } catch let error as PostgresSession.Unusable {
-            Self.closeInBackground(live)
-            throw error.underlying
-        } catch {
-            if !live.isClosed { connection.withLock { $0 = live } }
-            throw error
+        var kept = connection.withLock { $0.take() }.flatMap { $0.isClosed ? nil : $0 }
+        while true {
+            let live = try kept ?? connect()
+            do {
+                let result = try body(live)
+                connection.withLock { $0 = live }
+                return result
+            } catch let error as PostgresSession.Unusable {
+                Self.closeInBackground(live)
+                if error.beforeBegin, kept != nil {
+                    kept = nil
+                    continue
+                }
+                throw error.underlying
+            } catch {
+                if !live.isClosed { connection.withLock { $0 = live } }
+                throw error
+            }
         }
     }
 
@@ -294,7 +302,11 @@ final class Lane: Sendable {
 /// thread on each statement.
 struct PostgresSession: SQLSession {
     /// Thrown out of a lane when the connection may be inside a transaction it cannot end.
-    struct Unusable: Error { var underlying: any Error }
+    struct Unusable: Error {
+        var underlying: any Error
+        /// BEGIN itself failed: nothing of the transaction reached the server.
+        var beforeBegin = false
+    }
 
     let connection: PostgresConnection
     let logger: Logger
@@ -319,7 +331,7 @@ struct PostgresSession: SQLSession {
     /// BEGIN …, the body, COMMIT; ROLLBACK on a thrown error. When even ROLLBACK fails the
     /// connection is handed back as unusable.
     func transaction<T>(_ begin: String, _ body: () throws -> T) throws -> T {
-        try execute(begin, values: [])
+        do { try execute(begin, values: []) } catch { throw Unusable(underlying: error, beforeBegin: true) }
         let result: T
         do {
             result = try body()
