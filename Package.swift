@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -96,12 +97,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // SQLite (GRDB) record of meetings and sessions.
+        // Record of meetings and sessions: SQLite (GRDB) embedded, or PostgreSQL (postgres-nio).
         .target(
             name: "AuditStore",
             dependencies: [
                 "SamtalerumCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -171,7 +176,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "AuditStoreTests", dependencies: ["SamtalerumCore", "AuditStore",
-                                                            .product(name: "Logging", package: "swift-log")],
+                                                            .product(name: "Logging", package: "swift-log"),
+                                                            .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                            .product(name: "NIOCore", package: "swift-nio")],
                     swiftSettings: strict),
         .testTarget(
             name: "AppTests",

@@ -1,23 +1,26 @@
 import Foundation
-import GRDB
 import Logging
 import SamtalerumCore
 import Synchronization
 
-/// The audit store: the only owner of `DATA/audit.sqlite`. One instance per data directory and
-/// process; the read-write instance holds a process lock so there is never a second writer.
+/// The audit store: the only owner of its tables (`DATA/audit.sqlite`, or a PostgreSQL database
+/// shared by several nodes). One instance per data directory and process; the read-write instance
+/// holds a process lock on the data directory, which keeps the keys and the signed head file.
 public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
     public static let databaseFileName = "audit.sqlite"
     public static let headFileName = "audit.head"
     public static let lockFileName = "audit.lock"
     public static let keysDirectoryName = "keys"
 
-    let pool: DatabasePool
+    let engine: any SQLEngine
+    let backend: AuditBackend
     let keys: AuditKeys
     let mode: AuditAccessMode
     let dataDirectory: URL
     let checkpointInterval: Int64
     let logger: Logger
+    /// A store was opened for writing in this data directory before (its lock file existed).
+    let dataDirectoryUsedBefore: Bool
     private let lock: ProcessLock?
     /// Calls' signs of life, written as the open sessions' last known time at a bounded rate.
     let activity = Mutex(ActivityBatch(intervalMilliseconds: AuditDatabase.activityWriteInterval))
@@ -31,6 +34,7 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
     /// sessions that node hosted (another node sharing the store may hold the rest).
     public static func open(
         dataDirectory: URL,
+        backend: AuditBackend = .sqlite,
         mode: AuditAccessMode = .readWrite,
         clock: WallClock = .system,
         checkpointInterval: Int = 64,
@@ -43,15 +47,15 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
         if mode == .readWrite, FileManager.default.fileExists(atPath: pending.path) {
             throw AuditStoreError.unfinishedKeyRotation(pending.path)
         }
-        return try open(dataDirectory: dataDirectory, mode: mode, clock: clock, checkpointInterval: checkpointInterval,
-                        node: node, logger: logger, duringRotation: ())
+        return try open(dataDirectory: dataDirectory, backend: backend, mode: mode, clock: clock,
+                        checkpointInterval: checkpointInterval, node: node, logger: logger, duringRotation: ())
     }
 
     /// `open` for rotate-keys itself, which finishes or discards a pending rotation.
-    static func open(dataDirectory: URL, mode: AuditAccessMode = .readWrite, clock: WallClock = .system,
-                     checkpointInterval: Int = 64, node: String? = nil, logger: Logger,
+    static func open(dataDirectory: URL, backend: AuditBackend, mode: AuditAccessMode = .readWrite,
+                     clock: WallClock = .system, checkpointInterval: Int = 64, node: String? = nil, logger: Logger,
                      duringRotation: Void) throws -> AuditDatabase {
-        let db = try AuditDatabase(dataDirectory: dataDirectory, mode: mode,
+        let db = try AuditDatabase(dataDirectory: dataDirectory, backend: backend, mode: mode,
                                    checkpointInterval: checkpointInterval, logger: logger)
         if mode == .readWrite {
             try db.reconcileHead()
@@ -61,43 +65,51 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
         return db
     }
 
-    private init(dataDirectory: URL, mode: AuditAccessMode, checkpointInterval: Int, logger: Logger) throws {
+    private init(dataDirectory: URL, backend: AuditBackend, mode: AuditAccessMode, checkpointInterval: Int,
+                 logger: Logger) throws {
         self.dataDirectory = dataDirectory
+        self.backend = backend
         self.mode = mode
         self.checkpointInterval = Int64(max(1, checkpointInterval))
         self.logger = logger
-        let fm = FileManager.default
-        try fm.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-        let dbPath = dataDirectory.appendingPathComponent(Self.databaseFileName).path
-        if mode == .readWrite {
-            lock = try ProcessLock(path: dataDirectory.appendingPathComponent(Self.lockFileName).path,
-                                   describing: dbPath)
-        } else {
-            lock = nil
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        let lockPath = dataDirectory.appendingPathComponent(Self.lockFileName).path
+        dataDirectoryUsedBefore = FileManager.default.fileExists(atPath: lockPath)
+        lock = mode == .readWrite ? try ProcessLock(path: lockPath, describing: Self.describe(backend, in: dataDirectory)) : nil
+        let engine = try Self.openEngine(backend, in: dataDirectory, readOnly: mode == .readOnly, logger: logger)
+        do {
+            var hasHistory = false
+            if mode == .readWrite {
+                try engine.migrate(Schema.migrations(for: engine.dialect))
+                // Fresh keys for a trail with history would orphan every record: only a new trail gets them.
+                hasHistory = try engine.readSync { db in
+                    try db.scalar("SELECT 1 FROM audit_event UNION ALL SELECT 1 FROM checkpoint LIMIT 1", as: Int64.self) != nil
+                }
+            }
+            keys = try AuditKeys.loadOrCreate(in: dataDirectory.appendingPathComponent(Self.keysDirectoryName),
+                                              create: mode == .readWrite && !hasHistory)
+        } catch {
+            try? engine.close()
+            throw error
         }
-        let hasHistory = [dbPath, dbPath + "-wal"].contains { path in
-            ((try? fm.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.intValue ?? 0 > 0
-        }
-        if mode == .readWrite, !fm.fileExists(atPath: dbPath) {
-            // SQLite gives -wal and -shm the main file's mode, so 0600 here covers all three.
-            try AuditKeys.writeNew(URL(fileURLWithPath: dbPath), bytes: Data(), mode: 0o600)
-        }
-        keys = try AuditKeys.loadOrCreate(in: dataDirectory.appendingPathComponent(Self.keysDirectoryName),
-                                          create: mode == .readWrite && !hasHistory)
+        self.engine = engine
+    }
 
-        var config = Configuration()
-        config.label = "audit"
-        config.readonly = mode == .readOnly
-        config.prepareDatabase { db in
-            // FULL: a commit survives power loss, not only a process crash. Only the writer
-            // commits, but readers get the same setting so nothing depends on which connection runs.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            // Purged and erased content is overwritten with zeros, not left in free pages.
-            try db.execute(sql: "PRAGMA secure_delete = ON")
+    static func openEngine(_ backend: AuditBackend, in dataDirectory: URL, readOnly: Bool,
+                           logger: Logger) throws -> any SQLEngine {
+        switch backend {
+        case .sqlite:
+            return try SQLiteEngine.open(path: dataDirectory.appendingPathComponent(databaseFileName).path, readOnly: readOnly)
+        case .postgres(let location):
+            return try PostgresEngine.open(location, readOnly: readOnly, logger: logger)
         }
-        pool = try DatabasePool(path: dbPath, configuration: config)
-        if mode == .readWrite {
-            try Schema.migrator.migrate(pool)
+    }
+
+    /// Names the store in errors (never with a password).
+    static func describe(_ backend: AuditBackend, in dataDirectory: URL) -> String {
+        switch backend {
+        case .sqlite: dataDirectory.appendingPathComponent(databaseFileName).path
+        case .postgres: "\(dataDirectory.path) (with its PostgreSQL store)"
         }
     }
 
@@ -129,19 +141,19 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
     // MARK: MeetingDirectory
 
     public func meeting(id: MeetingID) async throws -> Meeting? {
-        let (row, invitations) = try await pool.read { db in
-            (try MeetingRow.fetchOne(db, key: id.rawValue),
-             try Row.fetchAll(db.cachedStatement(sql: """
+        let (row, invitations) = try await engine.read { db in
+            (try self.meetingRow(id.rawValue, db),
+             try db.fetchAll("""
                 SELECT subjectPseudonym, subjectSealed, detail FROM audit_event
                 WHERE meetingId = ? AND kind = 'guest_invited' ORDER BY seq
-                """), arguments: [id.rawValue]))
+                """, [id.rawValue]))
         }
         guard let row, row.workerSealed != AuditKeys.erased, row.citizenSealed != AuditKeys.erased else { return nil }
         var meeting = try meeting(from: row)
         for invitation in invitations {
             // An erased guest can no longer be let in; the other places stay usable.
-            guard let guest = try reveal(pseudonym: invitation["subjectPseudonym"], sealed: invitation["subjectSealed"]),
-                  let peer = Self.detailString(invitation["detail"], "peer").flatMap(PeerID.init(validating:)) else { continue }
+            guard let guest = try reveal(pseudonym: invitation[0], sealed: invitation[1]),
+                  let peer = Self.detailString(try invitation[2], "peer").flatMap(PeerID.init(validating:)) else { continue }
             meeting.guests[peer] = guest
         }
         return meeting
@@ -177,7 +189,7 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
     /// lock now, rather than whenever the last reference goes away.
     public func shutDown() throws {
         flushActivityAndEndsSync()
-        try pool.close()
+        try engine.close()
         lock?.release()
     }
 
@@ -193,7 +205,7 @@ public final class AuditDatabase: AuditRecorder, MeetingDirectory, Sendable {
         try appendCommittedSync { db in try self.closeOpenSessions(db, now: now, node: node) }
     }
 
-    private func closeOpenSessions(_ db: Database, now: Date, node: String?) throws -> Int {
+    private func closeOpenSessions(_ db: any SQLSession, now: Date, node: String?) throws -> Int {
         let open = try sessionsLeftOpen(by: node, db)
         for row in open {
             try endSession(db, id: row.id, meeting: row.meetingId, reason: .serverRestart,

@@ -1,9 +1,10 @@
 import Foundation
-import GRDB
 
 extension AuditDatabase {
-    /// A consistent single-file copy (SQLite online backup from one read snapshot), switched to
-    /// rollback-journal mode, integrity-checked, chain-verified, fsynced, then renamed into place.
+    /// A consistent copy of the store in one file, owner-only, chain-verified, fsynced, then renamed
+    /// into place. SQLite: online backup from one read snapshot, switched to rollback-journal mode
+    /// and integrity-checked, and the copy itself is verified. PostgreSQL: the engine's dump
+    /// (pg_dump, one snapshot), which cannot be opened as it is, so the live trail is verified.
     /// Keys are not copied: back `DATA/keys/` up separately and keep it apart from this file.
     public func backup(to destination: URL) async throws -> BackupReport {
         let fm = FileManager.default
@@ -15,19 +16,19 @@ extension AuditDatabase {
         do {
             // Owner-only from the first byte, like the database: SQLite keeps an existing file's mode.
             try AuditKeys.writeNew(partial, bytes: Data(), mode: 0o600)
-            let copy = try DatabaseQueue(path: partial.path)
-            try pool.backup(to: copy)
-            try await copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
-            let integrity = try await copy.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
-            guard integrity == ["ok"] else {
-                throw AuditStoreError.backupFailed("integrity_check: \(integrity.prefix(3).joined(separator: "; "))")
+            let copy = try await engine.backup(into: partial)
+            let verification: VerificationReport
+            do {
+                verification = try await Self.verify(reader: copy ?? engine, keys: keys, head: nil, headMissing: false,
+                                                     conflicts: [], anchors: [], checkpointInterval: checkpointInterval)
+                try copy?.close()
+            } catch {
+                try? copy?.close()
+                throw error
             }
-            let verification = try await Self.verify(reader: copy, keys: keys, head: nil, headMissing: false, conflicts: [],
-                                                     anchors: [], checkpointInterval: checkpointInterval)
             if let problem = verification.problem {
-                throw AuditStoreError.backupFailed("copied chain does not verify: \(problem)")
+                throw AuditStoreError.backupFailed("\(copy == nil ? "the" : "copied") chain does not verify: \(problem)")
             }
-            try copy.close()
             try Self.fsyncFile(partial)
             guard rename(partial.path, destination.path) == 0 else {
                 throw AuditStoreError.io("rename \(partial.path)", errno)

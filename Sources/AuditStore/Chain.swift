@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import SamtalerumCore
 
 /// The hash chain: each record stores SHA-256(previous hash || canonical bytes of itself).
@@ -131,53 +130,48 @@ struct SignedHead: Equatable {
 }
 
 extension AuditDatabase {
-    /// Runs `body` in one immediate transaction, then publishes the signed head. Everything that
-    /// appends to the chain goes through here (or its sync twin) on the single writer.
+    /// Runs `body` in one write transaction (serialised with every other append, on every node),
+    /// then publishes the signed head. Everything that appends to the chain goes through here (or
+    /// its sync twin).
     @discardableResult
-    func appendCommitted<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.writeWithoutTransaction { db in try self.commitThenPublish(db, body) }
+    func appendCommitted<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        try await engine.write({ db in (try body(db), try self.lastRecord(db)) },
+                               afterCommit: { self.publishHeadAfterCommit($0.1) }).0
     }
 
     @discardableResult
-    func appendCommittedSync<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.writeWithoutTransaction { db in try self.commitThenPublish(db, body) }
+    func appendCommittedSync<T>(_ body: (any SQLSession) throws -> T) throws -> T {
+        try engine.writeSync({ db in (try body(db), try lastRecord(db)) },
+                             afterCommit: { publishHeadAfterCommit($0.1) }).0
     }
 
-    private func commitThenPublish<T>(_ db: Database, _ body: (Database) throws -> T) throws -> T {
-        try db.beginTransaction(.immediate)
-        let result: T
+    /// Still on the writer, after the commit: the head file can lag the database (crash here) but
+    /// never run ahead of it. A failure is logged, not thrown: the records are durable.
+    private func publishHeadAfterCommit(_ head: ChainRecord?) {
+        guard let head else { return }
         do {
-            result = try body(db)
-            try db.commit()
-        } catch {
-            try? db.rollback()
-            throw error
-        }
-        // After the commit, still on the writer: the head file can lag the database (crash
-        // here) but never run ahead of it. A failure is logged, not thrown: the records are durable.
-        do {
-            if let head = try lastRecord(db) { try publishHead(seq: head.seq, hash: head.hash, at: head.at) }
+            try publishHead(seq: head.seq, hash: head.hash, at: head.at)
         } catch {
             logger.error("could not write the signed head file", metadata: ["error": "\(error)"])
         }
-        return result
     }
 
-    func lastRecord(_ db: Database) throws -> (seq: Int64, hash: Data, at: Int64)? {
-        let statement = try db.cachedStatement(sql: "SELECT seq, hash, at FROM audit_event ORDER BY seq DESC LIMIT 1")
-        guard let row = try Row.fetchOne(statement) else { return nil }
-        return (row["seq"], row["hash"], row["at"])
+    func lastRecord(_ db: any SQLSession) throws -> ChainRecord? {
+        guard let row = try db.fetchOne("SELECT seq, hash, at FROM audit_event ORDER BY seq DESC LIMIT 1") else { return nil }
+        return ChainRecord(seq: try row[0], hash: try row[1], at: try row[2])
     }
 
     /// The newest record, or after a purge of everything the anchor checkpoint, or genesis.
-    func chainTip(_ db: Database) throws -> (seq: Int64, hash: Data) {
+    func chainTip(_ db: any SQLSession) throws -> (seq: Int64, hash: Data) {
         if let last = try lastRecord(db) { return (last.seq, last.hash) }
-        if let anchor = try CheckpointRow.order(sql: "seq DESC").fetchOne(db) { return (anchor.seq, anchor.hash) }
+        if let anchor = try db.fetchOne(CheckpointRow.self, CheckpointRow.selectAll + " ORDER BY seq DESC LIMIT 1") {
+            return (anchor.seq, anchor.hash)
+        }
         return (0, Chain.genesis)
     }
 
     @discardableResult
-    func appendEvent(_ db: Database, kind: String, at: Int64, meeting: String?, session: String?,
+    func appendEvent(_ db: any SQLSession, kind: String, at: Int64, meeting: String?, session: String?,
                      actor: StoredRef?, subject: StoredRef?, detail: [String: any Sendable],
                      purpose: StoredRef? = nil) throws -> EventRow {
         let tip = try chainTip(db)
@@ -189,13 +183,7 @@ extension AuditDatabase {
                            detail: try Chain.detailJSON(detail), prevHash: tip.hash, hash: Data(),
                            purposeSealed: purpose?.sealed)
         row.hash = Chain.hash(previous: tip.hash, row: row)
-        try db.cachedStatement(sql: """
-            INSERT INTO audit_event (seq, at, kind, meetingId, sessionId, actorPseudonym, actorSealed,
-                                     subjectPseudonym, subjectSealed, detail, prevHash, hash, purposeSealed)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [row.seq, row.at, row.kind, row.meetingId, row.sessionId, row.actorPseudonym,
-                                     row.actorSealed, row.subjectPseudonym, row.subjectSealed, row.detail,
-                                     row.prevHash, row.hash, row.purposeSealed])
+        try row.insert(db)
         if row.seq % checkpointInterval == 0 {
             try insertCheckpoint(db, seq: row.seq, hash: row.hash, at: at)
         }
@@ -207,8 +195,8 @@ extension AuditDatabase {
         return CheckpointRow(seq: seq, hash: hash, signedAt: at, signature: Data(signature))
     }
 
-    func insertCheckpoint(_ db: Database, seq: Int64, hash: Data, at: Int64) throws {
-        try signedCheckpoint(seq: seq, hash: hash, at: at).insert(db, onConflict: .ignore)
+    func insertCheckpoint(_ db: any SQLSession, seq: Int64, hash: Data, at: Int64) throws {
+        try signedCheckpoint(seq: seq, hash: hash, at: at).insert(db, orIgnore: true)
     }
 
     func publishHead(seq: Int64, hash: Data, at: Int64) throws {
@@ -237,9 +225,18 @@ extension AuditDatabase {
     func reconcileHead() throws {
         try appendCommittedSync { db in
             guard let head = self.readHead() else {
-                let hasHistory = try self.lastRecord(db) != nil || CheckpointRow.fetchCount(db) > 0
+                let hasHistory = try self.lastRecord(db) != nil
+                    || db.scalar("SELECT 1 FROM checkpoint LIMIT 1", as: Int64.self) != nil
                 if !hasHistory {
                     try self.publishHead(seq: 0, hash: Chain.genesis, at: Date().auditMilliseconds)
+                    return
+                }
+                if case .postgres = self.backend, !self.dataDirectoryUsedBefore {
+                    // A node joining a shared trail (its data directory never held a store) has no
+                    // head of its own yet. The heads of the nodes that wrote the trail still name
+                    // their newest records; this one starts at the tip (published after this
+                    // transaction). A used directory that lost its head is an incident as on SQLite.
+                    self.logger.notice("no signed head file in this data directory; starting one at the shared trail's tip")
                     return
                 }
                 let evidence = self.dataDirectory.appendingPathComponent(
@@ -250,8 +247,8 @@ extension AuditDatabase {
                                      metadata: ["evidence": "\(evidence.lastPathComponent)"])
                 return
             }
-            let stored = try Data.fetchOne(db, sql: "SELECT hash FROM audit_event WHERE seq = ?", arguments: [head.checkpoint.seq])
-            let first = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM audit_event")
+            let stored = try db.scalar("SELECT hash FROM audit_event WHERE seq = ?", [head.checkpoint.seq], as: Data.self)
+            let first = try db.scalar("SELECT MIN(seq) FROM audit_event", as: Int64.self)
             let purged = first.map { head.checkpoint.seq < $0 } ?? false
             if stored == head.checkpoint.hash || purged { return }
             let aside = self.dataDirectory.appendingPathComponent(
@@ -261,6 +258,13 @@ extension AuditDatabase {
                                  metadata: ["head": "\(head.checkpoint.seq)", "evidence": "\(aside.lastPathComponent)"])
         }
     }
+}
+
+/// The newest record's place in the chain, as the signed head names it.
+struct ChainRecord: Sendable {
+    var seq: Int64
+    var hash: Data
+    var at: Int64
 }
 
 extension Data {

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import SamtalerumCore
 
 extension AuditDatabase {
@@ -20,16 +19,16 @@ extension AuditDatabase {
             let blank = AuditKeys.erased
             var report = ErasureReport(recordsBlanked: 0, meetingsBlanked: 0, participantsBlanked: 0)
             for column in ["actor", "subject"] {
-                try db.execute(sql: "UPDATE audit_event SET \(column)Sealed = ? WHERE \(column)Pseudonym = ? AND \(column)Sealed != ?",
-                               arguments: [blank, target, blank])
-                report.recordsBlanked += db.changesCount
+                report.recordsBlanked += try db.execute(
+                    "UPDATE audit_event SET \(column)Sealed = ? WHERE \(column)Pseudonym = ? AND \(column)Sealed != ?",
+                    [blank, target, blank])
             }
             for column in ["worker", "citizen"] {
-                try db.execute(sql: "UPDATE meeting SET \(column)Sealed = ? WHERE \(column)Pseudonym = ?", arguments: [blank, target])
-                report.meetingsBlanked += db.changesCount
+                report.meetingsBlanked += try db.execute(
+                    "UPDATE meeting SET \(column)Sealed = ? WHERE \(column)Pseudonym = ?", [blank, target])
             }
-            try db.execute(sql: "UPDATE participant SET refSealed = ? WHERE refPseudonym = ?", arguments: [blank, target])
-            report.participantsBlanked = db.changesCount
+            report.participantsBlanked = try db.execute("UPDATE participant SET refSealed = ? WHERE refPseudonym = ?",
+                                                        [blank, target])
             report.purposesBlanked = try self.blankPurposes(db, target: target, text: subject.rawValue)
             try self.appendEvent(db, kind: "subject_erased", at: access.at.auditMilliseconds, meeting: nil, session: nil,
                                  actor: actor, subject: StoredRef(pseudonym: target, sealed: blank),
@@ -40,9 +39,9 @@ extension AuditDatabase {
                                  purpose: sealedPurpose)
             return report
         }
-        // Old page images of the blanked rows may still sit in the WAL; fold it back now.
-        // Best effort: a reader in progress can keep some frames until the next checkpoint.
-        _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        // Old versions of the blanked rows may still sit in the storage (SQLite's WAL, PostgreSQL's
+        // dead tuples): best effort to remove them now.
+        await engine.scrubOverwritten(tables: ["audit_event", "meeting", "participant"])
         return report
     }
 }

@@ -1,34 +1,31 @@
 import Foundation
-import GRDB
 import SamtalerumCore
 
 /// Turns call-side events into chain records plus the meeting/session tables auditors query.
 extension AuditDatabase {
-    func apply(_ event: AuditEvent, _ db: Database) throws {
+    func apply(_ event: AuditEvent, _ db: any SQLSession) throws {
         switch event {
         case .meetingCreated(let m):
             let worker = try store(m.workerRef)
             let citizen = try store(m.citizenRef)
-            try db.cachedStatement(sql: """
-                INSERT INTO meeting (id, workerPseudonym, workerSealed, citizenPseudonym, citizenSealed, createdAt, inviteExpiresAt,
-                                     startsAt, citizenInviteId)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [m.id.rawValue, worker.pseudonym, worker.sealed, citizen.pseudonym, citizen.sealed,
-                                         m.createdAt.auditMilliseconds, m.inviteExpiresAt.auditMilliseconds,
-                                         m.startsAt?.auditMilliseconds, m.citizenInviteId])
+            try MeetingRow(id: m.id.rawValue, workerPseudonym: worker.pseudonym, workerSealed: worker.sealed,
+                           citizenPseudonym: citizen.pseudonym, citizenSealed: citizen.sealed,
+                           createdAt: m.createdAt.auditMilliseconds, inviteExpiresAt: m.inviteExpiresAt.auditMilliseconds,
+                           startsAt: m.startsAt?.auditMilliseconds, cancelledAt: nil, citizenInviteId: m.citizenInviteId)
+                .insert(db)
             var detail: [String: any Sendable] = ["inviteExpiresAt": m.inviteExpiresAt.auditMilliseconds]
             if let startsAt = m.startsAt { detail["startsAt"] = startsAt.auditMilliseconds }
             try appendEvent(db, kind: "meeting_created", at: m.createdAt.auditMilliseconds, meeting: m.id.rawValue,
                             session: nil, actor: worker, subject: citizen, detail: detail)
 
         case .meetingCancelled(let meeting, let by, let at):
-            try db.execute(sql: "UPDATE meeting SET cancelledAt = COALESCE(cancelledAt, ?) WHERE id = ?",
-                           arguments: [at.auditMilliseconds, meeting.rawValue])
+            try db.execute("UPDATE meeting SET cancelledAt = COALESCE(cancelledAt, ?) WHERE id = ?",
+                           [at.auditMilliseconds, meeting.rawValue])
             try appendEvent(db, kind: "meeting_cancelled", at: at.auditMilliseconds, meeting: meeting.rawValue,
                             session: nil, actor: try store(by), subject: try citizen(of: meeting.rawValue, db), detail: [:])
 
         case .inviteRevoked(let meeting, let replacement, let by, let at):
-            try db.execute(sql: "UPDATE meeting SET citizenInviteId = ? WHERE id = ?", arguments: [replacement, meeting.rawValue])
+            try db.execute("UPDATE meeting SET citizenInviteId = ? WHERE id = ?", [replacement, meeting.rawValue])
             try appendEvent(db, kind: "invite_revoked", at: at.auditMilliseconds, meeting: meeting.rawValue,
                             session: nil, actor: try store(by), subject: try citizen(of: meeting.rawValue, db), detail: [:])
 
@@ -38,14 +35,13 @@ extension AuditDatabase {
 
         case .inviteIssued(let meeting, let by, let expiresAt, let at):
             // A re-issued invite moves the expiry the directory reports.
-            try db.execute(sql: "UPDATE meeting SET inviteExpiresAt = ? WHERE id = ?",
-                           arguments: [expiresAt.auditMilliseconds, meeting.rawValue])
+            try db.execute("UPDATE meeting SET inviteExpiresAt = ? WHERE id = ?", [expiresAt.auditMilliseconds, meeting.rawValue])
             try appendEvent(db, kind: "invite_issued", at: at.auditMilliseconds, meeting: meeting.rawValue,
                             session: nil, actor: try store(by), subject: try citizen(of: meeting.rawValue, db),
                             detail: ["expiresAt": expiresAt.auditMilliseconds])
 
         case .guestInvited(let meeting, let peer, let guest, let by, let expiresAt, let at):
-            try touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
+            try Self.touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
             try appendEvent(db, kind: "guest_invited", at: at.auditMilliseconds, meeting: meeting.rawValue,
                             session: nil, actor: try store(by), subject: try store(guest),
                             detail: ["peer": peer.rawValue, "expiresAt": expiresAt.auditMilliseconds])
@@ -63,7 +59,7 @@ extension AuditDatabase {
                                  at: at, detail: [:])
 
         case .participantAdmitted(let meeting, let participant, let by, let at):
-            try touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
+            try Self.touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
             try appendEvent(db, kind: "participant_admitted", at: at.auditMilliseconds, meeting: meeting.rawValue,
                             session: nil, actor: try store(by), subject: try store(participant.ref),
                             detail: ["role": participant.role.rawValue])
@@ -72,7 +68,7 @@ extension AuditDatabase {
             try startSession(db, session: session, meeting: meeting, participants: participants, at: at)
 
         case .sessionJoined(let session, let meeting, let participant, let at):
-            try touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
+            try Self.touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
             let ref = try store(participant.ref)
             try addParticipant(db, session: session, role: participant.role, ref: ref)
             try appendEvent(db, kind: "session_joined", at: at.auditMilliseconds, meeting: meeting.rawValue,
@@ -87,8 +83,8 @@ extension AuditDatabase {
             try applySessionMoved(db, session: session, meeting: meeting, from: from, to: to, at: at)
 
         case .qualitySummary(let session, let meeting, let summary, let at):
-            try db.cachedStatement(sql: "UPDATE session SET lastEventAt = MAX(lastEventAt, ?) WHERE id = ? AND endedAt IS NULL")
-                .execute(arguments: [at.auditMilliseconds, session.rawValue])
+            try db.execute("UPDATE session SET lastEventAt = ? WHERE id = ? AND endedAt IS NULL AND lastEventAt < ?",
+                           [at.auditMilliseconds, session.rawValue, at.auditMilliseconds])
             var detail: [String: any Sendable] = ["reconnects": summary.reconnects]
             if let rtt = summary.medianRoundTripMilliseconds { detail["medianRoundTripMilliseconds"] = rtt }
             if let loss = summary.packetLossPermille { detail["packetLossPermille"] = loss }
@@ -103,9 +99,9 @@ extension AuditDatabase {
         }
     }
 
-    private func participantEvent(_ db: Database, kind: String, meeting: MeetingID, participant: Participant,
+    private func participantEvent(_ db: any SQLSession, kind: String, meeting: MeetingID, participant: Participant,
                                   at: Date, detail: [String: any Sendable]) throws {
-        try touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
+        try Self.touchOpenSessions(db, meeting: meeting.rawValue, at: at.auditMilliseconds)
         var detail = detail
         detail["role"] = participant.role.rawValue
         try appendEvent(db, kind: kind, at: at.auditMilliseconds, meeting: meeting.rawValue, session: nil,
@@ -114,12 +110,13 @@ extension AuditDatabase {
     }
 
     /// Keeps "last known time" current so a crash closes the session near when it really ended.
-    private func touchOpenSessions(_ db: Database, meeting: String, at: Int64) throws {
-        try db.cachedStatement(sql: "UPDATE session SET lastEventAt = MAX(lastEventAt, ?) WHERE meetingId = ? AND endedAt IS NULL")
-            .execute(arguments: [at, meeting])
+    /// Only moves it forward.
+    static func touchOpenSessions(_ db: any SQLSession, meeting: String, at: Int64) throws {
+        try db.execute("UPDATE session SET lastEventAt = ? WHERE meetingId = ? AND endedAt IS NULL AND lastEventAt < ?",
+                       [at, meeting, at])
     }
 
-    private func startSession(_ db: Database, session: SessionID, meeting: MeetingID,
+    private func startSession(_ db: any SQLSession, session: SessionID, meeting: MeetingID,
                               participants: [Participant], at: Date) throws {
         let meetingRow = try self.meetingRow(meeting.rawValue, db)
         let stored = try participants.map { ($0.role, try store($0.ref)) }
@@ -128,10 +125,10 @@ extension AuditDatabase {
         let citizen = meetingRow.map { StoredRef(pseudonym: $0.citizenPseudonym, sealed: $0.citizenSealed) }
             ?? stored.first { $0.0 == .citizen }?.1
         let ms = at.auditMilliseconds
-        try db.cachedStatement(sql: """
+        try db.execute("""
             INSERT INTO session (id, meetingId, workerPseudonym, citizenPseudonym, startedAt, lastEventAt)
             VALUES (?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [session.rawValue, meeting.rawValue, worker?.pseudonym, citizen?.pseudonym, ms, ms])
+            """, [session.rawValue, meeting.rawValue, worker?.pseudonym, citizen?.pseudonym, ms, ms])
         for (role, ref) in stored {
             try addParticipant(db, session: session, role: role, ref: ref)
         }
@@ -140,21 +137,21 @@ extension AuditDatabase {
                         actor: worker, subject: citizen, detail: ["participants": listed])
     }
 
-    private func addParticipant(_ db: Database, session: SessionID, role: Role, ref: StoredRef) throws {
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO participant (sessionId, role, refPseudonym, refSealed) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [session.rawValue, role.rawValue, ref.pseudonym, ref.sealed])
+    private func addParticipant(_ db: any SQLSession, session: SessionID, role: Role, ref: StoredRef) throws {
+        try db.execute("""
+            INSERT INTO participant (sessionId, role, refPseudonym, refSealed) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING
+            """, [session.rawValue, role.rawValue, ref.pseudonym, ref.sealed])
     }
 
     /// Ends a session once; a second end for the same session is still chained but changes nothing.
-    func endSession(_ db: Database, id: String, meeting: String, reason: EndReason, at: Int64,
+    func endSession(_ db: any SQLSession, id: String, meeting: String, reason: EndReason, at: Int64,
                     extra: [String: any Sendable]) throws {
         var detail = extra
         detail["reason"] = reason.rawValue
-        let open = try SessionRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM session WHERE id = ? AND endedAt IS NULL"),
-                                           arguments: [id])
+        let open = try db.fetchOne(SessionRow.self, SessionRow.selectAll + " WHERE id = ? AND endedAt IS NULL", [id])
         if let open {
-            try db.cachedStatement(sql: "UPDATE session SET endedAt = ?, endReason = ?, lastEventAt = MAX(lastEventAt, ?) WHERE id = ?")
-                .execute(arguments: [at, reason.rawValue, at, id])
+            try db.execute("UPDATE session SET endedAt = ?, endReason = ?, lastEventAt = \(db.dialect.greatest("lastEventAt", "?")) WHERE id = ?",
+                           [at, reason.rawValue, at, id])
             detail["durationSeconds"] = Self.durationSeconds(start: open.startedAt, end: at)
             let moves = try moves(of: id, db)
             if moves > 0 { detail["moves"] = moves }
@@ -166,11 +163,11 @@ extension AuditDatabase {
                         detail: detail)
     }
 
-    func meetingRow(_ id: String, _ db: Database) throws -> MeetingRow? {
-        try MeetingRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM meeting WHERE id = ?"), arguments: [id])
+    func meetingRow(_ id: String, _ db: any SQLSession) throws -> MeetingRow? {
+        try db.fetchOne(MeetingRow.self, MeetingRow.selectAll + " WHERE id = ?", [id])
     }
 
-    func citizen(of meeting: String, _ db: Database) throws -> StoredRef? {
+    func citizen(of meeting: String, _ db: any SQLSession) throws -> StoredRef? {
         try meetingRow(meeting, db).map { StoredRef(pseudonym: $0.citizenPseudonym, sealed: $0.citizenSealed) }
     }
 

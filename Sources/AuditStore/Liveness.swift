@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import SamtalerumCore
 import Synchronization
 
@@ -45,7 +44,7 @@ extension AuditDatabase {
         Task {
             await recordUnrecordedEnds()
             do {
-                try await pool.write { db in try Self.writeLastSeen(due, db) }
+                try await engine.write { db in try Self.writeLastSeen(due, db) }
             } catch {
                 logger.warning("could not write the calls' last known time", metadata: ["error": "\(error)"])
             }
@@ -53,11 +52,8 @@ extension AuditDatabase {
         }
     }
 
-    private static func writeLastSeen(_ due: [String: Int64], _ db: Database) throws {
-        let update = try db.cachedStatement(sql: """
-            UPDATE session SET lastEventAt = MAX(lastEventAt, ?) WHERE meetingId = ? AND endedAt IS NULL
-            """)
-        for (meeting, at) in due { try update.execute(arguments: [at, meeting]) }
+    private static func writeLastSeen(_ due: [String: Int64], _ db: any SQLSession) throws {
+        for (meeting, at) in due { try touchOpenSessions(db, meeting: meeting, at: at) }
     }
 
     /// A hang-up, a departure or a quality summary is true whether or not the disk took it: when
@@ -102,7 +98,7 @@ extension AuditDatabase {
             return queue
         }
         do {
-            if !due.isEmpty { try pool.write { db in try Self.writeLastSeen(due, db) } }
+            if !due.isEmpty { try engine.writeSync { db in try Self.writeLastSeen(due, db) } }
             if !ends.isEmpty { try appendCommittedSync { db in for event in ends { try self.apply(event, db) } } }
         } catch {
             logger.error("could not record at shutdown; open sessions will be closed at the next start",

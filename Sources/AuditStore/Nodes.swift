@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import SamtalerumCore
 import ServiceLifecycle
@@ -17,17 +16,20 @@ extension AuditDatabase {
     /// The meeting's open session: id, start, host, last known time, and who is in it (guests who
     /// left it or only wait in the room are not).
     public func openSession(of meeting: MeetingID) async throws -> OpenSession? {
-        let found = try await pool.read { db -> (SessionRow, String?, [(role: String, pseudonym: Data, sealed: Data)], Set<Data>)? in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT * FROM session WHERE meetingId = ? AND endedAt IS NULL ORDER BY startedAt DESC LIMIT 1
-                """), arguments: [meeting.rawValue]) else { return nil }
+        let found = try await engine.read { db -> (SessionRow, String?, [(role: String, pseudonym: Data, sealed: Data)], Set<Data>)? in
+            // hostNode follows the record's own columns.
+            guard let row = try db.fetchOne("""
+                SELECT \(SessionRow.selection()), hostNode FROM session
+                WHERE meetingId = ? AND endedAt IS NULL ORDER BY startedAt DESC, id LIMIT 1
+                """, [meeting.rawValue]) else { return nil }
             let session = try SessionRow(row: row)
-            let participants = try Row.fetchAll(db.cachedStatement(sql: """
+            let host: String? = try row[SessionRow.columns.count]
+            let participants = try db.fetchAll("""
                 SELECT role, refPseudonym, refSealed FROM participant WHERE sessionId = ? ORDER BY role, refPseudonym
-                """), arguments: [session.id])
-            let listed = participants.map { (role: $0["role"] as String, pseudonym: $0["refPseudonym"] as Data, sealed: $0["refSealed"] as Data) }
+                """, [session.id])
+            let listed = try participants.map { (role: try $0[0] as String, pseudonym: try $0[1] as Data, sealed: try $0[2] as Data) }
             let guests = listed.filter { $0.role == Role.guest.rawValue }.map(\.pseudonym)
-            return (session, row["hostNode"], listed, try Self.guestsOutOfSession(db, session: session, guests: guests))
+            return (session, host, listed, try Self.guestsOutOfSession(db, session: session, guests: guests))
         }
         guard let (session, host, listed, gone) = found else { return nil }
         let participants: [Participant] = try listed.compactMap { entry in
@@ -40,37 +42,39 @@ extension AuditDatabase {
 
     /// The `participant` table keeps everyone who was ever in the session; a guest whose last
     /// step since the start was leaving (or entering the room anew, to wait) is not in it now.
-    private static func guestsOutOfSession(_ db: Database, session: SessionRow, guests: [Data]) throws -> Set<Data> {
+    private static func guestsOutOfSession(_ db: any SQLSession, session: SessionRow, guests: [Data]) throws -> Set<Data> {
         guard !guests.isEmpty else { return [] }
-        let start = try Int64.fetchOne(db.cachedStatement(sql: """
+        let start = try db.scalar("""
             SELECT seq FROM audit_event WHERE at = ? AND kind = 'session_started' AND sessionId = ?
-            """), arguments: [session.startedAt, session.id]) ?? 0
+            """, [session.startedAt, session.id], as: Int64.self) ?? 0
         var gone: Set<Data> = []
         for guest in guests {
-            let last = try String.fetchOne(db.cachedStatement(sql: """
+            let last = try db.scalar("""
                 SELECT kind FROM audit_event
                 WHERE seq > ? AND meetingId = ? AND actorPseudonym = ?
                   AND kind IN ('participant_left', 'participant_joined', 'session_joined')
                 ORDER BY seq DESC LIMIT 1
-                """), arguments: [start, session.meetingId, guest])
+                """, [start, session.meetingId, guest], as: String.self)
             if let last, last != "session_joined" { gone.insert(guest) }
         }
         return gone
     }
 
     /// After a `sessionStarted` recorded by `node`: the session is that node's.
-    func claim(_ event: AuditEvent, for node: String, _ db: Database) throws {
+    func claim(_ event: AuditEvent, for node: String, _ db: any SQLSession) throws {
         guard case .sessionStarted(let session, _, _, _) = event else { return }
-        try db.cachedStatement(sql: "UPDATE session SET hostNode = ? WHERE id = ?").execute(arguments: [node, session.rawValue])
+        try db.execute("UPDATE session SET hostNode = ? WHERE id = ?", [node, session.rawValue])
     }
 
     /// The chained record of a takeover; the session's host becomes `to`.
-    func applySessionMoved(_ db: Database, session: SessionID, meeting: MeetingID, from: String?, to: String, at: Date) throws {
+    func applySessionMoved(_ db: any SQLSession, session: SessionID, meeting: MeetingID, from: String?, to: String,
+                           at: Date) throws {
         let ms = at.auditMilliseconds
-        try db.cachedStatement(sql: """
-            UPDATE session SET hostNode = ?, moves = moves + 1, lastEventAt = MAX(lastEventAt, ?) WHERE id = ? AND endedAt IS NULL
-            """).execute(arguments: [to, ms, session.rawValue])
-        guard db.changesCount == 1 else { throw SessionNoLongerOpen(session: session) }
+        let moved = try db.execute("""
+            UPDATE session SET hostNode = ?, moves = moves + 1, lastEventAt = \(db.dialect.greatest("lastEventAt", "?"))
+            WHERE id = ? AND endedAt IS NULL
+            """, [to, ms, session.rawValue])
+        guard moved == 1 else { throw SessionNoLongerOpen(session: session) }
         var detail: [String: any Sendable] = ["toNode": to]
         if let from { detail["fromNode"] = from }
         try appendEvent(db, kind: "session_moved", at: ms, meeting: meeting.rawValue, session: session.rawValue,
@@ -78,27 +82,29 @@ extension AuditDatabase {
     }
 
     /// How often the session moved to another node, for its end record.
-    func moves(of session: String, _ db: Database) throws -> Int {
-        try Int.fetchOne(db.cachedStatement(sql: "SELECT moves FROM session WHERE id = ?"), arguments: [session]) ?? 0
+    func moves(of session: String, _ db: any SQLSession) throws -> Int {
+        try db.scalar("SELECT moves FROM session WHERE id = ?", [session], as: Int.self) ?? 0
     }
 
     /// The sessions a start must close: with `node`, only those this node hosted (or that no
     /// node was named for); without, every open one (the single-process default and the CLI).
-    func sessionsLeftOpen(by node: String?, _ db: Database) throws -> [SessionRow] {
-        guard let node else { return try SessionRow.filter(sql: "endedAt IS NULL").order(sql: "startedAt").fetchAll(db) }
-        return try SessionRow.fetchAll(db.cachedStatement(sql: """
-            SELECT * FROM session WHERE endedAt IS NULL AND (hostNode IS NULL OR hostNode = ?) ORDER BY startedAt
-            """), arguments: [node])
+    func sessionsLeftOpen(by node: String?, _ db: any SQLSession) throws -> [SessionRow] {
+        guard let node else {
+            return try db.fetchAll(SessionRow.self, SessionRow.selectAll + " WHERE endedAt IS NULL ORDER BY startedAt, id")
+        }
+        return try db.fetchAll(SessionRow.self, SessionRow.selectAll + """
+             WHERE endedAt IS NULL AND (hostNode IS NULL OR hostNode = ?) ORDER BY startedAt, id
+            """, [node])
     }
 
     /// `node` is alive at `at`. Not chained: only its absence matters, to `closeAbandonedSessions`.
     public func noteNodeAlive(_ node: String, at: Date) async throws {
         guard mode == .readWrite else { throw AuditStoreError.readOnly }
-        try await pool.write { db in
-            try db.cachedStatement(sql: """
+        _ = try await engine.write { db in
+            try db.execute("""
                 INSERT INTO node (name, lastSeenAt) VALUES (?, ?)
-                ON CONFLICT(name) DO UPDATE SET lastSeenAt = MAX(lastSeenAt, excluded.lastSeenAt)
-                """).execute(arguments: [node, at.auditMilliseconds])
+                ON CONFLICT (name) DO UPDATE SET lastSeenAt = \(db.dialect.greatest("node.lastSeenAt", "excluded.lastSeenAt"))
+                """, [node, at.auditMilliseconds])
         }
     }
 
@@ -109,16 +115,15 @@ extension AuditDatabase {
     public func closeAbandonedSessions(seenBy node: String, now: Date, silence: TimeInterval) async throws -> Int {
         guard mode == .readWrite else { throw AuditStoreError.readOnly }
         let cutoff = now.addingTimeInterval(-silence).auditMilliseconds
-        @Sendable func abandoned(_ db: Database) throws -> [SessionRow] {
-            try SessionRow.fetchAll(db.cachedStatement(sql: """
-                SELECT * FROM session
-                WHERE endedAt IS NULL AND lastEventAt < ? AND (hostNode IS NULL OR hostNode != ?)
+        @Sendable func abandoned(_ db: any SQLSession) throws -> [SessionRow] {
+            try db.fetchAll(SessionRow.self, SessionRow.selectAll + """
+                 WHERE endedAt IS NULL AND lastEventAt < ? AND (hostNode IS NULL OR hostNode != ?)
                   AND NOT EXISTS (SELECT 1 FROM node WHERE node.name = session.hostNode AND node.lastSeenAt >= ?)
-                ORDER BY startedAt
-                """), arguments: [cutoff, node, cutoff])
+                ORDER BY startedAt, id
+                """, [cutoff, node, cutoff])
         }
         // Nearly always nothing: a read, so the chain's writer and head file are left alone.
-        guard try await !pool.read({ db in try abandoned(db).isEmpty }) else { return 0 }
+        guard try await !engine.read({ db in try abandoned(db).isEmpty }) else { return 0 }
         return try await appendCommitted { db in
             let abandoned = try abandoned(db)
             for row in abandoned {

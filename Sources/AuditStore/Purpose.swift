@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// Purposes of look-ups, exports and erasures are free text an auditor types, and may name a
 /// person ("complaint from CASE-17"). They are kept like references: the chained record holds a
@@ -23,10 +22,9 @@ extension AuditDatabase {
     }
 
     /// A reference some `subject_erased` record names: it must find nothing any more.
-    static func isErased(_ pseudonym: Data, _ db: Database) throws -> Bool {
-        try Bool.fetchOne(db.cachedStatement(sql: """
-            SELECT EXISTS (SELECT 1 FROM audit_event WHERE subjectPseudonym = ? AND kind = 'subject_erased')
-            """), arguments: [pseudonym]) ?? false
+    static func isErased(_ pseudonym: Data, _ db: any SQLSession) throws -> Bool {
+        try db.scalar("SELECT 1 FROM audit_event WHERE subjectPseudonym = ? AND kind = 'subject_erased' LIMIT 1",
+                      [pseudonym], as: Int64.self) != nil
     }
 
     /// A sealed purpose that does not open to its chained MAC was edited; a blank one is an
@@ -44,20 +42,19 @@ extension AuditDatabase {
     }
 
     /// Erasure: blanks the purposes of look-ups of `target`, and every purpose that mentions `text`.
-    func blankPurposes(_ db: Database, target: Data, text: String) throws -> Int {
-        let rows = try Row.fetchAll(db, sql: """
+    func blankPurposes(_ db: any SQLSession, target: Data, text: String) throws -> Int {
+        let rows = try db.fetchAll("""
             SELECT seq, subjectPseudonym, detail, purposeSealed FROM audit_event
             WHERE purposeSealed IS NOT NULL AND purposeSealed != ?
-            """, arguments: [AuditKeys.erased])
+            """, [AuditKeys.erased])
         var blanked = 0
-        let update = try db.cachedStatement(sql: "UPDATE audit_event SET purposeSealed = ? WHERE seq = ?")
         for row in rows {
-            let seq: Int64 = row["seq"]
-            let about: Data? = row["subjectPseudonym"]
-            let mac = Self.detailString(row["detail"], Self.purposeMacKey).flatMap(Data.init(hex:)) ?? Data()
-            let purpose = try? keys.open(row["purposeSealed"], pseudonym: mac)
+            let seq: Int64 = try row[0]
+            let about: Data? = try row[1]
+            let mac = Self.detailString(try row[2], Self.purposeMacKey).flatMap(Data.init(hex:)) ?? Data()
+            let purpose = try? keys.open(try row[3], pseudonym: mac)
             guard about == target || purpose.map({ Self.mentions($0, text) }) ?? false else { continue }
-            try update.execute(arguments: [AuditKeys.erased, seq])
+            try db.execute("UPDATE audit_event SET purposeSealed = ? WHERE seq = ?", [AuditKeys.erased, seq])
             blanked += 1
         }
         return blanked

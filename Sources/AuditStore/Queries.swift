@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import SamtalerumCore
 
 /// Auditor look-ups. Each one is chained (who, when, pseudonymised criteria, purpose, count)
@@ -59,8 +58,9 @@ extension AuditDatabase {
             let storedSubject = erasedSubject ? subject.map { StoredRef(pseudonym: $0, sealed: AuditKeys.erased) } : subjectRef
             let event = try self.appendEvent(db, kind: "auditor_query", at: at, meeting: nil, session: nil,
                                              actor: actor, subject: storedSubject, detail: detail, purpose: sealedPurpose)
-            let insert = try db.cachedStatement(sql: "INSERT INTO lookup_subject (seq, subjectPseudonym) VALUES (?, ?)")
-            for citizen in citizens { try insert.execute(arguments: [event.seq, citizen]) }
+            for citizen in citizens {
+                try db.execute("INSERT INTO lookup_subject (seq, subjectPseudonym) VALUES (?, ?)", [event.seq, citizen])
+            }
             return (rows, guests, more)
         }
         // A worker's or a citizen's sessions repeat the same few references: open each once.
@@ -76,25 +76,24 @@ extension AuditDatabase {
     public func export(subject: SubjectRef, access: AuditorAccess) async throws -> SubjectExport {
         let purpose = try Self.validPurpose(access.purpose)
         let p = pseudonym(subject)
-        let (erased, meetings, sessions, lookups) = try await pool.read { db in
+        let (erased, meetings, sessions, lookups) = try await engine.read { db in
             guard try !Self.isErased(p, db) else { return (true, [MeetingRow](), [SessionRow](), [EventRow]()) }
             return (false,
-             try MeetingRow.fetchAll(db, sql: """
-                SELECT * FROM meeting WHERE citizenPseudonym = ? OR workerPseudonym = ?
+             try db.fetchAll(MeetingRow.self, MeetingRow.selectAll + """
+                 WHERE citizenPseudonym = ? OR workerPseudonym = ?
                    OR id IN (SELECT meetingId FROM audit_event WHERE subjectPseudonym = ? AND kind = 'guest_invited')
                 ORDER BY createdAt, id
-                """, arguments: [p, p, p]),
-             try SessionRow.fetchAll(db, sql: """
-                SELECT * FROM session WHERE citizenPseudonym = ? OR workerPseudonym = ?
+                """, [p, p, p]),
+             try db.fetchAll(SessionRow.self, SessionRow.selectAll + """
+                 WHERE citizenPseudonym = ? OR workerPseudonym = ?
                    OR id IN (SELECT sessionId FROM participant WHERE refPseudonym = ?)
                 ORDER BY startedAt, id
-                """, arguments: [p, p, p]),
-             try EventRow.fetchAll(db, sql: """
-                SELECT * FROM audit_event
-                WHERE (subjectPseudonym = ? AND kind IN ('auditor_query', 'subject_export'))
+                """, [p, p, p]),
+             try db.fetchAll(EventRow.self, EventRow.selectAll + """
+                 WHERE (subjectPseudonym = ? AND kind IN ('auditor_query', 'subject_export'))
                    OR seq IN (SELECT seq FROM lookup_subject WHERE subjectPseudonym = ?)
                 ORDER BY seq
-                """, arguments: [p, p]))
+                """, [p, p]))
         }
         var byMeeting: [String: [SubjectExport.ExportedSession]] = [:]
         for s in sessions {
@@ -129,9 +128,9 @@ extension AuditDatabase {
         return result
     }
 
-    /// Read by column position, in the order of the SELECT below: Decodable's by-name lookups were
-    /// the largest cost of a 1000-row answer.
-    private struct SessionJoinRow: FetchableRecord, Sendable {
+    /// Read by column position, in the order of the SELECT below: by-name lookups were the
+    /// largest cost of a 1000-row answer.
+    private struct SessionJoinRow: Sendable {
         var id: String
         var meetingId: String
         var startedAt: Int64
@@ -143,26 +142,27 @@ extension AuditDatabase {
         var citizenSealed: Data?
         var rowid: Int64
 
-        init(row: Row) {
-            id = row[0]
-            meetingId = row[1]
-            startedAt = row[2]
-            endedAt = row[3]
-            endReason = row[4]
-            workerPseudonym = row[5]
-            workerSealed = row[6]
-            citizenPseudonym = row[7]
-            citizenSealed = row[8]
-            rowid = row[9]
+        init(row: SQLRow) throws {
+            id = try row[0]
+            meetingId = try row[1]
+            startedAt = try row[2]
+            endedAt = try row[3]
+            endReason = try row[4]
+            workerPseudonym = try row[5]
+            workerSealed = try row[6]
+            citizenPseudonym = try row[7]
+            citizenSealed = try row[8]
+            rowid = try row[9]
         }
     }
 
-    /// Keyset pagination on the index order (start time, then rowid): each page is one index
-    /// range scan however deep the auditor pages, unlike OFFSET.
-    private static func fetchSessions(_ db: Database, subject: Data?, worker: Data?, query: SessionQuery,
+    /// Keyset pagination on the index order (start time, then rowid; PostgreSQL's session table has
+    /// a `rowid` column for this): each page is one index range scan however deep the auditor
+    /// pages, unlike OFFSET.
+    private static func fetchSessions(_ db: any SQLSession, subject: Data?, worker: Data?, query: SessionQuery,
                                       after: SessionCursor?) throws -> [SessionJoinRow] {
         var clauses: [String] = []
-        var arguments: StatementArguments = []
+        var arguments: [any SQLValueConvertible] = []
         if let subject { clauses.append("s.citizenPseudonym = ?"); arguments += [subject] }
         if let worker { clauses.append("s.workerPseudonym = ?"); arguments += [worker] }
         if let from = query.from { clauses.append("s.startedAt >= ?"); arguments += [from.auditMilliseconds] }
@@ -170,26 +170,34 @@ extension AuditDatabase {
         if let after { clauses.append("(s.startedAt, s.rowid) > (?, ?)"); arguments += [after.startedAt, after.rowid] }
         arguments += [query.limit + 1]
         let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-        return try SessionJoinRow.fetchAll(db.cachedStatement(sql: """
+        return try db.fetchAll("""
             SELECT s.id, s.meetingId, s.startedAt, s.endedAt, s.endReason,
                    m.workerPseudonym, m.workerSealed, m.citizenPseudonym, m.citizenSealed, s.rowid
             FROM session s LEFT JOIN meeting m ON m.id = s.meetingId
             \(filter)
             ORDER BY s.startedAt, s.rowid
             LIMIT ?
-            """), arguments: arguments)
+            """, arguments).map(SessionJoinRow.init(row:))
     }
 
-    /// Guests by session, for one page: probes of the participant key, no scan.
-    private static func fetchGuests(_ db: Database, sessions: [String]) throws -> [String: [StoredRef]] {
-        guard !sessions.isEmpty else { return [:] }
-        let placeholders = Array(repeating: "?", count: sessions.count).joined(separator: ",")
-        let rows = try Row.fetchAll(db, sql: """
-            SELECT sessionId, refPseudonym, refSealed FROM participant
-            WHERE sessionId IN (\(placeholders)) AND role = 'guest' ORDER BY sessionId, refPseudonym
-            """, arguments: StatementArguments(sessions))
-        return Dictionary(grouping: rows, by: { $0["sessionId"] as String })
-            .mapValues { $0.map { StoredRef(pseudonym: $0["refPseudonym"], sealed: $0["refSealed"]) } }
+    /// Guests by session, for one page: probes of the participant key, no scan. Asked in batches of
+    /// a fixed size (padded with NULL, which matches nothing), so the statement text is always the
+    /// same one, prepared once per connection.
+    private static func fetchGuests(_ db: any SQLSession, sessions: [String]) throws -> [String: [StoredRef]] {
+        let batch = 64
+        let placeholders = Array(repeating: "?", count: batch).joined(separator: ",")
+        var guests: [String: [StoredRef]] = [:]
+        for start in stride(from: 0, to: sessions.count, by: batch) {
+            let ids = sessions[start..<min(start + batch, sessions.count)].map(SQLValue.text)
+            let rows = try db.fetchAll("""
+                SELECT sessionId, refPseudonym, refSealed FROM participant
+                WHERE sessionId IN (\(placeholders)) AND role = 'guest' ORDER BY sessionId, refPseudonym
+                """, values: ids + Array(repeating: .null, count: batch - ids.count))
+            for row in rows {
+                guests[try row[0], default: []].append(StoredRef(pseudonym: try row[1], sealed: try row[2]))
+            }
+        }
+        return guests
     }
 
     private func summary(_ row: SessionJoinRow, guests: [StoredRef], opened: inout [Data: SubjectRef]) throws -> SessionSummary {

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import SamtalerumCore
 import ServiceLifecycle
@@ -15,34 +14,30 @@ extension AuditDatabase {
         return try await appendCommitted { db in try self.purge(db, cutoff: cutoff.auditMilliseconds, now: now) }
     }
 
-    private func purge(_ db: Database, cutoff: Int64, now: Date) throws -> PurgeReport {
+    private func purge(_ db: any SQLSession, cutoff: Int64, now: Date) throws -> PurgeReport {
         var report = PurgeReport(cutoff: Date(auditMilliseconds: cutoff), recordsDeleted: 0, sessionsDeleted: 0, meetingsDeleted: 0)
         // Rows first, so what is carried forward below is exactly what stays.
-        try db.execute(sql: "DELETE FROM participant WHERE sessionId IN (SELECT id FROM session WHERE endedAt < ?)",
-                       arguments: [cutoff])
-        try db.execute(sql: "DELETE FROM session WHERE endedAt < ?", arguments: [cutoff])
-        report.sessionsDeleted = db.changesCount
-        try db.execute(sql: """
+        try db.execute("DELETE FROM participant WHERE sessionId IN (SELECT id FROM session WHERE endedAt < ?)", [cutoff])
+        report.sessionsDeleted = try db.execute("DELETE FROM session WHERE endedAt < ?", [cutoff])
+        report.meetingsDeleted = try db.execute("""
             DELETE FROM meeting WHERE createdAt < ? AND inviteExpiresAt < ?
               AND NOT EXISTS (SELECT 1 FROM session WHERE session.meetingId = meeting.id)
-            """, arguments: [cutoff, cutoff])
-        report.meetingsDeleted = db.changesCount
+            """, [cutoff, cutoff])
 
         var carried: [(kind: String, meeting: String, session: String?, detail: [String: any Sendable])] = []
-        if let first = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM audit_event"),
+        if let first = try db.scalar("SELECT MIN(seq) FROM audit_event", as: Int64.self),
            let last = try lastRecord(db) {
             // Stop at the first record still inside the retention window, even if a later one is
             // older (recovery records carry the crashed session's time): the chain stays a suffix.
-            let keptFrom = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM audit_event WHERE at >= ?", arguments: [cutoff])
+            let keptFrom = try db.scalar("SELECT MIN(seq) FROM audit_event WHERE at >= ?", [cutoff], as: Int64.self)
             let lastPurged = keptFrom.map { $0 - 1 } ?? last.seq
             if lastPurged >= first,
-               let anchorHash = try Data.fetchOne(db, sql: "SELECT hash FROM audit_event WHERE seq = ?", arguments: [lastPurged]) {
+               let anchorHash = try db.scalar("SELECT hash FROM audit_event WHERE seq = ?", [lastPurged], as: Data.self) {
                 carried = try carryForward(db, throughRecord: lastPurged)
                 try insertCheckpoint(db, seq: lastPurged, hash: anchorHash, at: now.auditMilliseconds)
-                try db.execute(sql: "DELETE FROM audit_event WHERE seq <= ?", arguments: [lastPurged])
-                report.recordsDeleted = db.changesCount
-                try db.execute(sql: "DELETE FROM checkpoint WHERE seq < ?", arguments: [lastPurged])
-                try db.execute(sql: "DELETE FROM lookup_subject WHERE seq <= ?", arguments: [lastPurged])
+                report.recordsDeleted = try db.execute("DELETE FROM audit_event WHERE seq <= ?", [lastPurged])
+                try db.execute("DELETE FROM checkpoint WHERE seq < ?", [lastPurged])
+                try db.execute("DELETE FROM lookup_subject WHERE seq <= ?", [lastPurged])
                 report.firstRecordDeleted = first
                 report.lastRecordDeleted = lastPurged
             }
@@ -70,36 +65,36 @@ extension AuditDatabase {
     /// recent session; a session that started before the cutoff and ended after it) are restated
     /// as chained records, so `verify` can still check every row. Each is first checked against
     /// the record it replaces: a row edited since it was recorded is refused, not carried.
-    private func carryForward(_ db: Database, throughRecord lastPurged: Int64)
+    private func carryForward(_ db: any SQLSession, throughRecord lastPurged: Int64)
         throws -> [(kind: String, meeting: String, session: String?, detail: [String: any Sendable])] {
         var out: [(kind: String, meeting: String, session: String?, detail: [String: any Sendable])] = []
-        let meetings = try Row.fetchAll(db, sql: """
-            SELECT m.*, e.seq AS definedBy, e.kind AS definedKind, e.actorPseudonym AS recWorker,
+        let meetings = try db.fetchAll("""
+            SELECT \(MeetingRow.selection("m")), e.seq AS definedBy, e.kind AS definedKind, e.actorPseudonym AS recWorker,
                    e.subjectPseudonym AS recCitizen, e.at AS recAt, e.detail AS recDetail
             FROM audit_event e JOIN meeting m ON m.id = e.meetingId
             WHERE e.seq <= ? AND e.kind IN ('meeting_created', ?) ORDER BY e.seq
-            """, arguments: [lastPurged, DerivedTables.meetingCarriedKind])
+            """, [lastPurged, DerivedTables.meetingCarriedKind])
         for row in meetings {
             let m = try MeetingRow(row: row)
-            let definedBy: Int64 = row["definedBy"]
-            let facts = Self.factsOfDefiningRecord(row, meetingId: m.id, sessionId: nil)
+            let definedBy: Int64 = try row["definedBy"]
+            let facts = try Self.factsOfDefiningRecord(row, meetingId: m.id, sessionId: nil)
             guard let known = facts.meetings[m.id], known.worker == m.workerPseudonym, known.citizen == m.citizenPseudonym,
                   known.createdAt == m.createdAt else {
                 throw AuditStoreError.tablesDisagree("meeting \(m.id) differs from record \(definedBy); run verify")
             }
             out.append((DerivedTables.meetingCarriedKind, m.id, nil, DerivedTables.meetingCarriedDetail(m)))
         }
-        let sessions = try Row.fetchAll(db, sql: """
-            SELECT s.*, e.seq AS definedBy, e.kind AS definedKind, e.actorPseudonym AS recWorker,
+        let sessions = try db.fetchAll("""
+            SELECT \(SessionRow.selection("s")), e.seq AS definedBy, e.kind AS definedKind, e.actorPseudonym AS recWorker,
                    e.subjectPseudonym AS recCitizen, e.at AS recAt, e.detail AS recDetail
             FROM audit_event e JOIN session s ON s.id = e.sessionId
             WHERE e.seq <= ? AND e.kind IN ('session_started', ?) ORDER BY e.seq
-            """, arguments: [lastPurged, DerivedTables.sessionCarriedKind])
+            """, [lastPurged, DerivedTables.sessionCarriedKind])
         for row in sessions {
             let s = try SessionRow(row: row)
-            let definedBy: Int64 = row["definedBy"]
-            let facts = Self.factsOfDefiningRecord(row, meetingId: s.meetingId, sessionId: s.id)
-            let participants = try ParticipantRow.filter(sql: "sessionId = ?", arguments: [s.id]).fetchAll(db)
+            let definedBy: Int64 = try row["definedBy"]
+            let facts = try Self.factsOfDefiningRecord(row, meetingId: s.meetingId, sessionId: s.id)
+            let participants = try db.fetchAll(ParticipantRow.self, ParticipantRow.selectAll + " WHERE sessionId = ?", [s.id])
                 .map { DerivedTables.ParticipantKey(role: $0.role, ref: $0.refPseudonym) }
             guard let known = facts.sessions[s.id], known.meetingId == s.meetingId, known.worker == s.workerPseudonym,
                   known.citizen == s.citizenPseudonym, known.startedAt == s.startedAt,
@@ -114,12 +109,12 @@ extension AuditDatabase {
 
     /// What the record that defined a carried row implies, replayed from the columns both of
     /// `carryForward`'s queries join in (`definedBy`, `definedKind`, `rec*`).
-    private static func factsOfDefiningRecord(_ row: Row, meetingId: String, sessionId: String?) -> DerivedTables {
+    private static func factsOfDefiningRecord(_ row: SQLRow, meetingId: String, sessionId: String?) throws -> DerivedTables {
         var facts = DerivedTables()
-        _ = facts.apply(EventRow(seq: row["definedBy"], at: row["recAt"], kind: row["definedKind"], meetingId: meetingId,
-                                 sessionId: sessionId, actorPseudonym: row["recWorker"], actorSealed: nil,
-                                 subjectPseudonym: row["recCitizen"], subjectSealed: nil, detail: row["recDetail"],
-                                 prevHash: Data(), hash: Data()))
+        _ = facts.apply(EventRow(seq: try row["definedBy"], at: try row["recAt"], kind: try row["definedKind"],
+                                 meetingId: meetingId, sessionId: sessionId, actorPseudonym: try row["recWorker"],
+                                 actorSealed: nil, subjectPseudonym: try row["recCitizen"], subjectSealed: nil,
+                                 detail: try row["recDetail"], prevHash: Data(), hash: Data()))
         return facts
     }
 }

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import Logging
 import SamtalerumCore
 
@@ -15,14 +14,16 @@ import SamtalerumCore
 /// after it commits are they renamed over the old ones. A rerun after a crash finishes the
 /// renames if the rotation record exists, and otherwise discards the `*.new` files.
 extension AuditDatabase {
-    public static func rotateKeys(dataDirectory: URL, actor: SubjectRef, at: Date = Date(), checkpointInterval: Int = 64,
+    public static func rotateKeys(dataDirectory: URL, backend: AuditBackend = .sqlite, actor: SubjectRef, at: Date = Date(),
+                                  checkpointInterval: Int = 64,
                                   logger: Logger = Logger(label: "samtalerum.audit")) throws -> KeyRotationReport {
         let keysDirectory = dataDirectory.appendingPathComponent(keysDirectoryName)
-        guard FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent(databaseFileName).path) else {
+        if backend == .sqlite,
+           !FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent(databaseFileName).path) {
             throw AuditStoreError.missingKeys(dataDirectory.appendingPathComponent(databaseFileName).path)
         }
-        let store = try open(dataDirectory: dataDirectory, checkpointInterval: checkpointInterval, logger: logger,
-                             duringRotation: ())
+        let store = try open(dataDirectory: dataDirectory, backend: backend, checkpointInterval: checkpointInterval,
+                             logger: logger, duringRotation: ())
         let report: KeyRotationReport
         do {
             report = try store.rotateOrResume(keysDirectory: keysDirectory, actor: actor, at: at)
@@ -33,7 +34,8 @@ extension AuditDatabase {
         }
         try installPendingKeys(in: keysDirectory, retired: store.keys.signingKey.publicKey, upTo: report.rotationRecord)
         // Opening again publishes the head file under the new signing key.
-        try open(dataDirectory: dataDirectory, checkpointInterval: checkpointInterval, logger: logger).shutDown()
+        try open(dataDirectory: dataDirectory, backend: backend, checkpointInterval: checkpointInterval, logger: logger)
+            .shutDown()
         return report
     }
 
@@ -75,51 +77,51 @@ extension AuditDatabase {
     }
 
     private func rotationRecord(naming key: Curve25519.Signing.PublicKey) throws -> Int64? {
-        try pool.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT seq, detail FROM audit_event WHERE kind = ? ORDER BY seq DESC",
-                                        arguments: [Self.keysRotatedKind])
-            return rows.first { Self.detailString($0["detail"], "signingKey") == key.rawRepresentation.hex }?["seq"]
+        try engine.readSync { db in
+            let rows = try db.fetchAll("SELECT seq, detail FROM audit_event WHERE kind = ? ORDER BY seq DESC",
+                                       [Self.keysRotatedKind])
+            for row in rows where Self.detailString(try row[1], "signingKey") == key.rawRepresentation.hex {
+                return try row[0]
+            }
+            return nil
         }
     }
 
     /// Every sealed copy, opened with the current key and sealed again with the next one.
     /// Erased copies stay blank.
-    private func reseal(_ db: Database, with next: AuditKeys) throws -> Int {
-        let columns: [(table: String, pseudonym: String, sealed: String)] = [
-            ("audit_event", "actorPseudonym", "actorSealed"), ("audit_event", "subjectPseudonym", "subjectSealed"),
-            ("meeting", "workerPseudonym", "workerSealed"), ("meeting", "citizenPseudonym", "citizenSealed"),
-            ("participant", "refPseudonym", "refSealed"),
+    private func reseal(_ db: any SQLSession, with next: AuditKeys) throws -> Int {
+        // Each table's primary key names the row to update.
+        let columns: [(table: String, key: [String], pseudonym: String, sealed: String)] = [
+            ("audit_event", ["seq"], "actorPseudonym", "actorSealed"),
+            ("audit_event", ["seq"], "subjectPseudonym", "subjectSealed"),
+            ("meeting", ["id"], "workerPseudonym", "workerSealed"),
+            ("meeting", ["id"], "citizenPseudonym", "citizenSealed"),
+            ("participant", ["sessionId", "role", "refPseudonym"], "refPseudonym", "refSealed"),
         ]
         var count = 0
         for column in columns {
-            let key = column.table == "participant" ? "sessionId, role, refPseudonym" : "rowid AS k"
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT \(key), \(column.pseudonym) AS p, \(column.sealed) AS s FROM \(column.table)
+            let rows = try db.fetchAll("""
+                SELECT \(column.pseudonym), \(column.sealed), \(column.key.joined(separator: ", ")) FROM \(column.table)
                 WHERE \(column.sealed) IS NOT NULL AND \(column.sealed) != ?
-                """, arguments: [AuditKeys.erased])
-            var updates: [(sealed: Data, key: StatementArguments)] = []
-            while let row = try rows.next() {
-                let pseudonym: Data = row["p"]
-                let plain = try keys.open(row["s"], pseudonym: pseudonym)
-                let keyArguments: StatementArguments = column.table == "participant"
-                    ? [row["sessionId"] as String, row["role"] as String, pseudonym] : [row["k"] as Int64]
-                updates.append((try next.seal(SubjectRefBytes(plain), pseudonym: pseudonym), keyArguments))
+                """, [AuditKeys.erased])
+            let whereKey = column.key.map { "\($0) = ?" }.joined(separator: " AND ")
+            for row in rows {
+                let pseudonym: Data = try row[0]
+                let plain = try keys.open(try row[1], pseudonym: pseudonym)
+                let sealed = try next.seal(SubjectRefBytes(plain), pseudonym: pseudonym)
+                try db.execute("UPDATE \(column.table) SET \(column.sealed) = ? WHERE \(whereKey)",
+                               values: [.blob(sealed)] + row.values.dropFirst(2))
             }
-            let whereKey = column.table == "participant" ? "sessionId = ? AND role = ? AND refPseudonym = ?" : "rowid = ?"
-            let update = try db.makeStatement(sql: "UPDATE \(column.table) SET \(column.sealed) = ? WHERE \(whereKey)")
-            for item in updates {
-                try update.execute(arguments: [item.sealed] + item.key)
-            }
-            count += updates.count
+            count += rows.count
         }
-        let purposes = try Row.fetchAll(db, sql: """
+        let purposes = try db.fetchAll("""
             SELECT seq, detail, purposeSealed FROM audit_event WHERE purposeSealed IS NOT NULL AND purposeSealed != ?
-            """, arguments: [AuditKeys.erased])
-        let update = try db.makeStatement(sql: "UPDATE audit_event SET purposeSealed = ? WHERE seq = ?")
+            """, [AuditKeys.erased])
         for row in purposes {
-            guard let mac = Self.detailString(row["detail"], Self.purposeMacKey).flatMap(Data.init(hex:)) else { continue }
-            let plain = try keys.open(row["purposeSealed"], pseudonym: mac)
-            try update.execute(arguments: [try next.seal(SubjectRefBytes(plain), pseudonym: mac), row["seq"] as Int64])
+            guard let mac = Self.detailString(try row[1], Self.purposeMacKey).flatMap(Data.init(hex:)) else { continue }
+            let plain = try keys.open(try row[2], pseudonym: mac)
+            try db.execute("UPDATE audit_event SET purposeSealed = ? WHERE seq = ?",
+                           [try next.seal(SubjectRefBytes(plain), pseudonym: mac), try row[0] as Int64])
             count += 1
         }
         return count

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// The `meeting`, `session` and `participant` tables are what auditors and Art. 15 exports read,
 /// but they are a cache: every fact in them follows from the chained records. `DerivedTables`
@@ -177,7 +176,7 @@ struct DerivedTables {
 extension DerivedTables {
     /// Compares the tables with what the records imply. Of all disagreements, the one whose
     /// defining record comes first is reported; rows no record defines come last.
-    func firstDisagreement(_ db: Database, keys: AuditKeys, erased: Set<Data>) throws -> ChainProblem? {
+    func firstDisagreement(_ db: any SQLSession, keys: AuditKeys, erased: Set<Data>) throws -> ChainProblem? {
         var best: ChainProblem?
         func note(_ seq: Int64?, _ row: String, _ reason: String) {
             let candidate = ChainProblem(record: seq ?? 0, reason: reason, row: row)
@@ -195,12 +194,11 @@ extension DerivedTables {
         func ms(_ value: Int64?) -> String { value.map { "\(Date(auditMilliseconds: $0))" } ?? "none" }
 
         var meetings = self.meetings
-        let meetingRows = try MeetingRow.fetchCursor(db, sql: "SELECT * FROM meeting")
-        while let m = try meetingRows.next() {
+        try db.forEach(MeetingRow.self, MeetingRow.selectAll) { m in
             let name = "meeting \(m.id)"
             guard let facts = meetings.removeValue(forKey: m.id) else {
                 note(nil, name, "no record creates this meeting (inserted)")
-                continue
+                return
             }
             let at = "record \(facts.seq)"
             if m.workerPseudonym != facts.worker { note(facts.seq, name, "worker differs from \(at) (reassigned)") }
@@ -215,22 +213,20 @@ extension DerivedTables {
         for (id, facts) in meetings { note(facts.seq, "meeting \(id)", "created by record \(facts.seq) but missing from the table (deleted)") }
 
         var participants: [String: Set<ParticipantKey>] = [:]
-        let participantRows = try ParticipantRow.fetchCursor(db, sql: "SELECT * FROM participant")
-        while let p = try participantRows.next() {
+        try db.forEach(ParticipantRow.self, ParticipantRow.selectAll) { p in
             participants[p.sessionId, default: []].insert(ParticipantKey(role: p.role, ref: p.refPseudonym))
             if let problem = sealedProblem(p.refPseudonym, p.refSealed) {
-                note(sessions[p.sessionId]?.seq, "participant \(p.role) of session \(p.sessionId)", "sealed reference \(problem)")
+                note(self.sessions[p.sessionId]?.seq, "participant \(p.role) of session \(p.sessionId)", "sealed reference \(problem)")
             }
         }
 
         var sessions = self.sessions
-        let sessionRows = try SessionRow.fetchCursor(db, sql: "SELECT * FROM session")
-        while let s = try sessionRows.next() {
+        try db.forEach(SessionRow.self, SessionRow.selectAll) { s in
             let name = "session \(s.id)"
             let stored = participants.removeValue(forKey: s.id) ?? []
             guard let facts = sessions.removeValue(forKey: s.id) else {
                 note(nil, name, "no record starts this session (inserted)")
-                continue
+                return
             }
             let at = "record \(facts.seq)"
             if s.meetingId != facts.meetingId { note(facts.seq, name, "meeting differs from \(at)") }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 extension AuditDatabase {
     /// Walks the whole chain: contiguous sequence numbers, links, hashes, sealed references,
@@ -10,13 +9,13 @@ extension AuditDatabase {
     /// the head file and the checkpoints were rewritten together with the database.
     public func verify(anchors: [HeadAnchor] = []) async throws -> VerificationReport {
         let head = readHead()
-        return try await Self.verify(reader: pool, keys: keys, head: head, headMissing: head == nil,
+        return try await Self.verify(reader: engine, keys: keys, head: head, headMissing: head == nil,
                                      conflicts: conflictHeadFiles(), anchors: anchors, checkpointInterval: checkpointInterval)
     }
 
     /// `headMissing`: this copy should have a head file (a live data directory) but has none, or
     /// an unreadable one. A backup has none by design.
-    static func verify(reader: any DatabaseReader, keys: AuditKeys, head: SignedHead?, headMissing: Bool,
+    static func verify(reader: any SQLEngine, keys: AuditKeys, head: SignedHead?, headMissing: Bool,
                        conflicts: [String], anchors: [HeadAnchor], checkpointInterval: Int64) async throws -> VerificationReport {
         // The head is read before the snapshot: the writer publishes it after committing, so
         // anything it names is already inside the snapshot taken next.
@@ -28,7 +27,7 @@ extension AuditDatabase {
             }
             func signed(_ c: CheckpointRow) -> Bool { keys.isSigned(c) }
             var checkpoints: [Int64: CheckpointRow] = [:]
-            for c in try CheckpointRow.order(sql: "seq").fetchAll(db) {
+            for c in try db.fetchAll(CheckpointRow.self, CheckpointRow.selectAll + " ORDER BY seq") {
                 guard signed(c) else { return fail(c.seq, "checkpoint signature is invalid (checkpoint table edited)") }
                 checkpoints[c.seq] = c
             }
@@ -42,66 +41,71 @@ extension AuditDatabase {
             }
 
             // Blanked references are legitimate only for pseudonyms a chained erasure record names.
-            let erasures = try Data.fetchAll(db, sql: "SELECT subjectPseudonym FROM audit_event WHERE kind = 'subject_erased'")
+            let erasures = try db.column("SELECT subjectPseudonym FROM audit_event WHERE kind = 'subject_erased'", as: Data.self)
             let erased = Set(erasures)
-            let lastErasure = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_event WHERE kind = 'subject_erased'")
-            let cursor = try EventRow.order(sql: "seq").fetchCursor(db)
+            let lastErasure = try db.scalar("SELECT MAX(seq) FROM audit_event WHERE kind = 'subject_erased'", as: Int64.self)
             var derived = DerivedTables()
             var lookups: Set<Int64> = []
             var rotations: Set<Int64> = []
             var expectedSeq: Int64 = 0
             var previousHash = Chain.genesis
-            while let row = try cursor.next() {
-                if report.firstRecord == nil {
-                    report.firstRecord = row.seq
-                    if row.seq > 1 {
-                        // Records before this one were purged: a signed anchor must hold their last hash.
-                        guard let anchor = checkpoints[row.seq - 1] else {
-                            return fail(1, "records 1…\(row.seq - 1) are missing and no signed purge anchor covers them")
+            // The walk stops at the first problem: thrown out of the row loop, returned below.
+            struct Stop: Error { var record: Int64; var reason: String }
+            do {
+                try db.forEach(EventRow.self, EventRow.selectAll + " ORDER BY seq") { row in
+                    if report.firstRecord == nil {
+                        report.firstRecord = row.seq
+                        if row.seq > 1 {
+                            // Records before this one were purged: a signed anchor must hold their last hash.
+                            guard let anchor = checkpoints[row.seq - 1] else {
+                                throw Stop(record: 1, reason: "records 1…\(row.seq - 1) are missing and no signed purge anchor covers them")
+                            }
+                            previousHash = anchor.hash
                         }
-                        previousHash = anchor.hash
+                        expectedSeq = row.seq
                     }
-                    expectedSeq = row.seq
-                }
-                guard row.seq == expectedSeq else {
-                    return fail(expectedSeq, "missing (deleted); the next record present is \(row.seq)")
-                }
-                guard row.prevHash == previousHash else {
-                    return fail(row.seq, "does not link to record \(row.seq - 1) (edited, reordered or the record before it was replaced)")
-                }
-                guard Chain.hash(previous: previousHash, row: row) == row.hash else {
-                    return fail(row.seq, "contents do not match its hash (edited)")
-                }
-                if let problem = sealedProblem(row, keys: keys, erased: erased) { return fail(row.seq, problem) }
-                if let problem = purposeProblem(row, keys: keys, lastErasure: lastErasure) { return fail(row.seq, problem) }
-                if row.kind == "auditor_query" {
-                    lookups.insert(row.seq)
-                    if let problem = try lookupSubjectsProblem(row, db) { return fail(row.seq, problem) }
-                }
-                if row.kind == Self.keysRotatedKind {
-                    guard let retired = keys.retiredPublicKeys[row.seq],
-                          Self.detailString(row.detail, "retiredSigningKey") == retired.rawRepresentation.hex
-                    else { return fail(row.seq, "the key rotation it records does not match keys/\(AuditKeys.retiredPublicKeyFile(upTo: row.seq))") }
-                    rotations.insert(row.seq)
-                }
-                if let problem = derived.apply(row) { return fail(row.seq, problem) }
-                if row.seq % checkpointInterval == 0, checkpoints[row.seq] == nil {
-                    return fail(row.seq, "its signed checkpoint is missing (deleted)")
-                }
-                if let checkpoint = checkpoints[row.seq] {
-                    guard checkpoint.hash == row.hash else {
-                        return fail(row.seq, "differs from its signed checkpoint (chain rewritten up to here)")
+                    guard row.seq == expectedSeq else {
+                        throw Stop(record: expectedSeq, reason: "missing (deleted); the next record present is \(row.seq)")
                     }
-                    report.checkpointsChecked += 1
+                    guard row.prevHash == previousHash else {
+                        throw Stop(record: row.seq, reason: "does not link to record \(row.seq - 1) (edited, reordered or the record before it was replaced)")
+                    }
+                    guard Chain.hash(previous: previousHash, row: row) == row.hash else {
+                        throw Stop(record: row.seq, reason: "contents do not match its hash (edited)")
+                    }
+                    if let problem = sealedProblem(row, keys: keys, erased: erased) { throw Stop(record: row.seq, reason: problem) }
+                    if let problem = purposeProblem(row, keys: keys, lastErasure: lastErasure) { throw Stop(record: row.seq, reason: problem) }
+                    if row.kind == "auditor_query" {
+                        lookups.insert(row.seq)
+                        if let problem = try lookupSubjectsProblem(row, db) { throw Stop(record: row.seq, reason: problem) }
+                    }
+                    if row.kind == Self.keysRotatedKind {
+                        guard let retired = keys.retiredPublicKeys[row.seq],
+                              Self.detailString(row.detail, "retiredSigningKey") == retired.rawRepresentation.hex
+                        else { throw Stop(record: row.seq, reason: "the key rotation it records does not match keys/\(AuditKeys.retiredPublicKeyFile(upTo: row.seq))") }
+                        rotations.insert(row.seq)
+                    }
+                    if let problem = derived.apply(row) { throw Stop(record: row.seq, reason: problem) }
+                    if row.seq % checkpointInterval == 0, checkpoints[row.seq] == nil {
+                        throw Stop(record: row.seq, reason: "its signed checkpoint is missing (deleted)")
+                    }
+                    if let checkpoint = checkpoints[row.seq] {
+                        guard checkpoint.hash == row.hash else {
+                            throw Stop(record: row.seq, reason: "differs from its signed checkpoint (chain rewritten up to here)")
+                        }
+                        report.checkpointsChecked += 1
+                    }
+                    previousHash = row.hash
+                    expectedSeq += 1
+                    report.recordsChecked += 1
+                    report.lastRecord = row.seq
                 }
-                previousHash = row.hash
-                expectedSeq += 1
-                report.recordsChecked += 1
-                report.lastRecord = row.seq
+            } catch let stop as Stop {
+                return fail(stop.record, stop.reason)
             }
             let last = report.lastRecord ?? 0
             // Citizens attributed to a record that is not a look-up (it would show in their Art. 15 export).
-            for seq in try Int64.fetchAll(db, sql: "SELECT DISTINCT seq FROM lookup_subject") where !lookups.contains(seq) {
+            for seq in try db.column("SELECT DISTINCT seq FROM lookup_subject ORDER BY seq", as: Int64.self) where !lookups.contains(seq) {
                 return fail(seq, "lookup_subject names this record, which is not a look-up (inserted)")
             }
             // A retired key is trusted only for records up to a chained rotation that names it.
@@ -124,7 +128,7 @@ extension AuditDatabase {
                     return fail(last + 1, "missing (deleted); \(name) names record \(checkpoint.seq)")
                 }
                 if let first = report.firstRecord, checkpoint.seq >= first {
-                    let stored = try Data.fetchOne(db, sql: "SELECT hash FROM audit_event WHERE seq = ?", arguments: [checkpoint.seq])
+                    let stored = try db.scalar("SELECT hash FROM audit_event WHERE seq = ?", [checkpoint.seq], as: Data.self)
                     guard stored == checkpoint.hash else {
                         return fail(checkpoint.seq, "differs from \(name) (chain rewritten)")
                     }
@@ -140,10 +144,10 @@ extension AuditDatabase {
 
     /// A look-up's chained digest covers which citizens it returned; look-ups recorded before the
     /// digest existed carry none and are not checked.
-    private static func lookupSubjectsProblem(_ row: EventRow, _ db: Database) throws -> String? {
+    private static func lookupSubjectsProblem(_ row: EventRow, _ db: any SQLSession) throws -> String? {
         guard let recorded = detailString(row.detail, "citizensDigest") else { return nil }
-        let stored = try Data.fetchAll(db.cachedStatement(
-            sql: "SELECT subjectPseudonym FROM lookup_subject WHERE seq = ? ORDER BY subjectPseudonym"), arguments: [row.seq])
+        let stored = try db.column("SELECT subjectPseudonym FROM lookup_subject WHERE seq = ? ORDER BY subjectPseudonym",
+                                   [row.seq], as: Data.self)
         guard Chain.lookupSubjectsDigest(stored) == recorded else {
             return "the citizens stored for this look-up (lookup_subject) differ from what it recorded (deleted, added or changed)"
         }

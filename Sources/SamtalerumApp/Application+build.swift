@@ -70,7 +70,8 @@ public func buildServer(
     defer { if !started { dataDirectory.removeIfCreated() } }
     let certificate = try ServerCertificate(configuration: configuration)
     let hangups = await UnixSignalsSequence(trapping: .sighup)
-    let audit = try AuditDatabase.open(dataDirectory: dataDirectory.url, clock: clock, node: nodeName, logger: logger)
+    let audit = try AuditDatabase.open(dataDirectory: dataDirectory.url, backend: configuration.auditBackend, clock: clock,
+                                       node: nodeName, logger: logger)
     let recorder = ObservedAuditRecorder(store: audit, logger: logger, node: nodeName)
     let authority = try await TokenAuthority(dataDirectory: dataDirectory.url, external: externalIdentity, clock: clock)
 

@@ -31,16 +31,20 @@ struct AuditDataOptions: ParsableArguments {
     /// node left open (never another node's, in a store shared by several).
     func openForWriting() throws -> AuditDatabase {
         let configuration = try configuration
-        return try AuditDatabase.open(dataDirectory: configuration.dataDirectory, node: configuration.nodeName)
+        return try AuditDatabase.open(dataDirectory: configuration.dataDirectory, backend: configuration.auditBackend,
+                                      node: configuration.nodeName)
     }
 
     /// Verify and backup work next to a running server: they never take the writer.
     func openForReading() throws -> AuditDatabase {
-        let url = try url
-        guard FileManager.default.fileExists(atPath: url.appendingPathComponent(AuditDatabase.databaseFileName).path) else {
+        let configuration = try configuration
+        let url = configuration.dataDirectory
+        let backend = configuration.auditBackend
+        guard backend != .sqlite
+            || FileManager.default.fileExists(atPath: url.appendingPathComponent(AuditDatabase.databaseFileName).path) else {
             throw ValidationError("no audit database in \(url.path)")
         }
-        return try AuditDatabase.open(dataDirectory: url, mode: .readOnly)
+        return try AuditDatabase.open(dataDirectory: url, backend: backend, mode: .readOnly)
     }
 }
 
@@ -139,7 +143,8 @@ extension AuditCommand {
             let configuration = try data.settings.resolve { if let retentionDays { $0.audit.retentionDays = retentionDays } }
             let retention = configuration.audit.retentionDays
             let now = Date()
-            let store = try AuditDatabase.open(dataDirectory: configuration.dataDirectory, node: configuration.nodeName)
+            let store = try AuditDatabase.open(dataDirectory: configuration.dataDirectory, backend: configuration.auditBackend,
+                                               node: configuration.nodeName)
             let report = try await store.purge(olderThan: now.addingTimeInterval(-Double(retention) * 86_400), now: now)
             let range = report.firstRecordDeleted.map { "\($0)…\(report.lastRecordDeleted ?? $0)" } ?? "none"
             print("purged before \(isoString(report.cutoff)) (retention \(retention) days): \(report.recordsDeleted) records (\(range)), "
@@ -170,8 +175,9 @@ extension AuditCommand {
         @OptionGroup var data: AuditDataOptions
 
         func run() async throws {
-            let url = try data.url
-            let report = try AuditDatabase.rotateKeys(dataDirectory: url, actor: data.auditor)
+            let configuration = try data.configuration
+            let url = configuration.dataDirectory
+            let report = try AuditDatabase.rotateKeys(dataDirectory: url, backend: configuration.auditBackend, actor: data.auditor)
             print("rotated: \(report.referencesResealed) sealed references re-sealed, recorded as record \(report.rotationRecord)")
             print("old public key kept as keys/\(report.retiredPublicKeyFile); old secret keys replaced")
             print("back up \(url.appendingPathComponent("keys").path) now: backups made before this need the old keys")

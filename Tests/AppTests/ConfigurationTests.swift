@@ -1,3 +1,4 @@
+import AuditStore
 import Foundation
 import SamtalerumApp
 import Testing
@@ -100,6 +101,7 @@ import Yams
     @Test func theProjectsToolVariablesAreNotConfiguration() throws {
         _ = try ConfigurationLoader.load(file: nil, environment: [
             "SAMTALERUM_BIN": "/x", "SAMTALERUM_WEB": "build", "SAMTALERUM_LOAD_TOKEN": "t", "SAMTALERUM_CONFIG": "/y",
+            "SAMTALERUM_TEST_POSTGRES_URL": "postgres://postgres@127.0.0.1:5432/postgres", "SAMTALERUM_TEST_POSTGRES_DIR": "/tmp/x",
         ])
     }
 
@@ -123,6 +125,8 @@ import Yams
         ("turn", "maxStreamConnections", "0"), ("turn", "maxStreamConnectionsPerAddress", "-1"),
         ("identity", "sessionTTLSeconds", "0"),
         ("audit", "retentionDays", "0"), ("audit", "retentionDays", "-30"),
+        ("audit", "postgresURL", "mysql://audit@db/audit"), ("audit", "postgresURL", "postgres:///audit"),
+        ("audit", "postgresURL", "postgres://audit@db"), ("audit", "postgresPasswordFile", "/etc/samtalerum/pw"),
         ("logging", "level", "verbose"), ("logging", "format", "xml"),
     ])
     func badValuesAreRefusedNamingTheKey(section: String, key: String, value: String) throws {
@@ -137,6 +141,27 @@ import Yams
             } catch {
                 #expect("\(error)".contains("\(section).\(key)"), "\(error)")
             }
+        }
+    }
+
+    /// The store's backend follows audit.postgresURL; a bad URL is refused without showing its password.
+    @Test func postgresURLSelectsTheSharedStoreAndIsReportedWithoutItsPassword() throws {
+        #expect(try ConfigurationLoader.load(file: nil, environment: [:]).auditBackend == .sqlite)
+        let shared = try ConfigurationLoader.load(file: nil, environment: [
+            "SAMTALERUM_AUDIT_POSTGRES_URL": "postgres://audit@db.example/audit?sslmode=verify-full",
+            "SAMTALERUM_AUDIT_POSTGRES_PASSWORD_FILE": "/etc/samtalerum/postgres-password",
+        ])
+        #expect(shared.auditBackend == .postgres(PostgresLocation(
+            url: "postgres://audit@db.example/audit?sslmode=verify-full",
+            passwordFile: URL(fileURLWithPath: "/etc/samtalerum/postgres-password"))))
+        do {
+            _ = try ConfigurationLoader.load(file: nil, environment: [
+                "SAMTALERUM_AUDIT_POSTGRES_URL": "postgres://audit:s3cret@db.example/audit?sslmode=sometimes",
+            ])
+            Issue.record("an unknown sslmode was accepted")
+        } catch {
+            #expect("\(error)".contains("audit.postgresURL") && "\(error)".contains("sslmode"), "\(error)")
+            #expect(!"\(error)".contains("s3cret"), "\(error)")
         }
     }
 

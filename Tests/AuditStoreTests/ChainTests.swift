@@ -5,9 +5,9 @@ import SamtalerumCore
 
 @Suite struct ChainTests {
     /// Ten sessions' worth of records (70), closed so tampering happens with no writer open.
-    private func populatedStore() async throws -> TempDataDir {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url, checkpointInterval: 16)
+    private func populatedStore(_ backend: StoreBackend) async throws -> TempDataDir {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open(checkpointInterval: 16)
         for i in 0..<10 {
             try await store.record(contentsOf: meetingEvents(start: t0.addingTimeInterval(Double(i) * 3600)))
         }
@@ -15,9 +15,9 @@ import SamtalerumCore
         return dir
     }
 
-    @Test func intactChainVerifies() async throws {
-        let dir = try await populatedStore()
-        let report = try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify()
+    @Test(arguments: StoreBackend.all) func intactChainVerifies(_ backend: StoreBackend) async throws {
+        let dir = try await populatedStore(backend)
+        let report = try await dir.open(mode: .readOnly).verify()
         #expect(report.isIntact)
         #expect(report.recordsChecked == 70)
         #expect(report.checkpointsChecked == 4)
@@ -49,28 +49,28 @@ import SamtalerumCore
         Tampering(name: "delete a middle checkpoint", sql: "DELETE FROM checkpoint WHERE seq = 32", firstBad: 32),
     ]
 
-    @Test(arguments: tamperings)
-    func tamperingIsFoundAtTheFirstBadRecord(_ tampering: Tampering) async throws {
-        let dir = try await populatedStore()
+    @Test(arguments: StoreBackend.all, tamperings)
+    func tamperingIsFoundAtTheFirstBadRecord(_ backend: StoreBackend, _ tampering: Tampering) async throws {
+        let dir = try await populatedStore(backend)
         try dir.rawSQL(tampering.sql)
-        let report = try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly, checkpointInterval: 16).verify()
+        let report = try await dir.open(mode: .readOnly, checkpointInterval: 16).verify()
         let problem = try #require(report.problem)
         #expect(problem.record == tampering.firstBad, "\(problem)")
     }
 
-    @Test func aRewrittenTailIsCaughtByTheSignedHeadEvenAfterRestart() async throws {
-        let dir = try await populatedStore()
+    @Test(arguments: StoreBackend.all) func aRewrittenTailIsCaughtByTheSignedHeadEvenAfterRestart(_ backend: StoreBackend) async throws {
+        let dir = try await populatedStore(backend)
         try dir.rawSQL("DELETE FROM audit_event WHERE seq >= 65; DELETE FROM checkpoint WHERE seq >= 64")
         // The server restarts and goes on recording; the evidence must survive that.
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        let store = try dir.open()
         try await store.record(contentsOf: meetingEvents())
         let problem = try #require(try await store.verify().problem)
         #expect(problem.reason.contains("head file"))
     }
 
-    @Test func purgeKeepsTheChainVerifiableAndIsItselfRecorded() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url, checkpointInterval: 5)
+    @Test(arguments: StoreBackend.all) func purgeKeepsTheChainVerifiableAndIsItselfRecorded(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open(checkpointInterval: 5)
         let old = t0, recent = t0.addingTimeInterval(200 * 86_400)
         for i in 0..<3 { try await store.record(contentsOf: meetingEvents(start: old.addingTimeInterval(Double(i) * 60))) }
         try await store.record(contentsOf: meetingEvents(start: recent))
@@ -90,22 +90,22 @@ import SamtalerumCore
         #expect(try await store.verify().isIntact)
     }
 
-    @Test func deletingThePurgeAnchorIsDetected() async throws {
-        let dir = try TempDataDir()
+    @Test(arguments: StoreBackend.all) func deletingThePurgeAnchorIsDetected(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
         do {
-            let store = try AuditDatabase.open(dataDirectory: dir.url)
+            let store = try dir.open()
             try await store.record(contentsOf: meetingEvents(start: t0))
             try await store.record(contentsOf: meetingEvents(start: t0.addingTimeInterval(200 * 86_400)))
             _ = try await store.purge(olderThan: t0.addingTimeInterval(100 * 86_400), now: t0.addingTimeInterval(201 * 86_400))
         }
         try dir.rawSQL("DELETE FROM checkpoint")
-        let problem = try #require(try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify().problem)
+        let problem = try #require(try await dir.open(mode: .readOnly).verify().problem)
         #expect(problem.record == 1)
     }
 
-    @Test func auditorLookupsAreChainedAndShownInTheSubjectsExport() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func auditorLookupsAreChainedAndShownInTheSubjectsExport(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         try await store.record(contentsOf: meetingEvents())
         let first = AuditorAccess(auditor: auditor.auditor, purpose: "complaint 2026/17", at: t0.addingTimeInterval(86_400))
         _ = try await store.sessions(matching: SessionQuery(subject: citizen), access: first)
@@ -122,9 +122,9 @@ import SamtalerumCore
         #expect(try await store.verify().isIntact)
     }
 
-    @Test func aLookUpByWorkerOrTimeAppearsInTheExportOfEachCitizenItReturned() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func aLookUpByWorkerOrTimeAppearsInTheExportOfEachCitizenItReturned(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         let other = SubjectRef(rawValue: "CASE-UNRELATED")
         try await store.record(contentsOf: meetingEvents(start: t0))
         try await store.record(contentsOf: meetingEvents(citizenRef: other, start: t0.addingTimeInterval(86_400 * 3)))
@@ -138,9 +138,9 @@ import SamtalerumCore
         #expect(theirs.lookups.isEmpty)
     }
 
-    @Test func backupIsAVerifiedSingleFileCopy() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func backupIsAVerifiedSingleFileCopy(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         try await store.record(contentsOf: meetingEvents())
         let target = dir.url.appendingPathComponent("copy.sqlite")
         let report = try await store.backup(to: target)
@@ -152,10 +152,10 @@ import SamtalerumCore
 }
 
 @Suite struct DetailEncodingTests {
-    @Test(arguments: ["plain", "quote \" and backslash \\ and slash /", "æøå – ünïcode ✓", "tab\tinside"])
-    func purposesSurviveTheRecordAndComeBackInTheExport(_ purpose: String) async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all, ["plain", "quote \" and backslash \\ and slash /", "æøå – ünïcode ✓", "tab\tinside"])
+    func purposesSurviveTheRecordAndComeBackInTheExport(_ backend: StoreBackend, _ purpose: String) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         try await store.record(contentsOf: meetingEvents())
         let access = AuditorAccess(auditor: auditor.auditor, purpose: purpose, at: t0)
         if purpose.contains("\t") {
@@ -169,9 +169,9 @@ import SamtalerumCore
 }
 
 @Suite struct ErasureTests {
-    @Test func erasureBlanksTheReferenceAndKeepsTheChainVerifiable() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func erasureBlanksTheReferenceAndKeepsTheChainVerifiable(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         let meeting = MeetingID.random()
         try await store.record(contentsOf: meetingEvents(meeting: meeting))
         try await store.record(contentsOf: meetingEvents(citizenRef: SubjectRef(rawValue: "CASE-KEPT")))
@@ -186,14 +186,14 @@ import SamtalerumCore
         #expect(try await store.sessions(matching: SessionQuery(subject: citizen), access: auditor).isEmpty)
     }
 
-    @Test func aBlankedReferenceWithoutAnErasureRecordIsTampering() async throws {
-        let dir = try TempDataDir()
+    @Test(arguments: StoreBackend.all) func aBlankedReferenceWithoutAnErasureRecordIsTampering(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
         do {
-            let store = try AuditDatabase.open(dataDirectory: dir.url)
+            let store = try dir.open()
             try await store.record(contentsOf: meetingEvents())
         }
         try dir.rawSQL("UPDATE audit_event SET subjectSealed = X'00' WHERE seq = 4")
-        let problem = try #require(try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify().problem)
+        let problem = try #require(try await dir.open(mode: .readOnly).verify().problem)
         #expect(problem.record == 4)
     }
 }

@@ -1,13 +1,12 @@
 import Foundation
-import GRDB
 import Testing
 @testable import AuditStore
 import SamtalerumCore
 
 /// A trail with 70 records (checkpoints every 16), closed.
-private func populated() async throws -> TempDataDir {
-    let dir = try TempDataDir()
-    let store = try AuditDatabase.open(dataDirectory: dir.url, checkpointInterval: 16)
+private func populated(_ backend: StoreBackend) async throws -> TempDataDir {
+    let dir = try TempDataDir(backend)
+    let store = try dir.open(checkpointInterval: 16)
     for i in 0..<10 { try await store.record(contentsOf: meetingEvents(start: t0.addingTimeInterval(Double(i) * 3600))) }
     try store.shutDown()
     return dir
@@ -17,9 +16,9 @@ private func populated() async throws -> TempDataDir {
 /// away, so the database alone is consistent: only the head file, or an anchor, can tell.
 private func cutBackTo63(_ dir: TempDataDir) throws {
     try dir.rawSQL("""
-        DELETE FROM participant WHERE sessionId IN (SELECT id FROM session WHERE rowid > 9);
-        DELETE FROM session WHERE rowid > 9;
-        DELETE FROM meeting WHERE rowid > 9;
+        DELETE FROM participant WHERE sessionId IN (SELECT sessionId FROM audit_event WHERE seq >= 64 AND kind = 'session_started');
+        DELETE FROM session WHERE id IN (SELECT sessionId FROM audit_event WHERE seq >= 64 AND kind = 'session_started');
+        DELETE FROM meeting WHERE id IN (SELECT meetingId FROM audit_event WHERE seq >= 64 AND kind = 'meeting_created');
         DELETE FROM audit_event WHERE seq >= 64;
         DELETE FROM checkpoint WHERE seq >= 64;
         """)
@@ -30,32 +29,32 @@ private func removeHead(_ dir: TempDataDir) throws {
 }
 
 @Suite struct MissingHeadTests {
-    @Test func aNewTrailHasAHeadBeforeItsFirstRecord() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func aNewTrailHasAHeadBeforeItsFirstRecord(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         #expect(FileManager.default.fileExists(atPath: dir.url.appendingPathComponent(AuditDatabase.headFileName).path))
         #expect(try await store.verify().isIntact)
     }
 
-    @Test func deletingTheHeadWithTheNewestRecordsIsAnIncidentThatSurvivesARestart() async throws {
-        let dir = try await populated()
+    @Test(arguments: StoreBackend.all) func deletingTheHeadWithTheNewestRecordsIsAnIncidentThatSurvivesARestart(_ backend: StoreBackend) async throws {
+        let dir = try await populated(backend)
         try cutBackTo63(dir)
         try removeHead(dir)
-        let offline = try #require(try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly, checkpointInterval: 16)
+        let offline = try #require(try await dir.open(mode: .readOnly, checkpointInterval: 16)
             .verify().problem)
         #expect(offline.reason.contains("head file"), "\(offline)")
         // The server starts (and writes a new head): the evidence stays.
-        let store = try AuditDatabase.open(dataDirectory: dir.url, checkpointInterval: 16)
+        let store = try dir.open(checkpointInterval: 16)
         try await store.record(contentsOf: meetingEvents())
         let problem = try #require(try await store.verify().problem)
         #expect(problem.reason.contains("missing"), "\(problem)")
     }
 
-    @Test func anExportedAnchorCatchesATruncationEvenWithTheHeadRewritten() async throws {
-        let dir = try await populated()
+    @Test(arguments: StoreBackend.all) func anExportedAnchorCatchesATruncationEvenWithTheHeadRewritten(_ backend: StoreBackend) async throws {
+        let dir = try await populated(backend)
         let anchor: HeadAnchor
         do {
-            let store = try AuditDatabase.open(dataDirectory: dir.url, checkpointInterval: 16)
+            let store = try dir.open(checkpointInterval: 16)
             anchor = try store.anchor()
             #expect(anchor.seq == 70)
             try await store.record(contentsOf: meetingEvents())
@@ -67,11 +66,11 @@ private func removeHead(_ dir: TempDataDir) throws {
         // Someone with the server (and its signing key) cuts the trail back and covers it up.
         try cutBackTo63(dir)
         try removeHead(dir)
-        try AuditDatabase.open(dataDirectory: dir.url, checkpointInterval: 16).shutDown()
+        try dir.open(checkpointInterval: 16).shutDown()
         for name in try FileManager.default.contentsOfDirectory(atPath: dir.url.path) where name.contains(".missing-") {
             try FileManager.default.removeItem(at: dir.url.appendingPathComponent(name))
         }
-        let store = try AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly, checkpointInterval: 16)
+        let store = try dir.open(mode: .readOnly, checkpointInterval: 16)
         #expect(try await store.verify().isIntact, "without the anchor the cover-up holds")
         let problem = try #require(try await store.verify(anchors: parsed).problem)
         #expect(problem.reason.contains("anchor 70"), "\(problem)")
@@ -79,16 +78,16 @@ private func removeHead(_ dir: TempDataDir) throws {
 }
 
 @Suite struct PurposeAndErasureTests {
-    @Test func purposesAreSealedErasedWithTheReferenceAndKeptFromOtherCitizensExports() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func purposesAreSealedErasedWithTheReferenceAndKeptFromOtherCitizensExports(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         let other = SubjectRef(rawValue: "CASE-OTHER-77")
         try await store.record(contentsOf: meetingEvents(start: t0))
         try await store.record(contentsOf: meetingEvents(citizenRef: other, start: t0.addingTimeInterval(60)))
         let named = "complaint from \(citizen.rawValue) about Jensen"
         let access = AuditorAccess(auditor: auditor.auditor, purpose: named, at: t0.addingTimeInterval(86_400))
         _ = try await store.sessions(matching: SessionQuery(worker: worker), access: access)
-        let raw = try Data(contentsOf: URL(fileURLWithPath: dir.databasePath)) + (try Data(contentsOf: URL(fileURLWithPath: dir.databasePath + "-wal")))
+        let raw = try dir.storedBytes()
         #expect(raw.range(of: Data("Jensen".utf8)) == nil, "the purpose is sealed at rest")
 
         // The other citizen sees that a look-up included them, not why someone else was looked up.
@@ -107,9 +106,9 @@ private func removeHead(_ dir: TempDataDir) throws {
         #expect(try await store.verify().isIntact)
     }
 
-    @Test func anErasedReferenceFindsNothingAndIsNotWrittenBack() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func anErasedReferenceFindsNothingAndIsNotWrittenBack(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         try await store.record(contentsOf: meetingEvents())
         _ = try await store.erase(subject: citizen, access: AuditorAccess(auditor: auditor.auditor, purpose: "DPO decision", at: t0))
         #expect(try await store.sessions(matching: SessionQuery(subject: citizen), access: auditor).isEmpty)
@@ -123,9 +122,9 @@ private func removeHead(_ dir: TempDataDir) throws {
         #expect(try await store.verify().isIntact)
     }
 
-    @Test func aGuestsExportListsTheMeetingsTheyWereIn() async throws {
-        let dir = try await TableTests.populated()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func aGuestsExportListsTheMeetingsTheyWereIn(_ backend: StoreBackend) async throws {
+        let dir = try await TableTests.populated(backend)
+        let store = try dir.open()
         let export = try await store.export(subject: TableTests.guest, access: auditor)
         let meeting = try #require(export.meetings.first)
         #expect(export.meetings.count == 1)
@@ -140,13 +139,13 @@ private func removeHead(_ dir: TempDataDir) throws {
 }
 
 @Suite struct DurabilityTests {
-    @Test func aCrashKeepsTheDurationUpToTheLastSignsOfLife() async throws {
-        let dir = try TempDataDir()
+    @Test(arguments: StoreBackend.all) func aCrashKeepsTheDurationUpToTheLastSignsOfLife(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
         let session = SessionID.random()
         let events = meetingEvents(session: session).prefix(5)
         guard case .sessionStarted(_, let meeting, _, _) = events.last else { return }
         do {
-            let store = try AuditDatabase.open(dataDirectory: dir.url)
+            let store = try dir.open()
             try await store.record(contentsOf: Array(events))
             // Statistics every 2 s for 27 s, then kill -9 (no shutDown).
             for second in stride(from: 2, through: 26, by: 2) {
@@ -164,7 +163,7 @@ private func removeHead(_ dir: TempDataDir) throws {
         let unlocked = ContinuousClock.now + .seconds(30)
         while reopened == nil {
             do {
-                reopened = try AuditDatabase.open(dataDirectory: dir.url, clock: fixedClock(t0.addingTimeInterval(9999)))
+                reopened = try dir.open(clock: fixedClock(t0.addingTimeInterval(9999)))
             } catch AuditStoreError.databaseInUse where ContinuousClock.now < unlocked {
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -176,30 +175,30 @@ private func removeHead(_ dir: TempDataDir) throws {
         #expect(try await reopened?.verify().isIntact == true)
     }
 
-    @Test func aHangUpTheStoreCouldNotWriteIsRecordedAsItWasOnceWritesWork() async throws {
-        let dir = try TempDataDir()
+    @Test(arguments: StoreBackend.all) func aHangUpTheStoreCouldNotWriteIsRecordedAsItWasOnceWritesWork(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
         let events = meetingEvents()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        let store = try dir.open()
         try await store.record(contentsOf: Array(events.prefix(5)))
-        // The writer can no longer commit (as with a full disk).
-        try await store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = ON") }
+        // The writer can no longer commit records (as with a full disk).
+        for statement in dir.dialect.failWrites(true) { try dir.rawStatement(statement) }
         await #expect(throws: (any Error).self) { try await store.record(events[5]) }
         await #expect(throws: (any Error).self) { try await store.record(events[6]) }
-        try await store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = OFF") }
+        for statement in dir.dialect.failWrites(false) { try dir.rawStatement(statement) }
         // The next record of anything carries the kept ends in first.
         try await store.record(contentsOf: meetingEvents(start: t0.addingTimeInterval(7200)))
         let rows = try await store.sessions(matching: SessionQuery(), access: auditor)
         #expect(rows.first?.endReason == .hangup)
         #expect(rows.first?.durationSeconds == 125)
         try store.shutDown()
-        let reopened = try AuditDatabase.open(dataDirectory: dir.url)
+        let reopened = try dir.open()
         #expect(try await reopened.sessions(matching: SessionQuery(), access: auditor).map(\.endReason) == [.hangup, .hangup])
         #expect(try await reopened.verify().isIntact)
     }
 
-    @Test func backupsAreOwnerOnly() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func backupsAreOwnerOnly(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         try await store.record(contentsOf: meetingEvents())
         let target = dir.url.appendingPathComponent("copy.sqlite")
         _ = try await store.backup(to: target)

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 @testable import AuditStore
 import SamtalerumCore
 import Testing
@@ -13,41 +12,37 @@ import Testing
     }
 
     func endReasons(_ dir: TempDataDir) throws -> [String: String] {
-        let queue = try DatabaseQueue(path: dir.databasePath)
-        defer { try? queue.close() }
-        return try queue.read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, endReason FROM session").map {
-                ($0["id"] as String, ($0["endReason"] as String?) ?? "open")
-            })
-        }
+        Dictionary(uniqueKeysWithValues: try dir.rawRows("SELECT id, endReason FROM session").map {
+            (try $0[0] as String, (try $0[1] as String?) ?? "open")
+        })
     }
 
-    @Test func aStartClosesOnlyTheSessionsItsOwnNodeHosted() async throws {
-        let dir = try TempDataDir()
+    @Test(arguments: StoreBackend.all) func aStartClosesOnlyTheSessionsItsOwnNodeHosted(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
         let mine = SessionID.random(), theirs = SessionID.random(), unnamed = SessionID.random()
         do {
-            let store = try AuditDatabase.open(dataDirectory: dir.url, clock: fixedClock(t0), node: "node-a")
+            let store = try dir.open(clock: fixedClock(t0), node: "node-a")
             try await store.record(contentsOf: openCall(session: mine), hostedBy: "node-a")
             try await store.record(contentsOf: openCall(session: theirs), hostedBy: "node-b")
             try await store.record(contentsOf: openCall(session: unnamed))
             try store.shutDown()
         }
         // node-a crashed and starts again; node-b is still running its call.
-        let restarted = try AuditDatabase.open(dataDirectory: dir.url, clock: fixedClock(t0.addingTimeInterval(60)), node: "node-a")
+        let restarted = try dir.open(clock: fixedClock(t0.addingTimeInterval(60)), node: "node-a")
         let reasons = try endReasons(dir)
         #expect(reasons[mine.rawValue] == "server_restart")
         #expect(reasons[unnamed.rawValue] == "server_restart")
         #expect(reasons[theirs.rawValue] == "open")
         try restarted.shutDown()
         // Opened without a node (one process, one store): whatever is open was left by a crash.
-        let single = try AuditDatabase.open(dataDirectory: dir.url, clock: fixedClock(t0.addingTimeInterval(120)))
+        let single = try dir.open(clock: fixedClock(t0.addingTimeInterval(120)))
         #expect(try endReasons(dir)[theirs.rawValue] == "server_restart")
         #expect(try await single.verify().isIntact)
     }
 
-    @Test func theSessionsOfANodeThatWentAwayAreClosedAsLostAtTheirLastKnownTime() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url, clock: fixedClock(t0), node: "node-a")
+    @Test(arguments: StoreBackend.all) func theSessionsOfANodeThatWentAwayAreClosedAsLostAtTheirLastKnownTime(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open(clock: fixedClock(t0), node: "node-a")
         let gone = SessionID.random(), live = SessionID.random(), own = SessionID.random(), recent = SessionID.random()
         let now = t0.addingTimeInterval(3600)
         try await store.record(contentsOf: openCall(session: gone), hostedBy: "node-b")
@@ -67,9 +62,9 @@ import Testing
         #expect(try await store.verify().isIntact)
     }
 
-    @Test func theOpenSessionNamesWhoIsInItAndAMoveIsChainedAndCounted() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url, clock: fixedClock(t0), node: "node-a")
+    @Test(arguments: StoreBackend.all) func theOpenSessionNamesWhoIsInItAndAMoveIsChainedAndCounted(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open(clock: fixedClock(t0), node: "node-a")
         let meeting = MeetingID.random(), session = SessionID.random()
         let w = Participant(role: .worker, ref: worker), c = Participant(role: .citizen, ref: citizen)
         let early = Participant(role: .guest, ref: SubjectRef(rawValue: "jobcenter-1"))
@@ -90,7 +85,7 @@ import Testing
         try await store.record(.sessionMoved(session: session, meeting: meeting, from: "node-a", to: "node-b", at: t0.addingTimeInterval(70)))
         #expect(try await store.openSession(of: meeting)?.hostNode == "node-b")
         try await store.record(.sessionEnded(session: session, meeting: meeting, reason: .hangup, at: t0.addingTimeInterval(90)))
-        #expect(try dir.rawHex("SELECT detail FROM audit_event WHERE kind = 'session_ended'").contains(#""moves":1"#))
+        #expect(try dir.rawText("SELECT detail FROM audit_event WHERE kind = 'session_ended'").contains(#""moves":1"#))
         #expect(try await store.openSession(of: meeting) == nil)
         // Too late: the session is closed, so it cannot move any more (and nothing is chained).
         await #expect(throws: SessionNoLongerOpen(session: session)) {

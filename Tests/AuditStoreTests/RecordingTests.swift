@@ -4,9 +4,9 @@ import Testing
 import SamtalerumCore
 
 @Suite struct RecordingTests {
-    @Test func meetingIsReadBackThroughTheDirectory() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func meetingIsReadBackThroughTheDirectory(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         let id = MeetingID.random()
         let meeting = Meeting(id: id, workerRef: worker, citizenRef: citizen, createdAt: t0, inviteExpiresAt: t0.addingTimeInterval(3600))
         try await store.record(.meetingCreated(meeting))
@@ -14,9 +14,9 @@ import SamtalerumCore
         #expect(try await store.meeting(id: .random()) == nil)
     }
 
-    @Test func sessionsCarryDurationReasonAndRealReferences() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func sessionsCarryDurationReasonAndRealReferences(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         let meeting = MeetingID.random(), session = SessionID.random()
         for event in meetingEvents(meeting: meeting, session: session, seconds: 125.4) { try await store.record(event) }
         let rows = try await store.sessions(matching: SessionQuery(), access: auditor)
@@ -29,9 +29,9 @@ import SamtalerumCore
         #expect(row.workerRef == worker && row.citizenRef == citizen)
     }
 
-    @Test func queriesFilterBySubjectWorkerAndTime() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func queriesFilterBySubjectWorkerAndTime(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         let other = SubjectRef(rawValue: "CASE-OTHER")
         try await store.record(contentsOf: meetingEvents(start: t0))
         try await store.record(contentsOf: meetingEvents(citizenRef: other, start: t0.addingTimeInterval(7200)))
@@ -43,18 +43,18 @@ import SamtalerumCore
         #expect(try await store.sessions(matching: late, access: auditor).map(\.citizenRef) == [other])
     }
 
-    @Test func crashRecoveryClosesOpenSessionsAtTheirLastKnownTime() async throws {
-        let dir = try TempDataDir()
+    @Test(arguments: StoreBackend.all) func crashRecoveryClosesOpenSessionsAtTheirLastKnownTime(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
         let session = SessionID.random()
         do {
-            let store = try AuditDatabase.open(dataDirectory: dir.url)
+            let store = try dir.open()
             // Everything up to the start, then one more sign of life 30 s later, then "crash".
             let events = meetingEvents(session: session).prefix(5)
             try await store.record(contentsOf: Array(events))
             guard case .sessionStarted(_, let meeting, let participants, _) = events.last else { return }
             try await store.record(.participantReconnected(meeting: meeting, participant: participants[1], at: t0.addingTimeInterval(30)))
         }
-        let reopened = try AuditDatabase.open(dataDirectory: dir.url, clock: fixedClock(t0.addingTimeInterval(9999)))
+        let reopened = try dir.open(clock: fixedClock(t0.addingTimeInterval(9999)))
         let row = try #require(try await reopened.sessions(matching: SessionQuery(), access: auditor).first)
         #expect(row.session == session)
         #expect(row.endReason == .serverRestart)
@@ -64,17 +64,17 @@ import SamtalerumCore
         #expect(try await reopened.verify().isIntact)
     }
 
-    @Test func aSecondWriterOnTheSameDirectoryIsRefused() throws {
-        let dir = try TempDataDir()
-        let first = try AuditDatabase.open(dataDirectory: dir.url)
-        #expect(throws: AuditStoreError.self) { _ = try AuditDatabase.open(dataDirectory: dir.url) }
-        _ = try AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly)
+    @Test(arguments: StoreBackend.all) func aSecondWriterOnTheSameDirectoryIsRefused(_ backend: StoreBackend) throws {
+        let dir = try TempDataDir(backend)
+        let first = try dir.open()
+        #expect(throws: AuditStoreError.self) { _ = try dir.open() }
+        _ = try dir.open(mode: .readOnly)
         withExtendedLifetime(first) {}
     }
 
-    @Test func keyFilesAreOwnerOnlyAndOutsideTheDatabase() throws {
-        let dir = try TempDataDir()
-        _ = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func keyFilesAreOwnerOnlyAndOutsideTheDatabase(_ backend: StoreBackend) throws {
+        let dir = try TempDataDir(backend)
+        _ = try dir.open()
         for name in ["audit.key", "checkpoint.ed25519"] {
             let path = dir.url.appendingPathComponent("keys/\(name)").path
             let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
@@ -82,18 +82,15 @@ import SamtalerumCore
         }
     }
 
-    @Test func rawDatabaseBytesRevealNoReference() async throws {
-        let dir = try TempDataDir()
+    @Test(arguments: StoreBackend.all) func rawDatabaseBytesRevealNoReference(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
         do {
-            let store = try AuditDatabase.open(dataDirectory: dir.url)
+            let store = try dir.open()
             try await store.record(contentsOf: meetingEvents())
             _ = try await store.sessions(matching: SessionQuery(subject: citizen), access: auditor)
             _ = try await store.export(subject: citizen, access: auditor)
         }
-        var bytes = Data()
-        for suffix in ["", "-wal"] {
-            if let data = FileManager.default.contents(atPath: dir.databasePath + suffix) { bytes.append(data) }
-        }
+        let bytes = try dir.storedBytes()
         #expect(bytes.count > 0)
         for secret in [citizen.rawValue, worker.rawValue, auditor.auditor.rawValue] {
             #expect(bytes.range(of: Data(secret.utf8)) == nil, "\(secret) found in the database file")
@@ -125,9 +122,9 @@ import SamtalerumCore
         }
     }
 
-    @Test func purgesOnEveryTickAndRecordsEachPurge() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func purgesOnEveryTickAndRecordsEachPurge(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         try await store.record(contentsOf: meetingEvents(start: t0))
         let now = t0.addingTimeInterval(400 * 86_400)
         let clock = CountingClock(stopAfter: 3)
@@ -143,14 +140,14 @@ import SamtalerumCore
 }
 
 @Suite struct KeyLossTests {
-    @Test func aDatabaseWithHistoryRefusesToStartWithoutItsKeys() async throws {
-        let dir = try TempDataDir()
+    @Test(arguments: StoreBackend.all) func aDatabaseWithHistoryRefusesToStartWithoutItsKeys(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
         do {
-            let store = try AuditDatabase.open(dataDirectory: dir.url)
+            let store = try dir.open()
             try await store.record(contentsOf: meetingEvents())
         }
         try FileManager.default.removeItem(at: dir.url.appendingPathComponent("keys/audit.key"))
-        #expect(throws: AuditStoreError.self) { _ = try AuditDatabase.open(dataDirectory: dir.url) }
+        #expect(throws: AuditStoreError.self) { _ = try dir.open() }
         #expect(!FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("keys/audit.key").path))
     }
 }

@@ -10,11 +10,11 @@ import SamtalerumCore
     static let otherWorker = SubjectRef(rawValue: "worker-0009")
     static let guest = SubjectRef(rawValue: "jobcenter-77")
 
-    /// Three meetings with one finished session each (rowid 1, 2, 3 in every table); the second
+    /// Three meetings with one finished session each (`nth` 1, 2, 3 in every table); the second
     /// has another worker and a guest who joined the running session.
-    static func populated() async throws -> TempDataDir {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    static func populated(_ backend: StoreBackend) async throws -> TempDataDir {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         try await store.record(contentsOf: meetingEvents(citizenRef: SubjectRef(rawValue: "CASE-A"), start: t0, seconds: 3))
         let meeting = MeetingID.random(), session = SessionID.random()
         let w = Participant(role: .worker, ref: otherWorker), c = Participant(role: .citizen, ref: SubjectRef(rawValue: "CASE-B"))
@@ -43,32 +43,32 @@ import SamtalerumCore
         var testDescription: String { name }
     }
 
-    static func sessionStart(_ rowid: Int) -> String {
-        "SELECT seq FROM audit_event WHERE kind = 'session_started' AND sessionId = (SELECT id FROM session WHERE rowid = \(rowid))"
+    static func sessionStart(_ n: Int) -> String {
+        "SELECT seq FROM audit_event WHERE kind = 'session_started' AND sessionId = \(nth("session", n))"
     }
-    static func meetingCreation(_ rowid: Int) -> String {
-        "SELECT seq FROM audit_event WHERE kind = 'meeting_created' AND meetingId = (SELECT id FROM meeting WHERE rowid = \(rowid))"
+    static func meetingCreation(_ n: Int) -> String {
+        "SELECT seq FROM audit_event WHERE kind = 'meeting_created' AND meetingId = \(nth("meeting", n))"
     }
-    static func session(_ rowid: Int) -> String { "SELECT 'session ' || id FROM session WHERE rowid = \(rowid)" }
-    static func meeting(_ rowid: Int) -> String { "SELECT 'meeting ' || id FROM meeting WHERE rowid = \(rowid)" }
+    static func session(_ n: Int) -> String { "SELECT 'session ' || id FROM session WHERE id = \(nth("session", n))" }
+    static func meeting(_ n: Int) -> String { "SELECT 'meeting ' || id FROM meeting WHERE id = \(nth("meeting", n))" }
 
     static let tamperings: [Tampering] = [
-        Tampering(name: "end time moved by an hour", sql: "UPDATE session SET endedAt = endedAt + 3600000 WHERE rowid = 1",
+        Tampering(name: "end time moved by an hour", sql: "UPDATE session SET endedAt = endedAt + 3600000 WHERE id = \(nth("session", 1))",
                   row: session(1), definedBy: sessionStart(1)),
-        Tampering(name: "start time changed", sql: "UPDATE session SET startedAt = startedAt - 60000 WHERE rowid = 2",
+        Tampering(name: "start time changed", sql: "UPDATE session SET startedAt = startedAt - 60000 WHERE id = \(nth("session", 2))",
                   row: session(2), definedBy: sessionStart(2)),
-        Tampering(name: "end reason changed", sql: "UPDATE session SET endReason = 'connection_lost' WHERE rowid = 3",
+        Tampering(name: "end reason changed", sql: "UPDATE session SET endReason = 'connection_lost' WHERE id = \(nth("session", 3))",
                   row: session(3), definedBy: sessionStart(3)),
         Tampering(name: "meeting given to another worker", sql: """
-            UPDATE meeting SET workerPseudonym = (SELECT workerPseudonym FROM meeting WHERE rowid = 2),
-                               workerSealed = (SELECT workerSealed FROM meeting WHERE rowid = 2) WHERE rowid = 1
+            UPDATE meeting SET workerPseudonym = (SELECT workerPseudonym FROM meeting WHERE id = \(nth("meeting", 2))),
+                               workerSealed = (SELECT workerSealed FROM meeting WHERE id = \(nth("meeting", 2))) WHERE id = \(nth("meeting", 1))
             """, row: meeting(1), definedBy: meetingCreation(1)),
-        Tampering(name: "random worker pseudonym", sql: "UPDATE meeting SET workerPseudonym = randomblob(32) WHERE rowid = 3",
+        Tampering(name: "random worker pseudonym", sql: "UPDATE meeting SET workerPseudonym = randomblob(32) WHERE id = \(nth("meeting", 3))",
                   row: meeting(3), definedBy: meetingCreation(3)),
-        Tampering(name: "session row deleted", sql: "DELETE FROM session WHERE rowid = 2",
+        Tampering(name: "session row deleted", sql: "DELETE FROM session WHERE id = \(nth("session", 2))",
                   row: "SELECT 'session ' || sessionId FROM audit_event WHERE kind = 'session_started' ORDER BY seq LIMIT 1 OFFSET 1",
                   definedBy: "SELECT seq FROM audit_event WHERE kind = 'session_started' ORDER BY seq LIMIT 1 OFFSET 1"),
-        Tampering(name: "meeting row deleted", sql: "DELETE FROM meeting WHERE rowid = 3",
+        Tampering(name: "meeting row deleted", sql: "DELETE FROM meeting WHERE id = \(nth("meeting", 3))",
                   row: "SELECT 'meeting ' || meetingId FROM audit_event WHERE kind = 'meeting_created' ORDER BY seq DESC LIMIT 1",
                   definedBy: "SELECT seq FROM audit_event WHERE kind = 'meeting_created' ORDER BY seq DESC LIMIT 1"),
         Tampering(name: "guest row deleted", sql: "DELETE FROM participant WHERE role = 'guest'",
@@ -76,34 +76,35 @@ import SamtalerumCore
         Tampering(name: "fake session inserted", sql: """
             INSERT INTO session (id, meetingId, workerPseudonym, citizenPseudonym, startedAt, endedAt, endReason, lastEventAt)
             SELECT 's-fake', meetingId, workerPseudonym, citizenPseudonym, startedAt + 86400000, endedAt + 86400000, endReason,
-                   lastEventAt FROM session WHERE rowid = 1
+                   lastEventAt FROM session WHERE id = \(nth("session", 1))
             """, row: "SELECT 'session s-fake'", definedBy: nil),
         Tampering(name: "two sessions' citizens swapped", sql: """
-            UPDATE session SET citizenPseudonym = CASE rowid WHEN 1 THEN (SELECT citizenPseudonym FROM session WHERE rowid = 3)
-                                                             ELSE (SELECT citizenPseudonym FROM session WHERE rowid = 1) END
-            WHERE rowid IN (1, 3)
+            UPDATE session SET citizenPseudonym = (SELECT citizenPseudonym FROM meeting WHERE id = \(nth("meeting", 3)))
+            WHERE id = \(nth("session", 1));
+            UPDATE session SET citizenPseudonym = (SELECT citizenPseudonym FROM meeting WHERE id = \(nth("meeting", 1)))
+            WHERE id = \(nth("session", 3))
             """, row: session(1), definedBy: sessionStart(1)),
-        Tampering(name: "sealed citizen blanked in meeting", sql: "UPDATE meeting SET citizenSealed = X'00' WHERE rowid = 1",
+        Tampering(name: "sealed citizen blanked in meeting", sql: "UPDATE meeting SET citizenSealed = X'00' WHERE id = \(nth("meeting", 1))",
                   row: meeting(1), definedBy: meetingCreation(1)),
         Tampering(name: "sealed reference blanked in participant", sql: """
             UPDATE participant SET refSealed = X'00' WHERE role = 'guest'
-            """, row: "SELECT 'participant guest of session ' || id FROM session WHERE rowid = 2", definedBy: sessionStart(2)),
+            """, row: "SELECT 'participant guest of session ' || id FROM session WHERE id = \(nth("session", 2))", definedBy: sessionStart(2)),
     ]
 
-    @Test(arguments: tamperings)
-    func anEditedTableIsFoundAtTheFirstRowThatDisagrees(_ tampering: Tampering) async throws {
-        let dir = try await Self.populated()
-        let row = try dir.rawHex(tampering.row)
+    @Test(arguments: StoreBackend.all, tamperings)
+    func anEditedTableIsFoundAtTheFirstRowThatDisagrees(_ backend: StoreBackend, _ tampering: Tampering) async throws {
+        let dir = try await Self.populated(backend)
+        let row = try dir.rawText(tampering.row)
         let definedBy = try tampering.definedBy.map { try dir.rawInt($0) } ?? 0
         try dir.rawSQL(tampering.sql)
-        let problem = try #require(try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify().problem)
+        let problem = try #require(try await dir.open(mode: .readOnly).verify().problem)
         #expect(problem.row == row, "\(problem)")
         #expect(problem.record == Int64(definedBy), "\(problem)")
     }
 
-    @Test func aRowOlderThanTheRetentionWindowIsCarriedForwardAndStaysChecked() async throws {
-        let dir = try TempDataDir()
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func aRowOlderThanTheRetentionWindowIsCarriedForwardAndStaysChecked(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
         let meeting = MeetingID.random()
         // A meeting made long ago whose newest session ended recently, and one that straddles the cutoff.
         try await store.record(contentsOf: meetingEvents(meeting: meeting, start: t0))
@@ -128,14 +129,14 @@ import SamtalerumCore
         try store.shutDown()
 
         try dir.rawSQL("UPDATE session SET startedAt = startedAt + 1000 WHERE id = '\(straddling.rawValue)'")
-        let problem = try #require(try await AuditDatabase.open(dataDirectory: dir.url, mode: .readOnly).verify().problem)
+        let problem = try #require(try await dir.open(mode: .readOnly).verify().problem)
         #expect(problem.row == "session \(straddling.rawValue)", "\(problem)")
     }
 
-    @Test func aPurgeRefusesToCarryAnEditedRowForward() async throws {
-        let dir = try TempDataDir()
+    @Test(arguments: StoreBackend.all) func aPurgeRefusesToCarryAnEditedRowForward(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
         do {
-            let store = try AuditDatabase.open(dataDirectory: dir.url)
+            let store = try dir.open()
             let meeting = MeetingID.random()
             try await store.record(contentsOf: meetingEvents(meeting: meeting, start: t0))
             try await store.record(.sessionStarted(session: .random(), meeting: meeting, participants: [
@@ -143,7 +144,7 @@ import SamtalerumCore
             try store.shutDown()
         }
         try dir.rawSQL("UPDATE meeting SET workerPseudonym = (SELECT citizenPseudonym FROM meeting)")
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+        let store = try dir.open()
         await #expect(throws: AuditStoreError.self) {
             _ = try await store.purge(olderThan: t0.addingTimeInterval(100 * 86_400), now: t0.addingTimeInterval(201 * 86_400))
         }
@@ -175,10 +176,10 @@ final class CapturedLog: @unchecked Sendable {
 }
 
 @Suite struct StartCheckTests {
-    @Test func theServerReportsAnEditedTableAtStart() async throws {
-        let dir = try await TableTests.populated()
-        try dir.rawSQL("UPDATE session SET endedAt = endedAt + 3600000 WHERE rowid = 1")
-        let store = try AuditDatabase.open(dataDirectory: dir.url)
+    @Test(arguments: StoreBackend.all) func theServerReportsAnEditedTableAtStart(_ backend: StoreBackend) async throws {
+        let dir = try await TableTests.populated(backend)
+        try dir.rawSQL("UPDATE session SET endedAt = endedAt + 3600000 WHERE id = \(nth("session", 1))")
+        let store = try dir.open()
         let captured = CapturedLog()
         let clock = RetentionServiceTests.CountingClock(stopAfter: 1)
         let service = AuditRetentionService(database: store, clock: clock,

@@ -74,6 +74,11 @@ extension AppConfiguration {
 
         // Zero or less would purge the whole trail at start and every hour after (issue #11).
         try check("audit.retentionDays", audit.retentionDays, in: 1...36_500, "days")
+        try check("audit.postgresURL", redactedPostgresURL, postgresURLProblem == nil,
+                  "empty (SQLite in server.dataDir) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]"
+                      + (postgresURLProblem.map { " (\($0))" } ?? ""))
+        try check("audit.postgresPasswordFile", audit.postgresPasswordFile,
+                  audit.postgresPasswordFile.isEmpty || !audit.postgresURL.isEmpty, "empty unless audit.postgresURL is set")
 
         let levels = Logger.Level.allCases.map(\.rawValue)
         try check("logging.level", logging.level, levels.contains(logging.level), "one of " + levels.joined(separator: ", "))

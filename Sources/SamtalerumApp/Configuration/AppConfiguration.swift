@@ -118,6 +118,11 @@ public struct AppConfiguration: Sendable, Equatable, Codable {
 
     public struct Audit: Sendable, Equatable, Codable {
         public var retentionDays = 180
+        /// Empty: the embedded SQLite file in dataDir. Otherwise the PostgreSQL database that
+        /// every node shares, `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]`.
+        public var postgresURL = ""
+        /// A file whose first line is the database password (wins over one in the URL).
+        public var postgresPasswordFile = ""
     }
 
     public struct Logging: Sendable, Equatable, Codable {

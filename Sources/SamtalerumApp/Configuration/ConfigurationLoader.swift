@@ -34,7 +34,8 @@ public enum ConfigurationLoader {
     /// Names the config file when `--config` is not given.
     public static let configFileVariable = "SAMTALERUM_CONFIG"
     /// Read by the project's own scripts and tools, not the server; allowed beside the keys.
-    static let toolVariables: Set<String> = [configFileVariable, "SAMTALERUM_BIN", "SAMTALERUM_WEB", "SAMTALERUM_LOAD_TOKEN"]
+    static let toolVariables: Set<String> = [configFileVariable, "SAMTALERUM_BIN", "SAMTALERUM_WEB", "SAMTALERUM_LOAD_TOKEN",
+                                             "SAMTALERUM_TEST_POSTGRES_URL", "SAMTALERUM_TEST_POSTGRES_DIR"]
 
     /// Defaults, then the file, then the environment, then `flags` (command-line options), and
     /// only then the bounds: what is returned is what runs.
