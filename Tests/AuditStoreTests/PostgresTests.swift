@@ -81,6 +81,29 @@ import SamtalerumCore
         #expect(!"\(noRole)".contains("hunter2"), "\(noRole)")
     }
 
+    /// TLS: require encrypts without checking; verify-full checks the certificate against the CA
+    /// given as sslrootcert (the scratch cluster's, for 127.0.0.1) and refuses a server the trust
+    /// roots do not vouch for, naming the key.
+    @Test func tlsModesEncryptAndVerifyFullChecksTheCertificate() throws {
+        let cluster = try Self.cluster()
+        let environment = ProcessInfo.processInfo.environment
+        let ca = try #require(environment["SAMTALERUM_TEST_POSTGRES_DIR"].map { "\($0)/ca.pem" },
+                              "Scripts/postgres-scratch makes DIR/ca.pem")
+        let base = try #require(cluster.split(separator: "?").first.map(String.init))
+        func encrypted(_ query: String) throws -> Bool {
+            let engine = try PostgresEngine.open(PostgresLocation(url: base + query), readOnly: true, logger: Logger(label: "test"))
+            defer { try? engine.close() }
+            return try engine.readSync { db in
+                try db.scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", as: Bool.self)
+            } ?? false
+        }
+        #expect(try !encrypted("?sslmode=disable"))
+        #expect(try encrypted("?sslmode=require"))
+        #expect(try encrypted("?sslmode=verify-full&sslrootcert=\(ca)"))
+        let untrusted = try #require(throws: PostgresEngineError.self) { try encrypted("?sslmode=verify-full") }
+        #expect("\(untrusted)".contains("audit.postgresURL") && "\(untrusted)".contains("trusted CA"), "\(untrusted)")
+    }
+
     /// Two nodes (two stores, same database, same keys) appending at once make one unbroken
     /// chain: the advisory lock serialises their transactions on the chain tip. Without it both
     /// would read the same tip and the second commit would fail on `seq` or fork the chain.

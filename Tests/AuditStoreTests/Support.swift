@@ -36,15 +36,22 @@ final class TempDataDir: Sendable {
         case .sqlite:
             location = .sqlite
         case .postgres:
-            let environment = ProcessInfo.processInfo.environment
-            guard let cluster = environment[StoreBackend.clusterVariable], !cluster.isEmpty else {
-                if environment["CI"] == "true" { throw MissingTestCluster() }
-                try Test.cancel("PostgreSQL case not run: \(StoreBackend.clusterVariable) is unset (Scripts/test sets it)")
-            }
-            location = .postgres(try PostgresTestCluster.freshDatabase(cluster: cluster))
+            location = .postgres(try Self.freshPostgresDatabase())
         }
         url = FileManager.default.temporaryDirectory.appendingPathComponent("audit-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    private static func freshPostgresDatabase() throws -> PostgresLocation {
+        let environment = ProcessInfo.processInfo.environment
+        if let cluster = environment[StoreBackend.clusterVariable], !cluster.isEmpty {
+            return try PostgresTestCluster.freshDatabase(cluster: cluster)
+        }
+        if environment["CI"] == "true" { throw MissingTestCluster() }
+        let note: Comment = "PostgreSQL case not run: \(StoreBackend.clusterVariable) is unset (Scripts/test sets it)"
+        // A warning shows in the run's output; the cancellation keeps the case from counting as passed.
+        Issue.record(note, severity: .warning)
+        try Test.cancel(note)
     }
 
     deinit {

@@ -216,7 +216,13 @@ extension PostgresEngine {
     /// "Connection refused" rather than NIO's nested description of every address it tried.
     static func connectionFailure(_ error: any Error) -> String {
         func plain(_ error: any Error) -> String {
-            (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+            if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+            let text = "\(error)"
+            if text.contains("CERTIFICATE_VERIFY_FAILED") {
+                return "the server's TLS certificate is not signed by a trusted CA (give the CA as sslrootcert=FILE)"
+            }
+            if text.contains("failedToValidateHostname") { return "the server's TLS certificate does not name this host" }
+            return text
         }
         guard let failure = error as? NIOConnectionError else { return plain(error) }
         var reasons: [String] = []

@@ -107,7 +107,9 @@ public struct PostgresSettings: Sendable, Equatable {
         var configuration = PostgresConnection.Configuration(host: host, port: port, username: user,
                                                              password: password, database: database,
                                                              tls: try tls())
-        configuration.options.tlsServerName = sslMode == .verifyFull ? host : nil
+        // No explicit TLS server name: postgres-nio sends the host as SNI unless it is an IP
+        // address, and NIOSSL checks the certificate against that name, or else against the
+        // address it connected to (an IP subjectAltName), for verify-full.
         configuration.options.additionalStartupParameters = [
             ("application_name", "samtalerum-audit"),
             // A node that vanishes mid-transaction (power loss, partition: no FIN reaches the
