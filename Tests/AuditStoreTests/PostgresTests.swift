@@ -3,6 +3,7 @@ import Logging
 import Testing
 @testable import AuditStore
 import SamtalerumCore
+import Synchronization
 
 /// What only the PostgreSQL engine does: its URL, its errors, several nodes on one database, and
 /// its backup. The store's behaviour on PostgreSQL is covered by the suites that run on both engines.
@@ -147,6 +148,25 @@ import SamtalerumCore
         print("two nodes appended \(expected) records concurrently in \(elapsed)")
         try node1.shutDown()
         try node2.shutDown()
+    }
+
+    /// Nodes starting together: each migrates, under the migration lock, so the schema is made
+    /// once and every node finds it complete (without the lock the second CREATE TABLE fails).
+    @Test func nodesStartingTogetherMigrateOnce() throws {
+        let dir = try TempDataDir(.postgres)
+        guard case .postgres(let location) = dir.location else { return }
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            do {
+                let engine = try PostgresEngine.open(location, readOnly: false, logger: Logger(label: "test"))
+                defer { try? engine.close() }
+                try engine.migrate(Schema.migrations(for: .postgres))
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        #expect(try dir.rawInt("SELECT COUNT(*) FROM samtalerum_migration") == Schema.migrations(for: .postgres).count)
     }
 
     /// A restart or failover of the server drops every connection; the node carries on without a
