@@ -150,6 +150,24 @@ import Synchronization
         try node2.shutDown()
     }
 
+    /// A walk streams through a cursor in batches, with arguments, and nests; the rows come in order.
+    @Test func rowsAreStreamedInBatchesThroughACursor() throws {
+        let dir = try TempDataDir(.postgres)
+        guard case .postgres(let location) = dir.location else { return }
+        let engine = try PostgresEngine.open(location, readOnly: true, logger: Logger(label: "test"))
+        defer { try? engine.close() }
+        let total = 2 * PostgresSession.fetchSize + 500
+        let (seen, inner) = try engine.readSync { db in
+            var seen: [Int64] = [], inner = 0
+            try db.forEachRow("SELECT g FROM generate_series(1, ?) AS g WHERE g % ? = 0 ORDER BY g", [total, 1]) { row in
+                seen.append(try row["g"])
+                if seen.count == 1 { try db.forEachRow("SELECT 1 AS one", []) { _ in inner += 1 } }
+            }
+            return (seen, inner)
+        }
+        #expect(seen == (1...Int64(total)).map { $0 } && inner == 1)
+    }
+
     /// Nodes starting together: each migrates, under the migration lock, so the schema is made
     /// once and every node finds it complete (without the lock the second CREATE TABLE fails).
     @Test func nodesStartingTogetherMigrateOnce() throws {

@@ -119,7 +119,7 @@ public final class PostgresEngine: SQLEngine {
     private func writeOnLane<T>(_ body: (any SQLSession) throws -> T, afterCommit: (T) -> Void) throws -> T {
         guard !readOnly else { throw AuditStoreError.readOnly }
         let result = try writer.withConnection(connect) { connection in
-            let db = PostgresSession(connection: connection, logger: logger)
+            let db = PostgresSession(connection: connection, logger: logger, inTransaction: true)
             return try db.transaction("BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE") {
                 try db.execute("SELECT pg_advisory_xact_lock(?)", values: [.integer(Self.appendLockKey)])
                 return try body(db)
@@ -146,7 +146,7 @@ public final class PostgresEngine: SQLEngine {
     /// One snapshot for the whole closure, like a SQLite read transaction.
     private func readOnLane<T>(_ lane: Lane, _ body: (any SQLSession) throws -> T) throws -> T {
         try lane.withConnection(connect) { connection in
-            let db = PostgresSession(connection: connection, logger: logger)
+            let db = PostgresSession(connection: connection, logger: logger, inTransaction: true)
             return try db.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") { try body(db) }
         }
     }
@@ -314,8 +314,12 @@ struct PostgresSession: SQLSession {
         var beforeBegin = false
     }
 
+    static let fetchSize = 1000
+    private static let cursorNumbers = Atomic<Int>(0)
+
     let connection: PostgresConnection
     let logger: Logger
+    var inTransaction = false
     var dialect: SQLDialect { .postgres }
 
     @discardableResult
@@ -330,8 +334,27 @@ struct PostgresSession: SQLSession {
         return try result.rows.map { row in SQLRow(columns: columns, values: try row.map(Self.value)) }
     }
 
+    /// Through a cursor, `fetchSize` rows at a time, so a walk over the whole chain (verify,
+    /// rotation) holds one batch, not every record. Cursors need a transaction; the sessions
+    /// outside one (migrations, VACUUM) read nothing large and collect instead.
     func forEachRow(_ sql: String, values: [SQLValue], _ body: (SQLRow) throws -> Void) throws {
-        for row in try fetchAll(sql, values: values) { try body(row) }
+        guard inTransaction else {
+            for row in try fetchAll(sql, values: values) { try body(row) }
+            return
+        }
+        // A name of its own per walk: a body may walk another result meanwhile.
+        let cursor = "samtalerum_rows_\(Self.cursorNumbers.add(1, ordering: .relaxed).newValue)"
+        try execute("DECLARE \(cursor) NO SCROLL CURSOR FOR \(sql)", values: values)
+        var columns: SQLColumns?
+        while true {
+            let batch = try run("FETCH FORWARD \(Self.fetchSize) FROM \(cursor)", []).rows
+            guard let first = batch.first else { break }
+            let names = columns ?? SQLColumns(first.map(\.columnName))
+            columns = names
+            for row in batch { try body(SQLRow(columns: names, values: try row.map(Self.value))) }
+            if batch.count < Self.fetchSize { break }
+        }
+        try execute("CLOSE \(cursor)", values: [])
     }
 
     /// BEGIN …, the body, COMMIT; ROLLBACK on a thrown error. When even ROLLBACK fails the
