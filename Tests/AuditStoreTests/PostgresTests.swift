@@ -150,6 +150,26 @@ import Synchronization
         try node2.shutDown()
     }
 
+    /// Readiness does not queue behind this node's records: the probe commits on its own
+    /// connection while a long write holds the writer.
+    @Test func theWriteProbeDoesNotWaitBehindRecords() async throws {
+        let dir = try TempDataDir(.postgres)
+        guard case .postgres(let location) = dir.location else { return }
+        let engine = try PostgresEngine.open(location, readOnly: false, logger: Logger(label: "test"))
+        defer { try? engine.close() }
+        let writeDone = Flag()
+        async let slowWrite: Void = engine.write { db in
+            _ = try db.fetchAll("SELECT pg_sleep(5)::text", [])
+            writeDone.set()
+        }
+        // The write is on its way (holding the writer lane) before the probe starts.
+        try await Task.sleep(for: .milliseconds(300))
+        try await engine.probeWrite()
+        #expect(!writeDone.isSet)
+        try await slowWrite
+        #expect(writeDone.isSet)
+    }
+
     /// A walk streams through a cursor in batches, with arguments, and nests; the rows come in order.
     @Test func rowsAreStreamedInBatchesThroughACursor() throws {
         let dir = try TempDataDir(.postgres)
@@ -265,4 +285,10 @@ import Synchronization
         guard bound == 0, named == 0 else { throw AuditStoreError.io("bind", errno) }
         return Int(UInt16(bigEndian: address.sin_port))
     }
+}
+
+private final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .sequentiallyConsistent) }
+    var isSet: Bool { value.load(ordering: .sequentiallyConsistent) }
 }

@@ -11,8 +11,8 @@ import Synchronization
 /// postgres-nio is asynchronous: every statement is sent on an event loop and this engine blocks
 /// on the answer, always on a lane's own dispatch thread, never on an event loop or on Swift's
 /// cooperative pool (async callers hop onto a lane). A lane is a serial queue owning one
-/// connection: one lane writes, `readerCount` lanes read, so a node holds at most
-/// `1 + readerCount` connections and as many blocked threads.
+/// connection: one lane writes, `readerCount` lanes read and one probes, so a node holds at most
+/// `2 + readerCount` connections and as many blocked threads.
 ///
 /// Appends from all nodes form one chain: each write transaction first takes
 /// `pg_advisory_xact_lock(appendLockKey)`, so only one transaction in the whole cluster is
@@ -30,6 +30,7 @@ public final class PostgresEngine: SQLEngine {
     let logger: Logger
     private let writer: Lane
     private let readers: [Lane]
+    private let prober: Lane
     private let nextReader = Atomic<Int>(0)
     private let nextConnectionID = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
@@ -51,6 +52,7 @@ public final class PostgresEngine: SQLEngine {
         self.logger = logger
         writer = Lane(label: "samtalerum.audit.postgres.writer")
         readers = (0..<Self.readerCount).map { Lane(label: "samtalerum.audit.postgres.reader\($0)") }
+        prober = Lane(label: "samtalerum.audit.postgres.prober")
     }
 
     deinit { closeConnections() }
@@ -153,9 +155,20 @@ public final class PostgresEngine: SQLEngine {
 
     /// `pg_current_xact_id()` gives the transaction an id, so its COMMIT writes and flushes WAL
     /// (and waits for a synchronous standby) exactly as a record's would, while changing no row.
-    /// On a standby or a read-only server it fails, as a record would.
+    /// On a standby, a read-only server or a full disk it fails, as a record would. It runs on a
+    /// connection of its own and takes no append lock: readiness answers whether the database
+    /// takes commits now, not how long this node's queue of records is (under load, queued
+    /// behind the records, the probe took over a second and a load balancer took busy nodes out).
     public func probeWrite() async throws {
-        try await write { db in _ = try db.fetchAll("SELECT pg_current_xact_id()::text", values: []) }
+        guard !readOnly else { throw AuditStoreError.readOnly }
+        try await prober.async {
+            try self.prober.withConnection(self.connect) { connection in
+                let db = PostgresSession(connection: connection, logger: self.logger, inTransaction: true)
+                try db.transaction("BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE") {
+                    _ = try db.fetchAll("SELECT pg_current_xact_id()::text", values: [])
+                }
+            }
+        }
     }
 
     /// Plain VACUUM: the dead versions of the blanked rows become free space, which PostgreSQL
@@ -183,13 +196,11 @@ public final class PostgresEngine: SQLEngine {
 
     public func close() throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        writer.queue.sync { writer.discard(wait: true) }
-        for lane in readers { lane.queue.sync { lane.discard(wait: true) } }
+        for lane in [writer, prober] + readers { lane.queue.sync { lane.discard(wait: true) } }
     }
 
     private func closeConnections() {
-        writer.discard()
-        for lane in readers { lane.discard() }
+        for lane in [writer, prober] + readers { lane.discard() }
     }
 
     /// A driver error as one line: the server's own message (no password is ever in it), or
