@@ -188,6 +188,40 @@ import Synchronization
         #expect(seen == (1...Int64(total)).map { $0 } && inner == 1)
     }
 
+    /// A password login (SCRAM) with the password from the file; a wrong or missing password
+    /// stops the opener naming the key, never showing the password. The scratch cluster makes
+    /// this one role log in with a password (Scripts/postgres-scratch).
+    @Test func passwordFromTheFileLogsInAndAFailedLoginNamesTheKey() throws {
+        let cluster = try Self.cluster()
+        try PostgresTestCluster.run("""
+            DO $$ BEGIN CREATE ROLE samtalerum_password_test LOGIN PASSWORD 'right-secret';
+            EXCEPTION WHEN duplicate_object THEN NULL; END $$
+            """, on: cluster)
+        guard var components = URLComponents(string: cluster) else { throw PostgresSettingsError.invalidURL(cluster) }
+        components.user = "samtalerum_password_test"
+        let url = try #require(components.string)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pgpass-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("password")
+        func open(password: String?) throws -> PostgresEngine {
+            if let password { try Data("\(password)\n".utf8).write(to: file) }
+            return try PostgresEngine.open(PostgresLocation(url: url, passwordFile: password == nil ? nil : file),
+                                           readOnly: true, logger: Logger(label: "test"))
+        }
+
+        let engine = try open(password: "right-secret")
+        defer { try? engine.close() }
+        #expect(try engine.readSync { db in try db.scalar("SELECT current_user::text", as: String.self) }
+                == "samtalerum_password_test")
+
+        let wrong = try #require(throws: PostgresEngineError.self) { try open(password: "wrong-secret") }
+        #expect("\(wrong)".contains("audit.postgresURL") && "\(wrong)".contains("password authentication failed"), "\(wrong)")
+        #expect(!"\(wrong)".contains("wrong-secret"), "\(wrong)")
+        let missing = try #require(throws: PostgresEngineError.self) { try open(password: nil) }
+        #expect("\(missing)".contains("audit.postgresPasswordFile"), "\(missing)")
+    }
+
     /// Nodes starting together: each migrates, under the migration lock, so the schema is made
     /// once and every node finds it complete (without the lock the second CREATE TABLE fails).
     @Test func nodesStartingTogetherMigrateOnce() throws {

@@ -35,7 +35,7 @@ public final class PostgresEngine: SQLEngine {
     private let nextConnectionID = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
 
-    /// Connects once at once, so a wrong URL, a refused connection, a failed login or a missing
+    /// Connects right away, so a wrong URL, a refused connection, a failed login or a missing
     /// database stops the opener with an error naming `audit.postgresURL` (never the password).
     public static func open(_ location: PostgresLocation, readOnly: Bool, logger: Logger) throws -> PostgresEngine {
         let settings: PostgresSettings
