@@ -263,9 +263,25 @@ extension SQLSession {
         try fetchOne(sql, arguments).map(R.init(row:))
     }
 
-    func forEach<R: SQLRecord>(_ type: R.Type, _ sql: String, _ arguments: [any SQLValueConvertible] = [],
-                               _ body: (R) throws -> Void) throws {
-        try forEachRow(sql, arguments) { try body(R(row: $0)) }
+    /// Every row of `R`'s table in the order of `key` (its primary key), `batch` rows per statement:
+    /// an engine that collects a result before handing it over (PostgreSQL) never holds a whole
+    /// table, so verify's walk over millions of records stays bounded in memory on both engines.
+    func forEachInKeyOrder<R: SQLRecord>(_ type: R.Type, key: [String], batch: Int = 5_000,
+                                         _ body: (R) throws -> Void) throws {
+        let positions = key.compactMap { R.columns.firstIndex(of: $0) }
+        guard positions.count == key.count, !key.isEmpty else {
+            throw SQLError.missingColumn(key.joined(separator: ", "))
+        }
+        let keyList = key.joined(separator: ", ")
+        let order = " ORDER BY \(keyList) LIMIT \(batch)"
+        let after = R.selectAll + " WHERE (\(keyList)) > (\(Array(repeating: "?", count: key.count).joined(separator: ", ")))" + order
+        var last: [SQLValue]?
+        while true {
+            let rows = try last.map { try fetchAll(after, values: $0) } ?? fetchAll(R.selectAll + order, values: [])
+            for row in rows { try body(R(row: row)) }
+            guard rows.count == batch, let final = rows.last else { return }
+            last = positions.map { final.values[$0] }
+        }
     }
 }
 

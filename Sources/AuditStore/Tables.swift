@@ -194,7 +194,7 @@ extension DerivedTables {
         func ms(_ value: Int64?) -> String { value.map { "\(Date(auditMilliseconds: $0))" } ?? "none" }
 
         var meetings = self.meetings
-        try db.forEach(MeetingRow.self, MeetingRow.selectAll) { m in
+        try db.forEachInKeyOrder(MeetingRow.self, key: ["id"]) { m in
             let name = "meeting \(m.id)"
             guard let facts = meetings.removeValue(forKey: m.id) else {
                 note(nil, name, "no record creates this meeting (inserted)")
@@ -213,7 +213,7 @@ extension DerivedTables {
         for (id, facts) in meetings { note(facts.seq, "meeting \(id)", "created by record \(facts.seq) but missing from the table (deleted)") }
 
         var participants: [String: Set<ParticipantKey>] = [:]
-        try db.forEach(ParticipantRow.self, ParticipantRow.selectAll) { p in
+        try db.forEachInKeyOrder(ParticipantRow.self, key: ["sessionId", "role", "refPseudonym"]) { p in
             participants[p.sessionId, default: []].insert(ParticipantKey(role: p.role, ref: p.refPseudonym))
             if let problem = sealedProblem(p.refPseudonym, p.refSealed) {
                 note(self.sessions[p.sessionId]?.seq, "participant \(p.role) of session \(p.sessionId)", "sealed reference \(problem)")
@@ -221,7 +221,7 @@ extension DerivedTables {
         }
 
         var sessions = self.sessions
-        try db.forEach(SessionRow.self, SessionRow.selectAll) { s in
+        try db.forEachInKeyOrder(SessionRow.self, key: ["id"]) { s in
             let name = "session \(s.id)"
             let stored = participants.removeValue(forKey: s.id) ?? []
             guard let facts = sessions.removeValue(forKey: s.id) else {

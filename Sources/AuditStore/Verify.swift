@@ -52,7 +52,7 @@ extension AuditDatabase {
             // The walk stops at the first problem: thrown out of the row loop, returned below.
             struct Stop: Error { var record: Int64; var reason: String }
             do {
-                try db.forEach(EventRow.self, EventRow.selectAll + " ORDER BY seq") { row in
+                try db.forEachInKeyOrder(EventRow.self, key: ["seq"]) { row in
                     if report.firstRecord == nil {
                         report.firstRecord = row.seq
                         if row.seq > 1 {

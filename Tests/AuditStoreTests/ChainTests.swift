@@ -138,6 +138,25 @@ import SamtalerumCore
         #expect(theirs.lookups.isEmpty)
     }
 
+    /// Verify walks tables a batch at a time (PostgreSQL's driver collects each result): every row
+    /// once, in key order, across batch boundaries, also on the composite participant key.
+    @Test(arguments: StoreBackend.all) func tablesAreWalkedInKeyOrderAcrossBatches(_ backend: StoreBackend) async throws {
+        let dir = try TempDataDir(backend)
+        let store = try dir.open()
+        for i in 0..<3 { try await store.record(contentsOf: meetingEvents(start: t0.addingTimeInterval(Double(i) * 3600))) }
+        let (records, participants) = try await store.engine.read { db in
+            var records: [Int64] = [], participants: [String] = []
+            try db.forEachInKeyOrder(EventRow.self, key: ["seq"], batch: 4) { records.append($0.seq) }
+            try db.forEachInKeyOrder(ParticipantRow.self, key: ["sessionId", "role", "refPseudonym"], batch: 1) {
+                participants.append($0.sessionId + "/" + $0.role)
+            }
+            return (records, participants)
+        }
+        #expect(records == Array(1...21))
+        #expect(participants.count == 6 && participants == participants.sorted())
+        #expect(Set(participants).count == 6)
+    }
+
     @Test(arguments: StoreBackend.all) func backupIsAVerifiedSingleFileCopy(_ backend: StoreBackend) async throws {
         let dir = try TempDataDir(backend)
         let store = try dir.open()

@@ -3,6 +3,7 @@ import Logging
 import Testing
 @testable import AuditStore
 import SamtalerumCore
+import Synchronization
 
 /// What only the PostgreSQL engine does: its URL, its errors, several nodes on one database, and
 /// its backup. The store's behaviour on PostgreSQL is covered by the suites that run on both engines.
@@ -149,6 +150,97 @@ import SamtalerumCore
         try node2.shutDown()
     }
 
+    /// Readiness does not queue behind this node's records: the probe commits on its own
+    /// connection while a long write holds the writer.
+    @Test func theWriteProbeDoesNotWaitBehindRecords() async throws {
+        let dir = try TempDataDir(.postgres)
+        guard case .postgres(let location) = dir.location else { return }
+        let engine = try PostgresEngine.open(location, readOnly: false, logger: Logger(label: "test"))
+        defer { try? engine.close() }
+        let writeDone = Flag()
+        async let slowWrite: Void = engine.write { db in
+            _ = try db.fetchAll("SELECT pg_sleep(5)::text", [])
+            writeDone.set()
+        }
+        // The write is on its way (holding the writer lane) before the probe starts.
+        try await Task.sleep(for: .milliseconds(300))
+        try await engine.probeWrite()
+        #expect(!writeDone.isSet)
+        try await slowWrite
+        #expect(writeDone.isSet)
+    }
+
+    /// A walk streams through a cursor in batches, with arguments, and nests; the rows come in order.
+    @Test func rowsAreStreamedInBatchesThroughACursor() throws {
+        let dir = try TempDataDir(.postgres)
+        guard case .postgres(let location) = dir.location else { return }
+        let engine = try PostgresEngine.open(location, readOnly: true, logger: Logger(label: "test"))
+        defer { try? engine.close() }
+        let total = 2 * PostgresSession.fetchSize + 500
+        let (seen, inner) = try engine.readSync { db in
+            var seen: [Int64] = [], inner = 0
+            try db.forEachRow("SELECT g FROM generate_series(1, ?) AS g WHERE g % ? = 0 ORDER BY g", [total, 1]) { row in
+                seen.append(try row["g"])
+                if seen.count == 1 { try db.forEachRow("SELECT 1 AS one", []) { _ in inner += 1 } }
+            }
+            return (seen, inner)
+        }
+        #expect(seen == (1...Int64(total)).map { $0 } && inner == 1)
+    }
+
+    /// A password login (SCRAM) with the password from the file; a wrong or missing password
+    /// stops the opener naming the key, never showing the password. The scratch cluster makes
+    /// this one role log in with a password (Scripts/postgres-scratch).
+    @Test func passwordFromTheFileLogsInAndAFailedLoginNamesTheKey() throws {
+        let cluster = try Self.cluster()
+        try PostgresTestCluster.run("""
+            DO $$ BEGIN CREATE ROLE samtalerum_password_test LOGIN PASSWORD 'right-secret';
+            EXCEPTION WHEN duplicate_object THEN NULL; END $$
+            """, on: cluster)
+        guard var components = URLComponents(string: cluster) else { throw PostgresSettingsError.invalidURL(cluster) }
+        components.user = "samtalerum_password_test"
+        let url = try #require(components.string)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pgpass-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("password")
+        func open(password: String?) throws -> PostgresEngine {
+            if let password { try Data("\(password)\n".utf8).write(to: file) }
+            return try PostgresEngine.open(PostgresLocation(url: url, passwordFile: password == nil ? nil : file),
+                                           readOnly: true, logger: Logger(label: "test"))
+        }
+
+        let engine = try open(password: "right-secret")
+        defer { try? engine.close() }
+        #expect(try engine.readSync { db in try db.scalar("SELECT current_user::text", as: String.self) }
+                == "samtalerum_password_test")
+
+        let wrong = try #require(throws: PostgresEngineError.self) { try open(password: "wrong-secret") }
+        #expect("\(wrong)".contains("audit.postgresURL") && "\(wrong)".contains("password authentication failed"), "\(wrong)")
+        #expect(!"\(wrong)".contains("wrong-secret"), "\(wrong)")
+        let missing = try #require(throws: PostgresEngineError.self) { try open(password: nil) }
+        #expect("\(missing)".contains("audit.postgresPasswordFile"), "\(missing)")
+    }
+
+    /// Nodes starting together: each migrates, under the migration lock, so the schema is made
+    /// once and every node finds it complete (without the lock the second CREATE TABLE fails).
+    @Test func nodesStartingTogetherMigrateOnce() throws {
+        let dir = try TempDataDir(.postgres)
+        guard case .postgres(let location) = dir.location else { return }
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            do {
+                let engine = try PostgresEngine.open(location, readOnly: false, logger: Logger(label: "test"))
+                defer { try? engine.close() }
+                try engine.migrate(Schema.migrations(for: .postgres))
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        #expect(try dir.rawInt("SELECT COUNT(*) FROM samtalerum_migration") == Schema.migrations(for: .postgres).count)
+    }
+
     /// A restart or failover of the server drops every connection; the node carries on without a
     /// restart: a kept connection that fails at BEGIN is replaced and the transaction run on the new one.
     @Test func aStoreCarriesOnAfterTheServerDropsItsConnections() async throws {
@@ -227,4 +319,10 @@ import SamtalerumCore
         guard bound == 0, named == 0 else { throw AuditStoreError.io("bind", errno) }
         return Int(UInt16(bigEndian: address.sin_port))
     }
+}
+
+private final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .sequentiallyConsistent) }
+    var isSet: Bool { value.load(ordering: .sequentiallyConsistent) }
 }

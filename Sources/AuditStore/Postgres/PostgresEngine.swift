@@ -11,8 +11,8 @@ import Synchronization
 /// postgres-nio is asynchronous: every statement is sent on an event loop and this engine blocks
 /// on the answer, always on a lane's own dispatch thread, never on an event loop or on Swift's
 /// cooperative pool (async callers hop onto a lane). A lane is a serial queue owning one
-/// connection: one lane writes, `readerCount` lanes read, so a node holds at most
-/// `1 + readerCount` connections and as many blocked threads.
+/// connection: one lane writes, `readerCount` lanes read and one probes, so a node holds at most
+/// `2 + readerCount` connections and as many blocked threads.
 ///
 /// Appends from all nodes form one chain: each write transaction first takes
 /// `pg_advisory_xact_lock(appendLockKey)`, so only one transaction in the whole cluster is
@@ -30,11 +30,12 @@ public final class PostgresEngine: SQLEngine {
     let logger: Logger
     private let writer: Lane
     private let readers: [Lane]
+    private let prober: Lane
     private let nextReader = Atomic<Int>(0)
     private let nextConnectionID = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
 
-    /// Connects once at once, so a wrong URL, a refused connection, a failed login or a missing
+    /// Connects right away, so a wrong URL, a refused connection, a failed login or a missing
     /// database stops the opener with an error naming `audit.postgresURL` (never the password).
     public static func open(_ location: PostgresLocation, readOnly: Bool, logger: Logger) throws -> PostgresEngine {
         let settings: PostgresSettings
@@ -51,6 +52,7 @@ public final class PostgresEngine: SQLEngine {
         self.logger = logger
         writer = Lane(label: "samtalerum.audit.postgres.writer")
         readers = (0..<Self.readerCount).map { Lane(label: "samtalerum.audit.postgres.reader\($0)") }
+        prober = Lane(label: "samtalerum.audit.postgres.prober")
     }
 
     deinit { closeConnections() }
@@ -119,7 +121,7 @@ public final class PostgresEngine: SQLEngine {
     private func writeOnLane<T>(_ body: (any SQLSession) throws -> T, afterCommit: (T) -> Void) throws -> T {
         guard !readOnly else { throw AuditStoreError.readOnly }
         let result = try writer.withConnection(connect) { connection in
-            let db = PostgresSession(connection: connection, logger: logger)
+            let db = PostgresSession(connection: connection, logger: logger, inTransaction: true)
             return try db.transaction("BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE") {
                 try db.execute("SELECT pg_advisory_xact_lock(?)", values: [.integer(Self.appendLockKey)])
                 return try body(db)
@@ -146,16 +148,27 @@ public final class PostgresEngine: SQLEngine {
     /// One snapshot for the whole closure, like a SQLite read transaction.
     private func readOnLane<T>(_ lane: Lane, _ body: (any SQLSession) throws -> T) throws -> T {
         try lane.withConnection(connect) { connection in
-            let db = PostgresSession(connection: connection, logger: logger)
+            let db = PostgresSession(connection: connection, logger: logger, inTransaction: true)
             return try db.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") { try body(db) }
         }
     }
 
     /// `pg_current_xact_id()` gives the transaction an id, so its COMMIT writes and flushes WAL
     /// (and waits for a synchronous standby) exactly as a record's would, while changing no row.
-    /// On a standby or a read-only server it fails, as a record would.
+    /// On a standby, a read-only server or a full disk it fails, as a record would. It runs on a
+    /// connection of its own and takes no append lock: readiness answers whether the database
+    /// takes commits now, not how long this node's queue of records is (under load, queued
+    /// behind the records, the probe took over a second and a load balancer took busy nodes out).
     public func probeWrite() async throws {
-        try await write { db in _ = try db.fetchAll("SELECT pg_current_xact_id()::text", values: []) }
+        guard !readOnly else { throw AuditStoreError.readOnly }
+        try await prober.async {
+            try self.prober.withConnection(self.connect) { connection in
+                let db = PostgresSession(connection: connection, logger: self.logger, inTransaction: true)
+                try db.transaction("BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE") {
+                    _ = try db.fetchAll("SELECT pg_current_xact_id()::text", values: [])
+                }
+            }
+        }
     }
 
     /// Plain VACUUM: the dead versions of the blanked rows become free space, which PostgreSQL
@@ -183,13 +196,11 @@ public final class PostgresEngine: SQLEngine {
 
     public func close() throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        writer.queue.sync { writer.discard(wait: true) }
-        for lane in readers { lane.queue.sync { lane.discard(wait: true) } }
+        for lane in [writer, prober] + readers { lane.queue.sync { lane.discard(wait: true) } }
     }
 
     private func closeConnections() {
-        writer.discard()
-        for lane in readers { lane.discard() }
+        for lane in [writer, prober] + readers { lane.discard() }
     }
 
     /// A driver error as one line: the server's own message (no password is ever in it), or
@@ -314,8 +325,12 @@ struct PostgresSession: SQLSession {
         var beforeBegin = false
     }
 
+    static let fetchSize = 1000
+    private static let cursorNumbers = Atomic<Int>(0)
+
     let connection: PostgresConnection
     let logger: Logger
+    var inTransaction = false
     var dialect: SQLDialect { .postgres }
 
     @discardableResult
@@ -330,8 +345,27 @@ struct PostgresSession: SQLSession {
         return try result.rows.map { row in SQLRow(columns: columns, values: try row.map(Self.value)) }
     }
 
+    /// Through a cursor, `fetchSize` rows at a time, so a walk over the whole chain (verify,
+    /// rotation) holds one batch, not every record. Cursors need a transaction; the sessions
+    /// outside one (migrations, VACUUM) read nothing large and collect instead.
     func forEachRow(_ sql: String, values: [SQLValue], _ body: (SQLRow) throws -> Void) throws {
-        for row in try fetchAll(sql, values: values) { try body(row) }
+        guard inTransaction else {
+            for row in try fetchAll(sql, values: values) { try body(row) }
+            return
+        }
+        // A name of its own per walk: a body may walk another result meanwhile.
+        let cursor = "samtalerum_rows_\(Self.cursorNumbers.add(1, ordering: .relaxed).newValue)"
+        try execute("DECLARE \(cursor) NO SCROLL CURSOR FOR \(sql)", values: values)
+        var columns: SQLColumns?
+        while true {
+            let batch = try run("FETCH FORWARD \(Self.fetchSize) FROM \(cursor)", []).rows
+            guard let first = batch.first else { break }
+            let names = columns ?? SQLColumns(first.map(\.columnName))
+            columns = names
+            for row in batch { try body(SQLRow(columns: names, values: try row.map(Self.value))) }
+            if batch.count < Self.fetchSize { break }
+        }
+        try execute("CLOSE \(cursor)", values: [])
     }
 
     /// BEGIN …, the body, COMMIT; ROLLBACK on a thrown error. When even ROLLBACK fails the
