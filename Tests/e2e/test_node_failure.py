@@ -277,3 +277,32 @@ def audit_events(topology, meeting_id):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
+
+
+def ready_through_haproxy(topology, cookie=None):
+    """(node named by /health/ready, the stickiness cookie HAProxy set) for one request."""
+    headers = {"Cookie": cookie} if cookie else {}
+    request = urllib.request.Request(topology.url("/health/ready"), headers=headers)
+    with urllib.request.urlopen(request, context=insecure_context(), timeout=10) as response:
+        node = json.load(response)["node"]
+        set_cookie = response.headers.get("Set-Cookie") or ""
+    return node, set_cookie.split(";")[0] if set_cookie.startswith("samtalerum_node=") else None
+
+
+def test_a_browser_stays_on_one_node_so_sign_in_works_through_the_balancer(topology):
+    """Sign-ins in progress and staff sessions are in one node's memory: the IdP's callback and
+    every later page request must reach the node that began the sign-in. Without a cookie the
+    requests spread over the nodes; with the cookie HAProxy sets, all reach one node; once that
+    node is dead the browser is sent to a live one."""
+    spread = {ready_through_haproxy(topology)[0] for _ in range(6)}
+    assert len(spread) > 1, f"round-robin without a cookie should reach several nodes, got {spread}"
+
+    first, cookie = ready_through_haproxy(topology)
+    assert cookie, "HAProxy set no samtalerum_node cookie"
+    assert {ready_through_haproxy(topology, cookie)[0] for _ in range(6)} == {first}
+
+    victim = next(n for n in topology.nodes if n["name"] == first)
+    os.kill(victim["pid"], signal.SIGKILL)
+    wait_until(lambda: haproxy_says(topology, first) == "DOWN", 30, message=f"HAProxy taking {first} out")
+    after, _ = ready_through_haproxy(topology, cookie)
+    assert after != first
