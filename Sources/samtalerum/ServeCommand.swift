@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import SamtalerumApp
+import TURN
 
 /// How every command finds its configuration, the same way as `serve`: defaults < the file
 /// (`--config` or SAMTALERUM_CONFIG) < SAMTALERUM_* variables < flags. So `token issue` signs
@@ -23,6 +24,34 @@ struct ConfigurationOptions: ParsableArguments {
     }
 }
 
+/// Flags `serve` and `relay` share: the relay's ports and the log output.
+struct RelayAndLogFlags: ParsableArguments {
+    @Option(name: .customLong("turn-port"), help: "TURN/STUN port over UDP and TCP (0 picks a free port).")
+    var turnPort: Int?
+    @Option(name: .customLong("turns-port"), help: "TURN over TLS port.")
+    var turnsPort: Int?
+    @Flag(name: .customLong("turn-allow-loopback-peers"), help: "UNSAFE, tests only: let the relay reach loopback peers.")
+    var turnAllowLoopbackPeers = false
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+    @Option(name: .customLong("log-format"), help: "text, or json (one object per line).")
+    var logFormat: String?
+
+    func apply(to configuration: inout AppConfiguration) {
+        if let turnPort { configuration.turn.port = turnPort }
+        if let turnsPort { configuration.turn.tlsPort = turnsPort }
+        if turnAllowLoopbackPeers { configuration.turn.allowLoopbackPeers = true }
+        if let logLevel { configuration.logging.level = logLevel }
+        if let logFormat { configuration.logging.format = logFormat }
+    }
+
+    /// The line scripts and tests wait for once a relay listens, from `serve` and `relay` alike.
+    static func listeningLine(_ ports: TURNRelayService.BoundPorts) -> String {
+        let udp = ports.udp.map(String.init) ?? "-", tcp = ports.tcp.map(String.init) ?? "-", tls = ports.tls.map(String.init) ?? "-"
+        return "TURN relay listening: udp \(udp), tcp \(tcp), tls \(tls)"
+    }
+}
+
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve", abstract: "Run the HTTPS/WSS server and the TURN relay.")
@@ -32,18 +61,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Listen port for HTTPS/WSS.") var port: Int?
     @Option(name: .customLong("public-url"), help: "Base URL people use to reach this server (for invite links).")
     var publicURL: String?
-    @Option(name: .customLong("turn-port"), help: "TURN/STUN port over UDP and TCP (0 picks a free port).")
-    var turnPort: Int?
-    @Option(name: .customLong("turns-port"), help: "TURN over TLS port.")
-    var turnsPort: Int?
     @Flag(name: .customLong("no-turn"), help: "Do not run the built-in TURN relay.")
     var noTurn = false
-    @Flag(name: .customLong("turn-allow-loopback-peers"), help: "UNSAFE, tests only: let the relay reach loopback peers.")
-    var turnAllowLoopbackPeers = false
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String?
-    @Option(name: .customLong("log-format"), help: "text, or json (one object per line).")
-    var logFormat: String?
+    @OptionGroup var relayAndLog: RelayAndLogFlags
 
     func run() async throws {
         let configuration = try resolvedConfiguration()
@@ -57,8 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
             announce("Samtalerum is listening on \(announced.publicBaseURL)/  (worker page: \(announced.publicBaseURL)/worker)")
             announce("data directory: \(configuration.dataDirectory.path)")
         } onRelayRunning: { ports in
-            let udp = ports.udp.map(String.init) ?? "-", tcp = ports.tcp.map(String.init) ?? "-", tls = ports.tls.map(String.init) ?? "-"
-            announce("TURN relay listening: udp \(udp), tcp \(tcp), tls \(tls)")
+            announce(RelayAndLogFlags.listeningLine(ports))
         }
         try await server.run()
     }
@@ -68,12 +87,8 @@ struct ServeCommand: AsyncParsableCommand {
             if let host { configuration.server.host = host }
             if let port { configuration.server.port = port }
             if let publicURL { configuration.server.publicURL = publicURL }
-            if let turnPort { configuration.turn.port = turnPort }
-            if let turnsPort { configuration.turn.tlsPort = turnsPort }
             if noTurn { configuration.turn.enabled = false }
-            if turnAllowLoopbackPeers { configuration.turn.allowLoopbackPeers = true }
-            if let logLevel { configuration.logging.level = logLevel }
-            if let logFormat { configuration.logging.format = logFormat }
+            relayAndLog.apply(to: &configuration)
         }
     }
 }
